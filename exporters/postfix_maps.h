@@ -1,0 +1,31 @@
+// Postfix lookup tables rendered from a snapshot. Each map is `key value`
+// lines, sorted by key, keys lowercase. Pure and thread-safe.
+//
+//   vmailbox       address -> domain/local/Maildir/   (virtual_mailbox_maps)
+//   virtual        source  -> dest[,dest]             (virtual_alias_maps);
+//                  every mailbox maps to itself so a catch-all never takes it
+//   vdomains       domain  -> OK                      (virtual_mailbox_domains)
+//   sender_logins  address -> logins allowed to send as it
+//                  (smtpd_sender_login_maps): a mailbox owns itself, an alias
+//                  is owned by its destinations that are local mailboxes
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "store.h"
+
+namespace vmail {
+
+using SkipReporter = std::function<void(const std::string& why)>;
+
+std::string render_vmailbox(const Snapshot& snapshot, const SkipReporter& skipped = {});
+std::string render_virtual(const Snapshot& snapshot, const SkipReporter& skipped = {});
+std::string render_vdomains(const Snapshot& snapshot, const SkipReporter& skipped = {});
+std::string render_sender_logins(const Snapshot& snapshot, const SkipReporter& skipped = {});
+
+// The file postmap makes from `source` for a map type: source.db (hash),
+// source.lmdb (lmdb), source.cdb (cdb).
+std::string map_database_path(const std::string& source, const std::string& map_type);
+
+}  // namespace vmail

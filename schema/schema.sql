@@ -1,0 +1,58 @@
+-- The full current schema: what migrating an empty database yields.
+-- tests/schema_test.cc proves it; keep it in step with migrations/.
+
+CREATE TABLE domains (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE CHECK (name = lower(name) AND length(name) BETWEEN 3 AND 253),
+  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+
+CREATE TABLE users (
+  id INTEGER PRIMARY KEY,
+  domain_id INTEGER NOT NULL REFERENCES domains (id) ON DELETE RESTRICT,
+  local TEXT NOT NULL CHECK (local = lower(local) AND length(local) BETWEEN 1 AND 64),
+  address TEXT NOT NULL UNIQUE CHECK (address = lower(address)),
+  password TEXT NOT NULL CHECK (password LIKE '{%}%'),
+  name TEXT NOT NULL DEFAULT '',
+  quota INTEGER CHECK (quota IS NULL OR quota >= 0),
+  enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  updated TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  UNIQUE (domain_id, local)
+);
+
+-- source is `local@domain`, or `@domain` for a catch-all.
+CREATE TABLE aliases (
+  id INTEGER PRIMARY KEY,
+  domain_id INTEGER NOT NULL REFERENCES domains (id) ON DELETE RESTRICT,
+  source TEXT NOT NULL UNIQUE CHECK (source = lower(source)),
+  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+
+CREATE INDEX aliases_domain ON aliases (domain_id);
+
+CREATE TABLE alias_destinations (
+  alias_id INTEGER NOT NULL REFERENCES aliases (id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  destination TEXT NOT NULL CHECK (destination = lower(destination)),
+  PRIMARY KEY (alias_id, destination)
+) WITHOUT ROWID;
+
+-- Export settings recorded by vmail-launch (VMAIL_MAIL_DIR, VMAIL_MAP_TYPE, ...).
+CREATE TABLE settings (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- One address is a mailbox or an alias source, never both.
+CREATE TRIGGER users_address_not_alias BEFORE INSERT ON users
+WHEN EXISTS (SELECT 1 FROM aliases WHERE source = NEW.address)
+BEGIN
+  SELECT RAISE(ABORT, 'address is already an alias source');
+END;
+
+CREATE TRIGGER aliases_source_not_user BEFORE INSERT ON aliases
+WHEN EXISTS (SELECT 1 FROM users WHERE address = NEW.source)
+BEGIN
+  SELECT RAISE(ABORT, 'source is already a mailbox');
+END;

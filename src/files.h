@@ -1,0 +1,60 @@
+// Files written atomically: a temp file in the same folder, fsync, rename.
+// Readers see the old content or the new, never a partial file. On failure the
+// temp file is removed and the old file is left byte-identical.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+#include "status.h"
+
+namespace vmail {
+
+struct FileOptions {
+  mode_t mode = 0644;
+  std::optional<uid_t> owner;  // chown when set (and running as root)
+  std::optional<gid_t> group;
+};
+
+// Reads a whole file. nullopt when it does not exist; a Status on other errors.
+Result<std::optional<std::string>> read_file(const std::string& path);
+
+// A temp file beside its target. Write content, then commit() to fsync and
+// rename it into place; the destructor removes an uncommitted temp file.
+class TempFile {
+ public:
+  static Result<TempFile> create(const std::string& target, const FileOptions& options);
+  TempFile(TempFile&& other) noexcept;
+  TempFile& operator=(TempFile&&) = delete;
+  ~TempFile();
+
+  const std::string& path() const { return temp_; }
+  int fd() const { return fd_; }
+  Status write(const std::string& content);
+  // fsync + close, without renaming (so a tool such as postmap can read it).
+  Status finish();
+  // Renames the temp file onto `target` (finishing it first) and fsyncs the folder.
+  Status commit();
+  // Renames an extra file `from` (e.g. the temp's postmap database) to `to`.
+  static Status rename_into_place(const std::string& from, const std::string& to);
+
+ private:
+  TempFile(std::string target, std::string temp, int fd) : target_(std::move(target)), temp_(std::move(temp)), fd_(fd) {}
+  std::string target_;
+  std::string temp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+// Writes `content` to `path` atomically.
+Status write_file_atomic(const std::string& path, const std::string& content, const FileOptions& options);
+
+// Creates `path` and its missing parents with `mode` (umask does not apply).
+Status make_dirs(const std::string& path, mode_t mode = 0755);
+
+// Fsyncs a folder so a rename inside it is durable.
+Status sync_dir(const std::string& dir);
+
+}  // namespace vmail
