@@ -1,0 +1,291 @@
+"""End-to-end tests of the vmail CLI (issue: foundation): the real program
+against a real SQLite database under a private VMAIL_ROOT."""
+
+import json
+import os
+import pty
+import sqlite3
+import subprocess
+import time
+import unittest
+
+from harness import VMAIL, InstanceTestCase
+
+
+class CliTour(InstanceTestCase):
+    def test_domain_user_alias_lifecycle(self):
+        v = self.inst.vmail
+        v("domain", "add", "Example.COM", check=0)
+        self.inst.add_user("Alice@example.com", "correct horse", "--name", "Alice Example", "--quota", "2G")
+        v("alias", "add", "sales@example.com", "alice@example.com,bob@other.org", check=0)
+        v("alias", "add", "@example.com", "alice@example.com", check=0)
+
+        users = json.loads(v("--json", "user", "list", check=0).stdout)
+        self.assertEqual(len(users), 1)
+        u = users[0]
+        self.assertEqual(list(u.keys()), ["address", "domain", "name", "quota", "enabled", "created"])
+        self.assertEqual(u["address"], "alice@example.com")
+        self.assertEqual(u["quota"], 2 << 30)
+        self.assertIs(u["enabled"], True)
+        self.assertEqual(json.loads(v("--json", "user", "show", "ALICE@example.com", check=0).stdout), u)
+
+        domains = json.loads(v("--json", "domain", "list", check=0).stdout)
+        self.assertEqual(domains, [{"name": "example.com", "users": 1, "aliases": 2}])
+        aliases = json.loads(v("--json", "alias", "list", "example.com", check=0).stdout)
+        self.assertEqual(aliases, [
+            {"source": "@example.com", "destinations": ["alice@example.com"]},
+            {"source": "sales@example.com", "destinations": ["alice@example.com", "bob@other.org"]},
+        ])
+
+        v("user", "disable", "alice@example.com", check=0)
+        self.assertIs(json.loads(v("--json", "user", "show", "alice@example.com").stdout)["enabled"], False)
+        v("user", "enable", "alice@example.com", check=0)
+        v("user", "quota", "alice@example.com", "none", check=0)
+        self.assertIsNone(json.loads(v("--json", "user", "show", "alice@example.com").stdout)["quota"])
+        v("user", "passwd", "alice@example.com", "--hash", "{SHA512-CRYPT}$6$abc$def", check=0)
+
+        v("alias", "del", "sales@example.com", "bob@other.org", check=0)
+        v("alias", "del", "@example.com", check=0)
+        self.assertEqual(json.loads(v("--json", "alias", "list").stdout),
+                         [{"source": "sales@example.com", "destinations": ["alice@example.com"]}])
+
+        # A maildir owned by VMAIL_UID:VMAIL_GID, mode 0700.
+        maildir = os.path.join(self.inst.mail_dir, "example.com/alice/Maildir")
+        for sub in ("", "cur", "new", "tmp"):
+            st = os.stat(os.path.join(maildir, sub))
+            self.assertEqual(st.st_mode & 0o777, 0o700)
+            self.assertEqual((st.st_uid, st.st_gid), (5000, 5000))
+
+        v("user", "del", "alice@example.com", check=0)
+        self.assertTrue(os.path.isdir(maildir), "del without --purge keeps the maildir")
+        self.inst.add_user("carol@example.com")
+        v("user", "del", "carol@example.com", "--purge", check=0)
+        self.assertFalse(os.path.exists(os.path.join(self.inst.mail_dir, "example.com/carol")))
+        self.assertTrue(os.path.isdir(maildir), "--purge removes only that user's maildir")
+
+    def test_domain_del_refuses_while_in_use(self):
+        v = self.inst.vmail
+        v("domain", "add", "example.com", check=0)
+        self.inst.add_user("alice@example.com")
+        p = v("domain", "del", "example.com", check=65)
+        self.assertIn("in use", p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1)
+        v("domain", "del", "example.com", "--force", "--purge", check=0)
+        self.assertEqual(json.loads(v("--json", "domain", "list").stdout), [])
+        self.assertEqual(json.loads(v("--json", "user", "list").stdout), [])
+        self.assertFalse(os.path.exists(os.path.join(self.inst.mail_dir, "example.com")))
+
+    def test_purge_never_follows_symlink(self):
+        v = self.inst.vmail
+        v("domain", "add", "example.com", check=0)
+        self.inst.add_user("mallory@example.com")
+        outside = os.path.join(self.inst.root, "outside")
+        os.makedirs(outside)
+        with open(os.path.join(outside, "precious"), "w") as f:
+            f.write("keep")
+        os.symlink(outside, os.path.join(self.inst.mail_dir, "example.com/mallory/Maildir/cur/escape"))
+        v("user", "del", "mallory@example.com", "--purge", check=0)
+        self.assertTrue(os.path.exists(os.path.join(outside, "precious")))
+        self.assertFalse(os.path.exists(os.path.join(self.inst.mail_dir, "example.com/mallory")))
+
+    def test_password_prompt_twice_without_echo_on_a_terminal(self):
+        self.inst.vmail("domain", "add", "example.com", check=0)
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve(VMAIL, [VMAIL, "user", "add", "tty@example.com"], self.inst.env)
+        out = b""
+
+        def read_until(marker):
+            nonlocal out
+            deadline = time.time() + 30
+            while marker not in out and time.time() < deadline:
+                try:
+                    out += os.read(fd, 1024)
+                except OSError:
+                    break
+
+        read_until(b"Password: ")
+        os.write(fd, b"tty-password-1\n")
+        read_until(b"Repeat password: ")
+        os.write(fd, b"tty-password-1\n")
+        read_until(b"added")
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, out)
+        self.assertNotIn(b"tty-password-1", out, "the password is never echoed")
+        with open(os.path.join(self.inst.dovecot_dir, "users")) as f:
+            line = f.read()
+        h = line.split(":")[1]
+        check = subprocess.run(["doveadm", "pw", "-t", h, "-p", "tty-password-1"], capture_output=True)
+        self.assertEqual(check.returncode, 0, check.stderr)
+
+    def test_password_schemes_from_settings(self):
+        self.inst.vmail("domain", "add", "example.com", check=0)
+        for scheme, prefix in (("BLF-CRYPT", "{BLF-CRYPT}$2b$"), ("YESCRYPT", "{CRYPT}$y$"),
+                               ("SHA512-CRYPT", "{SHA512-CRYPT}$6$")):
+            local = scheme.lower().replace("-", "")
+            self.inst.vmail("user", "add", f"{local}@example.com", "--password-stdin",
+                            input="scheme password\n", env={"VMAIL_PASSWORD_SCHEME": scheme}, check=0)
+            with open(os.path.join(self.inst.dovecot_dir, "users")) as f:
+                line = [l for l in f if l.startswith(local + "@")][0]
+            h = line.split(":")[1]
+            self.assertTrue(h.startswith(prefix), h)
+            check = subprocess.run(["doveadm", "pw", "-t", h, "-p", "scheme password"], capture_output=True)
+            self.assertEqual(check.returncode, 0, check.stderr)
+
+
+class HostileInput(InstanceTestCase):
+    """Every refused command: documented exit status, one stderr line naming
+    the field, and the database and exported files byte-identical."""
+
+    HOSTILE = [
+        # (argv, stdin, exit status, text the one stderr line must contain)
+        (["domain", "add", "localhost"], None, 65, "domain"),
+        (["domain", "add", "exa mple.com"], None, 65, "domain"),
+        (["domain", "add", "example.com"], None, 65, "already exists"),
+        (["domain", "add", "evil.com\nbad"], None, 65, "domain"),
+        (["domain", "del", "example.com"], None, 65, "in use"),
+        (["domain", "del", "nope.org"], None, 67, "no such domain"),
+        (["user", "add", "bob@@example.com", "--password-stdin"], "longenough\n", 65, "address"),
+        (["user", "add", "bob+x@example.com", "--password-stdin"], "longenough\n", 65, "address"),
+        (["user", "add", "bob:x@example.com", "--password-stdin"], "longenough\n", 65, "address"),
+        (["user", "add", "bob\n@example.com", "--password-stdin"], "longenough\n", 65, "address"),
+        (["user", "add", "../../etc@example.com", "--password-stdin"], "longenough\n", 65, "address"),
+        (["user", "add", "x" * 65 + "@example.com", "--password-stdin"], "longenough\n", 65, "address"),
+        (["user", "add", "Alice@example.com", "--password-stdin"], "longenough\n", 65, "already exists"),
+        (["user", "add", "sales@example.com", "--password-stdin"], "longenough\n", 65, "alias"),
+        (["user", "add", "bob@unknown.org", "--password-stdin"], "longenough\n", 67, "no such domain"),
+        (["user", "add", "bob@example.com", "--password-stdin"], "short\n", 65, "password"),
+        (["user", "add", "bob@example.com", "--password-stdin"], "x" * 512 + "\n", 65, "password"),
+        (["user", "add", "bob@example.com", "--password-stdin"], "bad\x01password\n", 65, "password"),
+        (["user", "add", "bob@example.com", "--password-stdin"], "", 65, "password"),
+        (["user", "add", "bob@example.com"], None, 64, "password"),
+        (["user", "add", "bob@example.com", "--password-stdin", "--hash", "{SHA512-CRYPT}$6$a$b"], "longenough\n",
+         64, "hash"),
+        (["user", "add", "bob@example.com", "--hash", "{PLAIN}secret"], None, 65, "hash"),
+        (["user", "add", "bob@example.com", "--hash", "{SHA512-CRYPT}$6$a:b$c"], None, 65, "hash"),
+        (["user", "add", "bob@example.com", "--hash", "{SHA512-CRYPT}$6$a b"], None, 65, "hash"),
+        (["user", "add", "bob@example.com", "--hash", "{SHA512-CRYPT}$6$a\nb"], None, 65, "hash"),
+        (["user", "add", "bob@example.com", "--password-stdin", "--name", "a:b"], "longenough\n", 65, "name"),
+        (["user", "add", "bob@example.com", "--password-stdin", "--name", "a\nb"], "longenough\n", 65, "name"),
+        (["user", "add", "bob@example.com", "--password-stdin", "--name", "n" * 129], "longenough\n", 65, "name"),
+        (["user", "add", "bob@example.com", "--password-stdin", "--quota", "12X"], "longenough\n", 65, "quota"),
+        (["user", "add", "bob@example.com", "--password-stdin", "--quota", "-1"], "longenough\n", 65, "quota"),
+        (["user", "add", "bob@example.com", "--password-stdin", "--quota", "1\n2"], "longenough\n", 65, "quota"),
+        (["user", "del", "nobody@example.com"], None, 67, "no such user"),
+        (["user", "passwd", "nobody@example.com", "--hash", "{SHA512-CRYPT}$6$a$b"], None, 67, "no such user"),
+        (["user", "passwd", "alice@example.com", "--hash", "{X}y"], None, 65, "hash"),
+        (["user", "quota", "alice@example.com", "lots"], None, 65, "quota"),
+        (["user", "quota", "nobody@example.com", "1G"], None, 67, "no such user"),
+        (["user", "disable", "nobody@example.com"], None, 67, "no such user"),
+        (["user", "show", "nobody@example.com"], None, 67, "no such user"),
+        (["user", "list", "unknown.org"], None, 67, "no such domain"),
+        (["alias", "add", "alice@example.com", "bob@other.org"], None, 65, "mailbox"),
+        (["alias", "add", "sales@example.com", "alice@example.com"], None, 65, "already a destination"),
+        (["alias", "add", "sales@example.com", "bad@@dest"], None, 65, "destination"),
+        (["alias", "add", "sales@example.com", "ok@x.org,bad\ndest@x.org"], None, 65, "destination"),
+        (["alias", "add", "sales@example.com", "x@y.org,x@y.org"], None, 65, "twice"),
+        (["alias", "add", "loop@example.com", "loop@example.com"], None, 65, "itself"),
+        (["alias", "add", "x@unknown.org", "alice@example.com"], None, 67, "no such domain"),
+        (["alias", "add", "@localhost", "alice@example.com"], None, 65, "source"),
+        (["alias", "del", "nobody@example.com"], None, 67, "no such alias"),
+        (["alias", "del", "sales@example.com", "nobody@x.org"], None, 67, "not a destination"),
+        (["user", "frobnicate"], None, 64, ""),
+        (["--uid", "0", "user", "list"], None, 78, "VMAIL_UID"),
+        (["--map-type", "btree", "user", "list"], None, 78, "VMAIL_MAP_TYPE"),
+    ]
+
+    def setUp(self):
+        super().setUp()
+        v = self.inst.vmail
+        v("domain", "add", "example.com", check=0)
+        self.inst.add_user("alice@example.com")
+        v("alias", "add", "sales@example.com", "alice@example.com", check=0)
+
+    def test_hostile_commands_change_nothing(self):
+        for argv, stdin, code, text in self.HOSTILE:
+            with self.subTest(argv=argv):
+                db_before = self.inst.dump_db()
+                files_before = self.inst.exported_files()
+                p = self.inst.vmail(*argv, input=stdin if stdin is not None else "")
+                self.assertEqual(p.returncode, code, p.stderr)
+                lines = p.stderr.strip().splitlines()
+                self.assertEqual(len(lines), 1, p.stderr)
+                self.assertIn(text, lines[0])
+                self.assertEqual(self.inst.dump_db(), db_before)
+                self.assertEqual(self.inst.exported_files(), files_before)
+
+    def test_newer_database_is_refused_untouched(self):
+        con = sqlite3.connect(self.inst.db)
+        con.execute("PRAGMA user_version = 999")
+        con.close()
+        with open(self.inst.db, "rb") as f:
+            before = f.read()
+        p = self.inst.vmail("user", "list", check=78)
+        self.assertIn("newer", p.stderr)
+        with open(self.inst.db, "rb") as f:
+            self.assertEqual(f.read(), before)
+
+
+class Concurrency(InstanceTestCase):
+    def test_eight_writers_fifty_users_each(self):
+        self.inst.vmail("domain", "add", "example.com", check=0)
+        script = (
+            'for i in $(seq 1 50); do echo "password-$i" | "$VMAIL" user add "w$W-$i@example.com" '
+            '--password-stdin -q || { echo "FAIL w$W-$i $?" >&2; }; done')
+        procs = []
+        for w in range(8):
+            env = dict(self.inst.env, VMAIL=VMAIL, W=str(w))
+            procs.append(subprocess.Popen(["bash", "-c", script], env=env, stderr=subprocess.PIPE, text=True))
+        errors = [p.communicate(timeout=600)[1] for p in procs]
+        self.assertEqual("".join(errors), "")
+        users = json.loads(self.inst.vmail("--json", "user", "list", check=0).stdout)
+        self.assertEqual(len(users), 400)
+        # The last export reflects the last commit.
+        self.inst.vmail("export", "--check", check=0)
+        with open(os.path.join(self.inst.dovecot_dir, "users")) as f:
+            self.assertEqual(len(f.read().splitlines()), 400)
+
+
+class Upkeep(InstanceTestCase):
+    def test_db_status_migrate_check_backup(self):
+        v = self.inst.vmail
+        status = json.loads(v("--json", "db", "status", check=0).stdout)
+        self.assertEqual(status, {"version": 0, "latest": status["latest"], "pending": status["latest"]})
+        self.assertGreaterEqual(status["latest"], 1)
+        v("db", "migrate", check=0)
+        status = json.loads(v("--json", "db", "status", check=0).stdout)
+        self.assertEqual(status["pending"], 0)
+        self.assertEqual(os.stat(self.inst.db).st_mode & 0o777, 0o600)
+        v("domain", "add", "example.com", check=0)
+        self.inst.add_user("alice@example.com")
+        v("db", "check", check=0)
+
+        # A backup taken while another process writes is consistent.
+        writer = subprocess.Popen(
+            ["bash", "-c", 'for i in $(seq 1 40); do "$VMAIL" --no-export -q alias add "a$i@example.com" '
+                           'alice@example.com; done'], env=dict(self.inst.env, VMAIL=VMAIL))
+        backup = os.path.join(self.inst.root, "backup.db")
+        v("db", "backup", backup, check=0)
+        writer.wait(timeout=300)
+        con = sqlite3.connect(backup)
+        self.assertEqual(con.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+        self.assertEqual(con.execute("SELECT count(*) FROM users").fetchone()[0], 1)
+        con.close()
+        restored = self.inst.vmail("--db", backup, "--json", "user", "list", check=0)
+        self.assertEqual(json.loads(restored.stdout)[0]["address"], "alice@example.com")
+
+    def test_db_check_reports_foreign_key_damage(self):
+        v = self.inst.vmail
+        v("domain", "add", "example.com", check=0)
+        self.inst.add_user("alice@example.com")
+        con = sqlite3.connect(self.inst.db)  # foreign keys off by default here
+        con.execute("UPDATE users SET domain_id = 42")
+        con.commit()
+        con.close()
+        p = v("db", "check", check=65)
+        self.assertIn("foreign key", p.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
