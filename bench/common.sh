@@ -1,0 +1,33 @@
+# Shared helpers for bench/ scripts (sourced).
+set -euo pipefail
+VMAIL_SOURCE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VMAIL_BUILD_DIR=${VMAIL_BUILD_DIR:-$VMAIL_SOURCE_DIR/build}
+VMAIL=$VMAIL_BUILD_DIR/vmail
+[ -x "$VMAIL" ] || { echo "build first: scripts/build" >&2; exit 1; }
+
+# fill_users DB DOMAIN N: inserts N users directly (no hashing) into a migrated database.
+fill_users() {
+  local db=$1 domain=$2 n=$3
+  python3 - "$db" "$domain" "$n" <<'PY'
+import sqlite3, sys
+db, domain, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+con = sqlite3.connect(db)
+con.execute("INSERT OR IGNORE INTO domains (name) VALUES (?)", (domain,))
+did = con.execute("SELECT id FROM domains WHERE name = ?", (domain,)).fetchone()[0]
+con.executemany(
+    "INSERT INTO users (domain_id, local, address, password) VALUES (?, ?, ?, ?)",
+    ((did, f"u{i:07d}", f"u{i:07d}@{domain}", "{SHA512-CRYPT}$6$benchsalt$" + "x" * 86) for i in range(n)))
+con.commit()
+PY
+}
+
+# median_ms CMD...: runs CMD (reading $BENCH_STDIN if set) and prints wall milliseconds.
+time_ms() {
+  local start end
+  start=$(date +%s%N)
+  "$@" >/dev/null
+  end=$(date +%s%N)
+  echo $(((end - start) / 1000000))
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
