@@ -70,8 +70,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode m
     std::unique_ptr<Database> out(new Database(std::move(db), path));
     if (out->version() > latest()) {
       return Status(Code::kConfig, path + ": database schema version " + std::to_string(out->version()) +
-                                       " is newer than this program's " + std::to_string(latest()) +
-                                       "; upgrade vmail");
+                                       " is newer than this program's " + std::to_string(latest()) + "; upgrade vmail");
     }
     return out;
   } catch (const std::exception& e) {
@@ -100,8 +99,8 @@ Status Database::migrate() {
       int current = version();
       if (current >= m.version) return Status::Ok();
       if (current != m.version - 1) {
-        return Status(Code::kConfig, path_ + ": schema version " + std::to_string(current) +
-                                         " cannot be migrated to " + std::to_string(m.version));
+        return Status(Code::kConfig, path_ + ": schema version " + std::to_string(current) + " cannot be migrated to " +
+                                         std::to_string(m.version));
       }
       db_->exec(m.sql);
       db_->exec("PRAGMA user_version = " + std::to_string(m.version));

@@ -15,8 +15,8 @@ Result<Scheme> parse_scheme(std::string_view name) {
   if (upper == "SHA512-CRYPT") return Scheme::kSha512Crypt;
   if (upper == "BLF-CRYPT") return Scheme::kBlfCrypt;
   if (upper == "YESCRYPT") return Scheme::kYescrypt;
-  return Status(Code::kConfig, "VMAIL_PASSWORD_SCHEME " + quote(name) +
-                                   ": unknown scheme (use SHA512-CRYPT, BLF-CRYPT or YESCRYPT)");
+  return Status(Code::kConfig,
+                "VMAIL_PASSWORD_SCHEME " + quote(name) + ": unknown scheme (use SHA512-CRYPT, BLF-CRYPT or YESCRYPT)");
 }
 
 std::string_view scheme_name(Scheme scheme) {

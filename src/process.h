@@ -10,8 +10,8 @@
 namespace vmail {
 
 struct ProcessResult {
-  int exit_code = -1;    // exit status, or 128 + signal
-  std::string output;    // stdout and stderr together
+  int exit_code = -1;  // exit status, or 128 + signal
+  std::string output;  // stdout and stderr together
 };
 
 // Runs argv[0] (looked up in a fixed PATH) with `env` as its whole environment

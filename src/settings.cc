@@ -136,9 +136,8 @@ Status apply_recorded(Settings& s, const std::map<std::string, std::string>& rec
 
 std::map<std::string, std::string> recordable(const Settings& s) {
   return {
-      {"VMAIL_MAIL_DIR", s.mail_dir},       {"VMAIL_POSTFIX_DIR", s.postfix_dir},
-      {"VMAIL_DOVECOT_DIR", s.dovecot_dir}, {"VMAIL_MAP_TYPE", s.map_type},
-      {"VMAIL_UID", std::to_string(s.uid)}, {"VMAIL_GID", std::to_string(s.gid)},
+      {"VMAIL_MAIL_DIR", s.mail_dir}, {"VMAIL_POSTFIX_DIR", s.postfix_dir}, {"VMAIL_DOVECOT_DIR", s.dovecot_dir},
+      {"VMAIL_MAP_TYPE", s.map_type}, {"VMAIL_UID", std::to_string(s.uid)}, {"VMAIL_GID", std::to_string(s.gid)},
   };
 }
 

@@ -24,14 +24,14 @@ EnvReader process_env();
 EnvReader map_env(std::map<std::string, std::string> values);
 
 struct Settings {
-  std::string root;         // VMAIL_ROOT, absolute, no trailing slash ("" for /)
-  std::string state_dir;    // VMAIL_STATE_DIR
-  std::string db;           // VMAIL_DB
-  std::string mail_dir;     // VMAIL_MAIL_DIR
-  std::string postfix_dir;  // VMAIL_POSTFIX_DIR
-  std::string dovecot_dir;  // VMAIL_DOVECOT_DIR
-  uint32_t uid = 5000;      // VMAIL_UID
-  uint32_t gid = 5000;      // VMAIL_GID
+  std::string root;                      // VMAIL_ROOT, absolute, no trailing slash ("" for /)
+  std::string state_dir;                 // VMAIL_STATE_DIR
+  std::string db;                        // VMAIL_DB
+  std::string mail_dir;                  // VMAIL_MAIL_DIR
+  std::string postfix_dir;               // VMAIL_POSTFIX_DIR
+  std::string dovecot_dir;               // VMAIL_DOVECOT_DIR
+  uint32_t uid = 5000;                   // VMAIL_UID
+  uint32_t gid = 5000;                   // VMAIL_GID
   Scheme scheme = Scheme::kSha512Crypt;  // VMAIL_PASSWORD_SCHEME
   std::string map_type = "hash";         // VMAIL_MAP_TYPE
 

@@ -284,10 +284,14 @@ Result<std::optional<uint64_t>> parse_quota(std::string_view text, std::string_v
     mult = 1;
   } else if (unit.size() == 1) {
     switch (unit[0]) {
-      case 'K': case 'k': mult = 1ULL << 10; break;
-      case 'M': case 'm': mult = 1ULL << 20; break;
-      case 'G': case 'g': mult = 1ULL << 30; break;
-      case 'T': case 't': mult = 1ULL << 40; break;
+      case 'K':
+      case 'k': mult = 1ULL << 10; break;
+      case 'M':
+      case 'm': mult = 1ULL << 20; break;
+      case 'G':
+      case 'g': mult = 1ULL << 30; break;
+      case 'T':
+      case 't': mult = 1ULL << 40; break;
       default: return bad(field, text, "unknown unit (use K, M, G or T)");
     }
   } else {

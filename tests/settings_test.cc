@@ -54,10 +54,9 @@ TEST(SettingsTest, BadValuesAreConfigErrors) {
 TEST(SettingsTest, RecordedSettingsApplyUnlessExplicit) {
   auto s = load_settings({}, map_env({{"VMAIL_ROOT", "/r"}, {"VMAIL_MAP_TYPE", "cdb"}}));
   ASSERT_TRUE(s.ok());
-  ASSERT_TRUE(apply_recorded(*s, {{"VMAIL_POSTFIX_DIR", "/srv/postfix"},
-                                  {"VMAIL_MAP_TYPE", "lmdb"},
-                                  {"VMAIL_UID", "6000"}})
-                  .ok());
+  ASSERT_TRUE(
+      apply_recorded(*s, {{"VMAIL_POSTFIX_DIR", "/srv/postfix"}, {"VMAIL_MAP_TYPE", "lmdb"}, {"VMAIL_UID", "6000"}})
+          .ok());
   EXPECT_EQ(s->postfix_dir, "/srv/postfix");
   EXPECT_EQ(s->map_type, "cdb");  // the environment wins
   EXPECT_EQ(s->uid, 6000u);

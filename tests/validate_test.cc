@@ -139,8 +139,8 @@ TEST(DisplayNameTest, Table) {
   EXPECT_FALSE(check_display_name(std::string("a\0b", 3)).ok());
   EXPECT_FALSE(check_display_name("\xc2\x85").ok());  // U+0085, a C1 control
   EXPECT_FALSE(check_display_name("\xff").ok());
-  EXPECT_FALSE(check_display_name("\xc0\xaf").ok());          // overlong '/'
-  EXPECT_FALSE(check_display_name("\xed\xa0\x80").ok());      // surrogate
+  EXPECT_FALSE(check_display_name("\xc0\xaf").ok());      // overlong '/'
+  EXPECT_FALSE(check_display_name("\xed\xa0\x80").ok());  // surrogate
   auto r = check_display_name("a:b");
   EXPECT_EQ(r.message(), "name \"a:b\": ':' not allowed in name");
 }
