@@ -30,6 +30,15 @@ class Context {
   // The command to run once parsing has finished.
   std::function<Status()> action;
 
+  // Storage for parsed arguments that lives as long as the context.
+  template <class T, class... Args>
+  T* keep(Args&&... args) {
+    auto owned = std::make_shared<T>(std::forward<Args>(args)...);
+    T* raw = owned.get();
+    kept_.push_back(std::move(owned));
+    return raw;
+  }
+
   // Settings from flags and environment (recorded ones applied once the
   // database is open). kConfig on a bad value.
   Result<Settings*> settings();
@@ -43,6 +52,7 @@ class Context {
  private:
   std::optional<Settings> settings_;
   std::unique_ptr<Database> db_;
+  std::vector<std::shared_ptr<void>> kept_;
 };
 
 // Prints a line on stdout unless --json (used for confirmations and tables).

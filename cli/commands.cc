@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 #include <cstdio>
 #include <iostream>
 
@@ -448,7 +449,7 @@ void add_domain_commands(CLI::App& app, Context& ctx) {
   auto* group = app.add_subcommand("domain", "mail domains")->require_subcommand(1);
   {
     auto* cmd = group->add_subcommand("add", "add a domain");
-    auto* domain = new std::string;
+    auto* domain = ctx.keep<std::string>();
     cmd->add_option("DOMAIN", *domain)->required();
     cmd->callback([&ctx, domain] { ctx.action = [&ctx, domain] { return domain_add(ctx, *domain); }; });
   }
@@ -459,7 +460,7 @@ void add_domain_commands(CLI::App& app, Context& ctx) {
       bool force = false;
       bool purge = false;
     };
-    auto* a = new Args;
+    auto* a = ctx.keep<Args>();
     cmd->add_option("DOMAIN", a->domain)->required();
     cmd->add_flag("--force", a->force, "also delete its users and aliases");
     cmd->add_flag("--purge", a->purge, "also remove its maildirs");
@@ -475,7 +476,7 @@ void add_user_commands(CLI::App& app, Context& ctx) {
   auto* group = app.add_subcommand("user", "mailboxes")->require_subcommand(1);
   {
     auto* cmd = group->add_subcommand("add", "add a mailbox");
-    auto* a = new UserAddArgs;
+    auto* a = ctx.keep<UserAddArgs>();
     cmd->add_option("ADDRESS", a->address)->required();
     add_password_options(cmd, a->password);
     a->quota_option = cmd->add_option("--quota", a->quota, "0|N[K|M|G|T] or none");
@@ -488,7 +489,7 @@ void add_user_commands(CLI::App& app, Context& ctx) {
       std::string address;
       bool purge = false;
     };
-    auto* a = new Args;
+    auto* a = ctx.keep<Args>();
     cmd->add_option("ADDRESS", a->address)->required();
     cmd->add_flag("--purge", a->purge, "also remove the maildir");
     cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_del(ctx, a->address, a->purge); }; });
@@ -499,7 +500,7 @@ void add_user_commands(CLI::App& app, Context& ctx) {
       std::string address;
       PasswordArgs password;
     };
-    auto* a = new Args;
+    auto* a = ctx.keep<Args>();
     cmd->add_option("ADDRESS", a->address)->required();
     add_password_options(cmd, a->password);
     cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_passwd(ctx, a->address, a->password); }; });
@@ -507,7 +508,7 @@ void add_user_commands(CLI::App& app, Context& ctx) {
   for (bool enable : {false, true}) {
     auto* cmd = group->add_subcommand(enable ? "enable" : "disable",
                                       enable ? "allow logins again" : "refuse logins (mail is still received)");
-    auto* address = new std::string;
+    auto* address = ctx.keep<std::string>();
     cmd->add_option("ADDRESS", *address)->required();
     cmd->callback([&ctx, address, enable] {
       ctx.action = [&ctx, address, enable] { return user_enable(ctx, *address, enable); };
@@ -515,20 +516,20 @@ void add_user_commands(CLI::App& app, Context& ctx) {
   }
   {
     auto* cmd = group->add_subcommand("quota", "set or clear a quota");
-    auto* a = new std::pair<std::string, std::string>;
+    auto* a = ctx.keep<std::pair<std::string, std::string>>();
     cmd->add_option("ADDRESS", a->first)->required();
     cmd->add_option("SIZE", a->second, "0|N[K|M|G|T] or none")->required();
     cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_quota(ctx, a->first, a->second); }; });
   }
   {
     auto* cmd = group->add_subcommand("list", "list mailboxes");
-    auto* domain = new std::string;
+    auto* domain = ctx.keep<std::string>();
     cmd->add_option("DOMAIN", *domain);
     cmd->callback([&ctx, domain] { ctx.action = [&ctx, domain] { return user_list(ctx, *domain); }; });
   }
   {
     auto* cmd = group->add_subcommand("show", "show one mailbox");
-    auto* address = new std::string;
+    auto* address = ctx.keep<std::string>();
     cmd->add_option("ADDRESS", *address)->required();
     cmd->callback([&ctx, address] { ctx.action = [&ctx, address] { return user_show(ctx, *address); }; });
   }
@@ -538,21 +539,21 @@ void add_alias_commands(CLI::App& app, Context& ctx) {
   auto* group = app.add_subcommand("alias", "aliases and catch-alls")->require_subcommand(1);
   {
     auto* cmd = group->add_subcommand("add", "add an alias (SOURCE @domain is a catch-all)");
-    auto* a = new std::pair<std::string, std::vector<std::string>>;
+    auto* a = ctx.keep<std::pair<std::string, std::vector<std::string>>>();
     cmd->add_option("SOURCE", a->first)->required();
     cmd->add_option("DEST", a->second, "DEST[,DEST...]")->required();
     cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return alias_add(ctx, a->first, a->second); }; });
   }
   {
     auto* cmd = group->add_subcommand("del", "delete an alias, or one of its destinations");
-    auto* a = new std::pair<std::string, std::string>;
+    auto* a = ctx.keep<std::pair<std::string, std::string>>();
     cmd->add_option("SOURCE", a->first)->required();
     cmd->add_option("DEST", a->second);
     cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return alias_del(ctx, a->first, a->second); }; });
   }
   {
     auto* cmd = group->add_subcommand("list", "list aliases");
-    auto* domain = new std::string;
+    auto* domain = ctx.keep<std::string>();
     cmd->add_option("DOMAIN", *domain);
     cmd->callback([&ctx, domain] { ctx.action = [&ctx, domain] { return alias_list(ctx, *domain); }; });
   }
@@ -560,7 +561,7 @@ void add_alias_commands(CLI::App& app, Context& ctx) {
 
 void add_export_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("export", "regenerate the files Postfix and Dovecot read");
-  auto* check = new bool(false);
+  auto* check = ctx.keep<bool>(false);
   cmd->add_flag("--check", *check, "exit 1 and name the files out of sync");
   cmd->callback([&ctx, check] { ctx.action = [&ctx, check] { return export_cmd(ctx, *check); }; });
 }
@@ -575,7 +576,7 @@ void add_db_commands(CLI::App& app, Context& ctx) {
   });
   {
     auto* cmd = group->add_subcommand("backup", "consistent copy while others write");
-    auto* file = new std::string;
+    auto* file = ctx.keep<std::string>();
     cmd->add_option("FILE", *file)->required();
     cmd->callback([&ctx, file] { ctx.action = [&ctx, file] { return db_backup(ctx, *file); }; });
   }
