@@ -1,7 +1,7 @@
 // Dovecot passwd-file (`$VMAIL_DOVECOT_DIR/users`).
 //
 // Line: `address:{SCHEME}hash:uid:gid::home::extra`, home =
-// `<mail dir>/<domain>/<local>`. Extra fields: `nologin` for a disabled user
+// `<mail dir>/<domain>/<local>`. Extra fields: `nologin allow_nets=0.0.0.0/32` for a disabled user
 // (it cannot log in but still receives: LMTP uses the userdb side), and
 // `userdb_quota_rule=*:bytes=N` for a quota. Pure and thread-safe.
 #pragma once

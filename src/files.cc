@@ -26,7 +26,16 @@ Status io_error(const std::string& path, const std::string& what, int err) {
   return Status(code, path + ": " + what + ": " + std::strerror(err));
 }
 
+WriteFault& write_fault() {
+  static WriteFault fault;
+  return fault;
+}
+
+int injected_error(const std::string& temp) { return write_fault() ? write_fault()(temp) : 0; }
+
 }  // namespace
+
+void set_write_fault_for_testing(WriteFault fault) { write_fault() = std::move(fault); }
 
 Result<std::optional<std::string>> read_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -49,6 +58,39 @@ Result<std::optional<std::string>> read_file(const std::string& path) {
   }
   ::close(fd);
   return std::optional<std::string>(std::move(out));
+}
+
+Result<bool> file_has_content(const std::string& path, const std::string& content) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return false;
+    return io_error(path, "cannot read", errno);
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) != content.size()) {
+    ::close(fd);
+    return false;
+  }
+  char buf[65536];
+  size_t done = 0;
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return io_error(path, "cannot read", err);
+    }
+    if (n == 0) break;
+    auto len = static_cast<size_t>(n);
+    if (done + len > content.size() || std::memcmp(buf, content.data() + done, len) != 0) {
+      ::close(fd);
+      return false;
+    }
+    done += len;
+  }
+  ::close(fd);
+  return done == content.size();
 }
 
 Status make_dirs(const std::string& path, mode_t mode) {
@@ -86,7 +128,8 @@ Result<TempFile> TempFile::create(const std::string& target, const FileOptions& 
   TempFile tmp(target, std::string(buf.data()), fd);
   if (::fchmod(fd, options.mode) != 0) return io_error(tmp.temp_, "cannot set mode", errno);
   if ((options.owner || options.group) && geteuid() == 0) {
-    if (::fchown(fd, options.owner.value_or(static_cast<uid_t>(-1)), options.group.value_or(static_cast<gid_t>(-1))) != 0) {
+    if (::fchown(fd, options.owner.value_or(static_cast<uid_t>(-1)), options.group.value_or(static_cast<gid_t>(-1))) !=
+        0) {
       return io_error(tmp.temp_, "cannot set owner", errno);
     }
   }
@@ -105,6 +148,7 @@ TempFile::~TempFile() {
 }
 
 Status TempFile::write(const std::string& content) {
+  if (int err = injected_error(temp_); err != 0) return io_error(temp_, "cannot write", err);
   size_t done = 0;
   while (done < content.size()) {
     ssize_t n = ::write(fd_, content.data() + done, content.size() - done);
@@ -119,6 +163,7 @@ Status TempFile::write(const std::string& content) {
 
 Status TempFile::finish() {
   if (fd_ < 0) return Status::Ok();
+  if (int err = injected_error(temp_); err != 0) return io_error(temp_, "cannot sync", err);
   if (::fsync(fd_) != 0) return io_error(temp_, "cannot sync", errno);
   int rc = ::close(fd_);
   fd_ = -1;
@@ -126,11 +171,11 @@ Status TempFile::finish() {
   return Status::Ok();
 }
 
-Status TempFile::commit() {
+Status TempFile::commit(bool sync_folder) {
   if (Status s = finish(); !s.ok()) return s;
   if (::rename(temp_.c_str(), target_.c_str()) != 0) return io_error(target_, "cannot replace", errno);
   committed_ = true;
-  return sync_dir(dir_of(target_));
+  return sync_folder ? sync_dir(dir_of(target_)) : Status::Ok();
 }
 
 Status TempFile::rename_into_place(const std::string& from, const std::string& to) {

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -21,6 +22,10 @@ struct FileOptions {
 // Reads a whole file. nullopt when it does not exist; a Status on other errors.
 Result<std::optional<std::string>> read_file(const std::string& path);
 
+// True when `path` exists and holds exactly `content`. Compares in chunks
+// (sizes first) without reading the whole file into memory.
+Result<bool> file_has_content(const std::string& path, const std::string& content);
+
 // A temp file beside its target. Write content, then commit() to fsync and
 // rename it into place; the destructor removes an uncommitted temp file.
 class TempFile {
@@ -35,18 +40,28 @@ class TempFile {
   Status write(const std::string& content);
   // fsync + close, without renaming (so a tool such as postmap can read it).
   Status finish();
-  // Renames the temp file onto `target` (finishing it first) and fsyncs the folder.
-  Status commit();
+  // Renames the temp file onto `target` (finishing it first) and, unless
+  // `sync_folder` is false (the caller syncs it once after several renames),
+  // fsyncs the folder.
+  Status commit(bool sync_folder = true);
   // Renames an extra file `from` (e.g. the temp's postmap database) to `to`.
   static Status rename_into_place(const std::string& from, const std::string& to);
 
  private:
-  TempFile(std::string target, std::string temp, int fd) : target_(std::move(target)), temp_(std::move(temp)), fd_(fd) {}
+  TempFile(std::string target, std::string temp, int fd)
+      : target_(std::move(target)), temp_(std::move(temp)), fd_(fd) {}
   std::string target_;
   std::string temp_;
   int fd_ = -1;
   bool committed_ = false;
 };
+
+// Test seam for "disk full" and other write errors: while set, every
+// TempFile::write and TempFile::finish first calls `fault(temp_path)` and fails
+// with the errno it returns (0 = no fault). Pass {} to clear. Process-wide and
+// not synchronised: for tests only.
+using WriteFault = std::function<int(const std::string& temp_path)>;
+void set_write_fault_for_testing(WriteFault fault);
 
 // Writes `content` to `path` atomically.
 Status write_file_atomic(const std::string& path, const std::string& content, const FileOptions& options);
