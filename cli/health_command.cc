@@ -1,0 +1,85 @@
+// `vmail health [--timeout SECONDS] [--json]`: checks every mail service
+// (src/health.h). Ports and address: flags, environment, then the values the
+// launcher recorded in the database, then the defaults.
+#include <sys/stat.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+#include "app.h"
+#include "health.h"
+#include "launch_settings.h"
+
+namespace vmail::cli {
+namespace {
+
+struct HealthArgs {
+  double timeout = 5;
+  std::map<std::string, std::string> flags;  // VMAIL_LISTEN and the port variables
+};
+
+// The launcher's recorded endpoints, when the database exists and is readable.
+std::map<std::string, std::string> recorded_endpoints(Context& ctx) {
+  auto settings = ctx.settings();
+  if (!settings.ok()) return {};
+  struct stat st;
+  if (::stat((*settings)->db.c_str(), &st) != 0) return {};
+  auto db = Database::open((*settings)->db, Database::Mode::kReadOnly);
+  if (!db.ok()) return {};
+  auto recorded = (*db)->recorded_settings();
+  return recorded.ok() ? *recorded : std::map<std::string, std::string>{};
+}
+
+Status health(Context& ctx, const HealthArgs& args) {
+  if (!(args.timeout > 0) || args.timeout > 3600) {
+    return Status(Code::kUsage, "--timeout " + std::to_string(args.timeout) + ": must be between 0 and 3600 seconds");
+  }
+  std::map<std::string, std::string> flags = ctx.flags;
+  for (const auto& [name, value] : args.flags) {
+    if (!value.empty()) flags[name] = value;
+  }
+  auto endpoints = load_endpoints(flags, process_env(), recorded_endpoints(ctx));
+  if (!endpoints.ok()) return endpoints.status();
+  auto timeout = std::chrono::milliseconds(static_cast<int64_t>(std::llround(args.timeout * 1000)));
+  auto results = check_health(endpoints->connect_host(), *endpoints, timeout);
+  bool healthy = true;
+  for (const auto& r : results) healthy = healthy && r.healthy;
+
+  if (ctx.json) {
+    nlohmann::ordered_json services = nlohmann::ordered_json::object();
+    for (const auto& r : results) {
+      nlohmann::ordered_json s = {{"status", r.healthy ? "healthy" : "unhealthy"}, {"port", r.port}, {"ms", r.ms}};
+      if (!r.healthy) s["error"] = r.error;
+      services[r.name] = s;
+    }
+    nlohmann::ordered_json out = {{"status", healthy ? "healthy" : "unhealthy"}, {"services", services}};
+    std::cout << out.dump(2) << '\n';
+  } else if (!ctx.quiet) {
+    for (const auto& r : results) {
+      std::printf("%-10s %5u  %-9s %5lld ms%s%s\n", r.name.c_str(), static_cast<unsigned>(r.port),
+                  r.healthy ? "healthy" : "unhealthy", static_cast<long long>(r.ms), r.healthy ? "" : "  ",
+                  r.error.c_str());
+    }
+    std::printf("%s\n", healthy ? "healthy" : "unhealthy");
+  }
+  return healthy ? Status::Ok() : Status(Code::kUnhealthy, "");
+}
+
+void add_health_commands(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("health", "check SMTP, submission, SMTPS, IMAP(S) and POP3(S): greeting, TLS, quit");
+  auto* args = ctx.keep<HealthArgs>();
+  cmd->add_option("--timeout", args->timeout, "seconds per service (default 5)");
+  cmd->add_option("--listen", args->flags["VMAIL_LISTEN"], "address to check (env VMAIL_LISTEN; all = 127.0.0.1)");
+  for (const auto& spec : kServices) {
+    cmd->add_option(flag_name(spec.variable), args->flags[spec.variable],
+                    std::string(spec.name) + " port (env " + spec.variable + ")");
+  }
+  cmd->callback([&ctx, args] { ctx.action = [&ctx, args] { return health(ctx, *args); }; });
+}
+
+RegisterGroup reg(add_health_commands);
+
+}  // namespace
+}  // namespace vmail::cli

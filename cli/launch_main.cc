@@ -1,0 +1,84 @@
+// vmail-launch: the container entrypoint. Parses settings (environment,
+// overridden by flags of the same name) and runs the launcher (src/launcher.h).
+#include <signal.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "launch_settings.h"
+#include "launcher.h"
+
+namespace {
+
+// The shared settings (settings.h) the launcher accepts as flags too.
+const std::vector<std::pair<const char*, const char*>> kBaseSettings = {
+    {"VMAIL_ROOT", "prefix of every default path"},
+    {"VMAIL_STATE_DIR", "state folder: database, certificates, DH parameters"},
+    {"VMAIL_DB", "database file"},
+    {"VMAIL_MAIL_DIR", "maildir base"},
+    {"VMAIL_POSTFIX_DIR", "Postfix folder"},
+    {"VMAIL_DOVECOT_DIR", "Dovecot folder"},
+    {"VMAIL_UID", "owner of maildirs (never 0)"},
+    {"VMAIL_GID", "group of maildirs (never 0)"},
+    {"VMAIL_PASSWORD_SCHEME", "SHA512-CRYPT, BLF-CRYPT or YESCRYPT"},
+    {"VMAIL_MAP_TYPE", "Postfix map type: hash, lmdb or cdb"},
+};
+
+int run(int argc, char** argv) {
+  CLI::App app{"vmail-launch: configure and run Postfix and Dovecot for vmail", "vmail-launch"};
+  app.set_version_flag("--version", std::string(VMAIL_VERSION));
+  std::map<std::string, std::string> flags;
+  auto add = [&](const char* variable, const char* help) {
+    app.add_option(vmail::flag_name(variable), flags[variable], std::string(help) + " (env " + variable + ")")
+        ->group("Settings");
+  };
+  for (const auto& [variable, help] : kBaseSettings) add(variable, help);
+  for (const auto& doc : vmail::kLaunchSettingDocs) add(doc.variable, doc.help);
+  bool configure_only = false;
+  bool verbose = false;
+  app.add_flag("--configure-only", configure_only,
+               "prepare everything (database, certificates, configs, export) "
+               "but do not start the daemons");
+  app.add_flag("-v,--verbose", verbose, "debug output");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "vmail-launch: %s (see vmail-launch --help)\n", e.what());
+    return static_cast<int>(vmail::Code::kUsage);
+  }
+
+  auto logger = spdlog::stderr_logger_st("vmail-launch");
+  logger->set_pattern("vmail-launch: %l: %v");
+  logger->set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+
+  auto settings = vmail::load_launch_settings(flags, vmail::process_env());
+  if (!settings.ok()) {
+    std::fprintf(stderr, "vmail-launch: %s\n", settings.status().message().c_str());
+    return settings.status().exit_code();
+  }
+  try {
+    return vmail::run_launcher(*settings, configure_only);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vmail-launch: internal error: %s\n", e.what());
+    return static_cast<int>(vmail::Code::kInternal);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  umask(022);
+  return run(argc, argv);
+}

@@ -1,0 +1,17 @@
+# Writes OUT: a C++ file holding every BASE/**/*.mustache (BASE is the
+# templates folder) so an installed vmail-launch never needs the source tree.
+file(GLOB_RECURSE FILES ${BASE}/*.mustache)
+list(SORT FILES)
+set(body "#include \"launch_config.h\"\n\nnamespace vmail {\n\nconst std::vector<EmbeddedTemplate>& embedded_templates() {\n  static const std::vector<EmbeddedTemplate> kAll = {\n")
+foreach(file IN LISTS FILES)
+  file(RELATIVE_PATH rel ${BASE} ${file})
+  string(REGEX REPLACE "\\.mustache$" "" name "${rel}")
+  file(READ ${file} text)
+  if(text MATCHES "\\)vmail_tpl\"")
+    message(FATAL_ERROR "template ${file} contains the raw string delimiter")
+  endif()
+  string(APPEND body "      {\"${name}\", R\"vmail_tpl(${text})vmail_tpl\"},\n")
+endforeach()
+string(APPEND body "  };\n  return kAll;\n}\n\n}  // namespace vmail\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(RENAME ${OUT}.tmp ${OUT})
