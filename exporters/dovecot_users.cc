@@ -5,21 +5,11 @@
 namespace vmail {
 namespace {
 
-// Appends the user's line (with its newline) to `out`, or returns false and
-// says why when the row is unsafe. Every field is checked or built from
-// checked parts: the address and hash by the validators (neither can hold
-// ':', whitespace or a control character), uid/gid and quota are numbers.
-bool append_user_line(std::string& out, const User& user, const Settings& settings, std::string* why) {
-  auto fail = [&](const std::string& reason) {
-    if (why != nullptr) *why = "user " + quote(user.address) + ": " + reason + "; left out of the export";
-    return false;
-  };
-  auto address = parse_address(user.address);
-  if (!address.ok() || address->str() != user.address || address->local != user.local ||
-      address->domain != user.domain) {
-    return fail("stored address is not valid");
-  }
-  if (!check_hash(user.password).ok()) return fail("stored password hash is not valid");
+// Appends a checked user's line (with its newline) to `out`. Every field is
+// checked or built from checked parts: the address and hash by the
+// validators (neither can hold ':', whitespace or a control character),
+// uid/gid and quota are numbers, the mail dir is checked by the export.
+void append_user_line(std::string& out, const User& user, const Settings& settings) {
   out += user.address;
   out += ':';
   out += user.password;
@@ -45,31 +35,37 @@ bool append_user_line(std::string& out, const User& user, const Settings& settin
     out += std::to_string(*user.quota);
   }
   out += '\n';
-  return true;
 }
 
 }  // namespace
 
 std::string dovecot_user_line(const User& user, const Settings& settings, std::string* why) {
-  std::string line;
-  if (!append_user_line(line, user, settings, why)) return std::string();
-  line.pop_back();
+  Snapshot one;
+  one.users.push_back(user);
+  std::string line = render_dovecot_users(check_rows(one,
+                                                     [why](const std::string& reason) {
+                                                       if (why != nullptr && why->empty()) *why = reason;
+                                                     }),
+                                          settings);
+  if (!line.empty()) line.pop_back();
   return line;
 }
 
-std::string render_dovecot_users(const Snapshot& snapshot, const Settings& settings,
-                                 const std::function<void(const std::string& why)>& skipped) {
+std::string render_dovecot_users(const CheckedRows& rows, const Settings& settings) {
   size_t size = 0;
-  for (const User& user : snapshot.users) {
-    size += 2 * user.address.size() + user.password.size() + settings.mail_dir.size() + 96;
+  for (const CheckedUser& u : rows.users) {
+    size += 2 * u.user->address.size() + u.user->password.size() + settings.mail_dir.size() + 96;
   }
   std::string out;
   out.reserve(size);
-  for (const User& user : snapshot.users) {
-    std::string why;
-    if (!append_user_line(out, user, settings, &why) && skipped) skipped(why);
+  for (const CheckedUser& u : rows.users) {
+    if (u.hash_ok) append_user_line(out, *u.user, settings);
   }
   return out;
+}
+
+std::string render_dovecot_users(const Snapshot& snapshot, const Settings& settings, const SkipReporter& skipped) {
+  return render_dovecot_users(check_rows(snapshot, skipped), settings);
 }
 
 }  // namespace vmail

@@ -9,15 +9,18 @@
 #include <functional>
 #include <string>
 
+#include "checked_rows.h"
 #include "settings.h"
 #include "store.h"
 
 namespace vmail {
 
-// Renders the file. Rows that could corrupt a line (read back from the
-// database, so untrusted) are left out and reported through `skipped`.
-std::string render_dovecot_users(const Snapshot& snapshot, const Settings& settings,
-                                 const std::function<void(const std::string& why)>& skipped = {});
+// Renders the file from checked rows: users whose hash is not valid are left out.
+std::string render_dovecot_users(const CheckedRows& rows, const Settings& settings);
+
+// Convenience: checks `snapshot` first; rows that could corrupt a line (read
+// back from the database, so untrusted) are left out and reported.
+std::string render_dovecot_users(const Snapshot& snapshot, const Settings& settings, const SkipReporter& skipped = {});
 
 // One user's line without the trailing newline, or "" when the row is unsafe.
 std::string dovecot_user_line(const User& user, const Settings& settings, std::string* why = nullptr);

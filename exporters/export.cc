@@ -221,12 +221,13 @@ Result<std::vector<ExportedFile>> render_exports(Database& db, const Settings& s
   auto snap = store.snapshot();
   if (!snap.ok()) return snap.status();
   auto warn = [](const std::string& why) { spdlog::warn("{}", why); };
+  CheckedRows rows = check_rows(*snap, warn);
   std::vector<ExportedFile> files;
-  files.push_back({settings.postfix_dir + "/vmailbox", true, render_vmailbox(*snap, warn)});
-  files.push_back({settings.postfix_dir + "/virtual", true, render_virtual(*snap, warn)});
-  files.push_back({settings.postfix_dir + "/sender_logins", true, render_sender_logins(*snap)});
-  files.push_back({settings.postfix_dir + "/vdomains", true, render_vdomains(*snap, warn)});
-  files.push_back({settings.dovecot_dir + "/users", false, render_dovecot_users(*snap, settings, warn)});
+  files.push_back({settings.postfix_dir + "/vmailbox", true, render_vmailbox(rows)});
+  files.push_back({settings.postfix_dir + "/virtual", true, render_virtual(rows, warn)});
+  files.push_back({settings.postfix_dir + "/sender_logins", true, render_sender_logins(rows)});
+  files.push_back({settings.postfix_dir + "/vdomains", true, render_vdomains(rows)});
+  files.push_back({settings.dovecot_dir + "/users", false, render_dovecot_users(rows, settings)});
   return files;
 }
 

@@ -20,7 +20,7 @@ namespace vmail {
 
 struct ExportedFile {
   std::string path;
-  bool postmap = false;      // a Postfix map with a database beside it
+  bool postmap = false;  // a Postfix map with a database beside it
   std::string content;
 };
 

@@ -13,12 +13,18 @@
 #include <functional>
 #include <string>
 
+#include "checked_rows.h"
 #include "store.h"
 
 namespace vmail {
 
-using SkipReporter = std::function<void(const std::string& why)>;
+// From rows checked once (an export renders every file from one CheckedRows).
+std::string render_vmailbox(const CheckedRows& rows);
+std::string render_virtual(const CheckedRows& rows, const SkipReporter& skipped = {});
+std::string render_vdomains(const CheckedRows& rows);
+std::string render_sender_logins(const CheckedRows& rows);
 
+// Convenience: checks `snapshot` and renders one file, reporting left-out rows.
 std::string render_vmailbox(const Snapshot& snapshot, const SkipReporter& skipped = {});
 std::string render_virtual(const Snapshot& snapshot, const SkipReporter& skipped = {});
 std::string render_vdomains(const Snapshot& snapshot, const SkipReporter& skipped = {});

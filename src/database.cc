@@ -60,7 +60,10 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode m
       if (Status s = create_private_file(path); !s.ok()) return s;
       flags = SQLITE_OPEN_READWRITE;
     }
-    auto db = std::make_unique<SQLite::Database>(path, flags | SQLITE_OPEN_NOFOLLOW, kBusyTimeoutMs);
+    // A Database is used by one thread at a time: NOMUTEX spares SQLite's
+    // per-call mutex (measurable when an export reads 100k rows).
+    auto db =
+        std::make_unique<SQLite::Database>(path, flags | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, kBusyTimeoutMs);
     db->exec("PRAGMA foreign_keys = ON");
     if (mode == Mode::kReadWrite) {
       std::string journal = db->execAndGet("PRAGMA journal_mode = WAL").getString();

@@ -1,0 +1,94 @@
+#include "checked_rows.h"
+
+#include <algorithm>
+
+#include "validate.h"
+
+namespace vmail {
+namespace {
+
+void report(const SkipReporter& skipped, const std::string& what, std::string_view value, const char* why) {
+  if (skipped) skipped(what + " " + quote(std::string(value)) + ": " + why + "; left out of the export");
+}
+
+// A snapshot is sorted already (by address and source, in byte order, which
+// is std::string's order); a hand-built one may not be. Either way the rows
+// come out sorted, without copying them.
+template <class T, class Key>
+std::vector<const T*> sorted(const std::vector<T>& rows, Key key) {
+  std::vector<const T*> out;
+  out.reserve(rows.size());
+  for (const T& r : rows) out.push_back(&r);
+  auto less = [&key](const T* a, const T* b) { return key(*a) < key(*b); };
+  if (!std::is_sorted(out.begin(), out.end(), less)) std::stable_sort(out.begin(), out.end(), less);
+  return out;
+}
+
+bool safe_address(std::string_view address) {
+  auto a = parse_address(address);
+  return a.ok() && a->str() == address;
+}
+
+bool safe_user(const User& u) {
+  if (u.address.size() != u.local.size() + 1 + u.domain.size() || u.address.compare(0, u.local.size(), u.local) != 0 ||
+      u.address[u.local.size()] != '@' || u.address.compare(u.local.size() + 1, std::string::npos, u.domain) != 0) {
+    return false;
+  }
+  return safe_address(u.address);
+}
+
+bool safe_source(std::string_view source) {
+  auto a = parse_alias_source(source);
+  if (!a.ok()) return false;
+  return (a->local.empty() ? "@" + a->domain : a->str()) == source;
+}
+
+}  // namespace
+
+CheckedRows check_rows(const Snapshot& snapshot, const SkipReporter& skipped) {
+  CheckedRows rows;
+  auto users = sorted(snapshot.users, [](const User& u) -> const std::string& { return u.address; });
+  rows.users.reserve(users.size());
+  const User* last = nullptr;
+  for (const User* u : users) {
+    if (!safe_user(*u) || (last != nullptr && last->address == u->address)) {
+      report(skipped, "user", u->address, "stored address is not valid");
+      continue;
+    }
+    last = u;
+    bool hash_ok = check_hash(u->password).ok();
+    if (!hash_ok) report(skipped, "user", u->address, "stored password hash is not valid");
+    rows.users.push_back({u, hash_ok});
+  }
+
+  auto aliases = sorted(snapshot.aliases, [](const Alias& a) -> const std::string& { return a.source; });
+  rows.aliases.reserve(aliases.size());
+  for (const Alias* a : aliases) {
+    if (!safe_source(a->source)) {
+      report(skipped, "alias", a->source, "stored value is not valid");
+      continue;
+    }
+    CheckedAlias& checked = rows.aliases.emplace_back(CheckedAlias{a, {}});
+    for (const std::string& d : a->destinations) {
+      if (safe_address(d)) {
+        checked.destinations.push_back(d);
+      } else {
+        report(skipped, "destination", d, "stored value is not valid");
+      }
+    }
+  }
+
+  for (const std::string& d : snapshot.domains) {
+    auto n = normalize_domain(d);
+    if (n.ok() && *n == d) {
+      rows.domains.push_back(d);
+    } else {
+      report(skipped, "domain", d, "stored value is not valid");
+    }
+  }
+  std::sort(rows.domains.begin(), rows.domains.end());
+  rows.domains.erase(std::unique(rows.domains.begin(), rows.domains.end()), rows.domains.end());
+  return rows;
+}
+
+}  // namespace vmail

@@ -1,0 +1,43 @@
+// The rows of a snapshot that are safe to write into an exported file,
+// checked once per export and shared by every renderer.
+//
+// Values read back from the database are untrusted: a row that could add a
+// line or a field to a file is left out and reported. Addresses and sources
+// must pass the validators unchanged (parse_address accepts only a-z 0-9 . _ -
+// and LDH labels, so nothing that passes can hold a space, a newline, '#' or
+// ':'); hashes must pass check_hash; domains normalize_domain.
+//
+// A CheckedRows points into its snapshot, which must outlive it.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store.h"
+
+namespace vmail {
+
+using SkipReporter = std::function<void(const std::string& why)>;
+
+struct CheckedUser {
+  const User* user;
+  bool hash_ok;  // false: receives mail, but is left out of the Dovecot users file
+};
+
+struct CheckedAlias {
+  const Alias* alias;
+  std::vector<std::string_view> destinations;  // the safe ones, in stored order; may be empty
+};
+
+struct CheckedRows {
+  std::vector<CheckedUser> users;         // by address, no address twice
+  std::vector<CheckedAlias> aliases;      // by source
+  std::vector<std::string_view> domains;  // sorted, unique
+};
+
+// Checks every row once. Reports each unsafe value through `skipped`.
+CheckedRows check_rows(const Snapshot& snapshot, const SkipReporter& skipped = {});
+
+}  // namespace vmail
