@@ -322,7 +322,7 @@ Result<std::vector<Alias>> Store::list_aliases(const std::optional<std::string>&
 Result<Snapshot> Store::snapshot() {
   // Large installations export often, so this avoids the per-row join and
   // copies of read_users: domains are read once and users are filled in
-  // place into a vector reserved to size.
+  // place into a vector reserved to size, without the times no export uses.
   Snapshot snap;
   Status s = db_.read([&]() -> Status {
     std::map<int64_t, size_t> domain_index;
@@ -334,8 +334,7 @@ Result<Snapshot> Store::snapshot() {
     SQLite::Statement count(db_.sql(), "SELECT count(*) FROM users");
     if (count.executeStep()) snap.users.reserve(static_cast<size_t>(count.getColumn(0).getInt64()));
     SQLite::Statement q(db_.sql(),
-                        "SELECT address, local, domain_id, name, password, quota, enabled, created, updated "
-                        "FROM users ORDER BY address");
+                        "SELECT address, local, domain_id, name, password, quota, enabled FROM users ORDER BY address");
     auto text = [&q](int i, std::string& out) {
       SQLite::Column c = q.getColumn(i);
       out.assign(c.getText(), static_cast<size_t>(c.getBytes()));
@@ -351,8 +350,6 @@ Result<Snapshot> Store::snapshot() {
       text(4, u.password);
       if (!q.getColumn(5).isNull()) u.quota = static_cast<uint64_t>(q.getColumn(5).getInt64());
       u.enabled = q.getColumn(6).getInt() != 0;
-      text(7, u.created);
-      text(8, u.updated);
     }
     snap.aliases = read_aliases(db_.sql(), std::nullopt);
     return Status::Ok();

@@ -44,8 +44,9 @@ struct Alias {
   std::vector<std::string> destinations;
 };
 
-// What exporters and lookups read: everything, in a deterministic order
-// (users by address, aliases by source, domains by name).
+// What exporters read: everything, in a deterministic order (users by
+// address, aliases by source, domains by name). Users' created/updated times
+// are left empty.
 struct Snapshot {
   std::vector<std::string> domains;
   std::vector<User> users;
