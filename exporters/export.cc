@@ -280,7 +280,12 @@ Result<ExportReport> export_all(Database& db, const Settings& settings) {
     if (f.postmap) argv = {"postmap", "-c", *postmap_dir, settings.map_type + ":" + st->temp.path()};
     workers.emplace_back([st, argv = std::move(argv)] {
       st->synced = st->temp.finish();
-      if (st->synced.ok() && !argv.empty()) st->postmap = run_process(argv);
+      if (st->synced.ok() && !argv.empty()) {
+        st->postmap = run_process(argv);
+        // postmap does not fsync its output: without this, a crash after
+        // the rename could leave an empty or torn database in place.
+        if (st->postmap->ok() && (*st->postmap)->exit_code == 0) st->synced = sync_file(st->temp_db);
+      }
     });
   }
   double stage_ms = clock.lap_ms();

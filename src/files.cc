@@ -119,6 +119,16 @@ Status sync_dir(const std::string& dir) {
   return Status::Ok();
 }
 
+Status sync_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return io_error(path, "cannot open", errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return io_error(path, "cannot sync", err);
+  return Status::Ok();
+}
+
 Result<TempFile> TempFile::create(const std::string& target, const FileOptions& options) {
   std::string pattern = target + ".tmpXXXXXX";
   std::vector<char> buf(pattern.begin(), pattern.end());

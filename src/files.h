@@ -71,5 +71,7 @@ Status make_dirs(const std::string& path, mode_t mode = 0755);
 
 // Fsyncs a folder so a rename inside it is durable.
 Status sync_dir(const std::string& dir);
+// fsync of a file another program wrote (a postmap database before its rename).
+Status sync_file(const std::string& path);
 
 }  // namespace vmail
