@@ -20,6 +20,7 @@
 
 #include "dovecot_users.h"
 #include "files.h"
+#include "map_delta.h"
 #include "postfix_maps.h"
 #include "process.h"
 #include "store.h"
@@ -178,7 +179,8 @@ void sweep_stale_temps(const std::string& dir) {
     for (const char* base : kExportNames) {
       std::string prefix = std::string(base) + ".tmp";
       std::string bdb_prefix = "__db." + prefix;  // Berkeley DB's scratch name inside postmap
-      if (name.rfind(prefix, 0) == 0 || name.rfind(bdb_prefix, 0) == 0) {
+      std::string digest_prefix = map_digest_path(base) + ".tmp";
+      if (name.rfind(prefix, 0) == 0 || name.rfind(bdb_prefix, 0) == 0 || name.rfind(digest_prefix, 0) == 0) {
         if (::unlinkat(::dirfd(d), name.c_str(), 0) == 0) spdlog::debug("removed stale temp file {}/{}", dir, name);
         break;
       }
@@ -193,8 +195,10 @@ void sweep_stale_temps(const std::string& dir) {
 struct Staged {
   std::string target;
   TempFile temp;
-  std::string map_type;  // "" when not a map
-  std::string temp_db;   // postmap output beside the temp, "" once renamed
+  std::string map_type;            // "" when not a map
+  std::string temp_db;             // postmap output beside the temp, "" once renamed
+  std::optional<MapDelta> delta;   // when the old database can be updated in place of a rebuild
+  std::optional<TempFile> digest;  // the new `<map>.digest`
   Status synced;
   std::optional<Result<ProcessResult>> postmap;
 
@@ -212,6 +216,43 @@ struct Staged {
     ::unlink((p.parent_path() / ("__db." + p.filename().string())).c_str());  // Berkeley DB (hash)
   }
 };
+
+// The lines to apply to a copy of the old database, when that is safe: the
+// map type can be updated (cdb cannot), and the old database was built from
+// exactly the old text (its recorded digest matches).
+Result<std::optional<MapDelta>> plan_incremental(const ExportedFile& f, const std::string& map_type) {
+  if (map_type == "cdb") return std::optional<MapDelta>();
+  struct stat st;
+  if (::stat(map_database_path(f.path, map_type).c_str(), &st) != 0) return std::optional<MapDelta>();
+  auto old = read_file(f.path);
+  if (!old.ok()) return old.status();
+  auto digest = read_file(map_digest_path(f.path));
+  if (!digest.ok()) return digest.status();
+  if (!*old || !*digest || **digest != map_digest(map_type, **old)) return std::optional<MapDelta>();
+  return plan_map_delta(**old, f.content);
+}
+
+// Updates a copy of the old database with the staged delta. nullopt when that
+// did not work out: the caller rebuilds the map in full.
+std::optional<Result<ProcessResult>> update_incrementally(Staged& st, const std::string& config_dir, mode_t mode) {
+  if (!copy_file(map_database_path(st.target, st.map_type), st.temp_db, mode).ok()) return std::nullopt;
+  std::string map = st.map_type + ":" + st.temp.path();
+  Result<ProcessResult> last = ProcessResult{0, ""};
+  // -r: replace a key's value without a warning; -d -: delete the keys read.
+  for (auto [flags, input] : {std::pair<std::vector<std::string>, const std::string*>{{"-i", "-r"}, &st.delta->puts},
+                              {{"-d", "-"}, &st.delta->deletes}}) {
+    if (input->empty()) continue;
+    std::vector<std::string> argv = {"postmap"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.insert(argv.end(), {"-c", config_dir, map});
+    last = run_process_with_input(argv, *input);
+    if (!last.ok() || last->exit_code != 0) {
+      ::unlink(st.temp_db.c_str());
+      return std::nullopt;
+    }
+  }
+  return last;
+}
 
 }  // namespace
 
@@ -272,16 +313,28 @@ Result<ExportReport> export_all(Database& db, const Settings& settings) {
       postmap_dir = *d;
     }
     staged.push_back(std::make_unique<Staged>(f.path, std::move(*temp), f.postmap ? settings.map_type : ""));
+    Staged* st = staged.back().get();
+    if (f.postmap) {
+      auto delta = plan_incremental(f, settings.map_type);
+      if (!delta.ok()) return delta.status();
+      st->delta = std::move(*delta);
+      auto digest = TempFile::create(map_digest_path(f.path), FileOptions{0644, {}, {}});
+      if (!digest.ok()) return digest.status();
+      if (Status s = digest->write(map_digest(settings.map_type, f.content)); !s.ok()) return s;
+      st->digest.emplace(std::move(*digest));
+    }
     // Each file is synced (and a map postmapped) in its own thread: the maps
     // are built side by side, and the next file is rendered and written
     // meanwhile. Nothing else touches a Staged until the threads are joined.
-    Staged* st = staged.back().get();
     std::vector<std::string> argv;
     if (f.postmap) argv = {"postmap", "-c", *postmap_dir, settings.map_type + ":" + st->temp.path()};
-    workers.emplace_back([st, argv = std::move(argv)] {
+    mode_t mode = options_for(f).mode;
+    workers.emplace_back([st, argv = std::move(argv), config_dir = postmap_dir.value_or(""), mode] {
       st->synced = st->temp.finish();
+      if (st->synced.ok() && st->digest) st->synced = st->digest->finish();
       if (st->synced.ok() && !argv.empty()) {
-        st->postmap = run_process(argv);
+        if (st->delta) st->postmap = update_incrementally(*st, config_dir, mode);
+        if (!st->postmap) st->postmap = run_process(argv);
         // postmap does not fsync its output: without this, a crash after
         // the rename could leave an empty or torn database in place.
         if (st->postmap->ok() && (*st->postmap)->exit_code == 0) st->synced = sync_file(st->temp_db);
@@ -301,8 +354,21 @@ Result<ExportReport> export_all(Database& db, const Settings& settings) {
     }
   }
   double postmap_ms = clock.lap_ms();
-  // Every file is ready: put them in place. The database goes first so that
-  // Postfix never sees a source newer than its table.
+  // Every file is ready: put them in place. The digests go first (and are
+  // durable before anything else moves): a digest that matches the text on
+  // disk then proves the database beside it was built from that text. Each
+  // database goes before its source so that Postfix never sees a source
+  // newer than its table.
+  bool digests = false;
+  for (const auto& st : staged) {
+    if (!st->digest) continue;
+    if (Status s = st->digest->commit(false); !s.ok()) return s;
+    digests = true;
+  }
+  for (const std::string& dir : swept) {
+    if (!digests) break;
+    if (Status s = sync_dir(dir); !s.ok()) return s;
+  }
   for (const auto& st : staged) {
     if (!st->temp_db.empty()) {
       if (Status s = TempFile::rename_into_place(st->temp_db, map_database_path(st->target, st->map_type)); !s.ok()) {

@@ -119,6 +119,29 @@ Status sync_dir(const std::string& dir) {
   return Status::Ok();
 }
 
+Status copy_file(const std::string& from, const std::string& to, mode_t mode) {
+  int in = ::open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (in < 0) return io_error(from, "cannot open", errno);
+  int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out < 0) {
+    int err = errno;
+    ::close(in);
+    return io_error(to, "cannot create", err);
+  }
+  Status status = Status::Ok();
+  if (::fchmod(out, mode) != 0) status = io_error(to, "cannot set mode", errno);
+  while (status.ok()) {
+    ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) status = io_error(to, "cannot copy", errno);
+    if (n <= 0) break;
+  }
+  ::close(in);
+  if (::close(out) != 0 && status.ok()) status = io_error(to, "cannot write", errno);
+  if (!status.ok()) ::unlink(to.c_str());
+  return status;
+}
+
 Status sync_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return io_error(path, "cannot open", errno);

@@ -71,6 +71,9 @@ Status make_dirs(const std::string& path, mode_t mode = 0755);
 
 // Fsyncs a folder so a rename inside it is durable.
 Status sync_dir(const std::string& dir);
+// Copies `from` to the new file `to` (mode `mode`, not synced). `to` must not
+// exist; it is removed again on failure.
+Status copy_file(const std::string& from, const std::string& to, mode_t mode);
 // fsync of a file another program wrote (a postmap database before its rename).
 Status sync_file(const std::string& path);
 

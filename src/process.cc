@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,7 +15,11 @@ namespace vmail {
 
 const char* const kSafePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-Result<ProcessResult> run_process(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+namespace {
+
+// Runs argv with `stdin_fd` (or /dev/null when -1) as standard input.
+Result<ProcessResult> spawn_and_wait(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                                     int stdin_fd) {
   if (argv.empty()) return Status(Code::kInternal, "run_process: empty argument vector");
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return Status(Code::kInternal, std::string("pipe: ") + std::strerror(errno));
@@ -55,7 +60,11 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const st
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (stdin_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  }
   posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);
   posix_spawn_file_actions_adddup2(&actions, pipefd[1], 2);
   posix_spawnattr_t attr;
@@ -92,6 +101,34 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const st
     if (errno != EINTR) return Status(Code::kInternal, std::string("waitpid: ") + std::strerror(errno));
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+}  // namespace
+
+Result<ProcessResult> run_process(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  return spawn_and_wait(argv, env, -1);
+}
+
+Result<ProcessResult> run_process_with_input(const std::vector<std::string>& argv, std::string_view input) {
+  // An anonymous in-memory file: no temp file on disk, and no writer thread
+  // racing the child for a pipe.
+  int fd = memfd_create("vmail-input", MFD_CLOEXEC);
+  if (fd < 0) return Status(Code::kInternal, std::string("memfd_create: ") + std::strerror(errno));
+  size_t done = 0;
+  while (done < input.size()) {
+    ssize_t n = write(fd, input.data() + done, input.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      close(fd);
+      return Status(Code::kIoError, std::string("writing a program's input: ") + std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  lseek(fd, 0, SEEK_SET);
+  auto result = spawn_and_wait(argv, {}, fd);
+  close(fd);
   return result;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "status.h"
@@ -18,6 +19,9 @@ struct ProcessResult {
 // (PATH is added when missing) and waits for it. Fails only when the program
 // cannot be started; a non-zero exit is reported in the result.
 Result<ProcessResult> run_process(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
+
+// As run_process, with `input` as the program's standard input.
+Result<ProcessResult> run_process_with_input(const std::vector<std::string>& argv, std::string_view input);
 
 // The PATH given to children.
 extern const char* const kSafePath;
