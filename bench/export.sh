@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Export time per map type at 1k, 10k and 100k users, beside the floor: a bare
 # `postmap` of the same vmailbox file (what any export must at least pay).
-# The export is forced to rebuild by renaming one user with sqlite3, so
-# users, vmailbox, virtual and sender_logins all change (vdomains does not).
+# Each run renames one user with sqlite3, so users, vmailbox, virtual and
+# sender_logins all change (vdomains does not). "full" removes the maps'
+# digests first, which forces every map to be rebuilt; "incr" is the normal
+# export, which updates hash and lmdb databases in place of a rebuild (cdb is
+# always rebuilt).
 # At the largest size, also `vmail user add` end to end (with a ready --hash,
 # and hashing a password from stdin).
 #   bench/export.sh [runs per point, default 5] [sizes, default "1000 10000 100000"]
@@ -19,7 +22,7 @@ fill() {
     SELECT 1, printf('u%07d', i), printf('u%07d@bench.test', i), '$hash' FROM c;"
 }
 
-printf '%-8s %-5s %10s %10s %7s %14s %14s\n' users type "floor(ms)" "export(ms)" ratio "add--hash(ms)" "add-pw(ms)"
+printf '%-8s %-5s %10s %9s %7s %9s %7s %14s %14s\n' users type "floor(ms)" "full(ms)" ratio "incr(ms)" ratio "add--hash(ms)" "add-pw(ms)"
 for n in $sizes; do
   for type in hash lmdb cdb; do
     root=$(mktemp -d)
@@ -30,15 +33,19 @@ for n in $sizes; do
     fill "$db" "$n"
     "$VMAIL" -q export
     cfg=$root/data/state/postmap
-    floor=() exp=() add=() addpw=()
+    floor=() exp=() incr=() add=() addpw=()
     for i in $(seq 1 "$runs"); do
       cp "$root/etc/postfix/vmailbox" "$root/floor"
       floor+=("$(time_ms postmap -c "$cfg" "$type:$root/floor")")
       sqlite3 "$db" "UPDATE users SET local = 'r$i', address = 'r$i@bench.test' WHERE address = 'u$(printf %07d "$i")@bench.test'"
+      rm -f "$root"/etc/postfix/*.digest
       exp+=("$(time_ms "$VMAIL" -q export)")
+      sqlite3 "$db" "UPDATE users SET local = 's$i', address = 's$i@bench.test' WHERE address = 'r$i@bench.test'"
+      incr+=("$(time_ms "$VMAIL" -q export)")
     done
     f=$(printf '%s\n' "${floor[@]}" | median)
     e=$(printf '%s\n' "${exp[@]}" | median)
+    n_=$(printf '%s\n' "${incr[@]}" | median)
     a=- p=-
     if [ "$n" = "$largest" ]; then
       for i in $(seq 1 "$runs"); do
@@ -49,7 +56,8 @@ for n in $sizes; do
       p=$(printf '%s\n' "${addpw[@]}" | median)
     fi
     ratio=$(awk -v e="$e" -v f="$f" 'BEGIN { printf "%.2f", (f > 0 ? e / f : 0) }')
-    printf '%-8s %-5s %10s %10s %7s %14s %14s\n' "$n" "$type" "$f" "$e" "$ratio" "$a" "$p"
+    ratio_i=$(awk -v e="$n_" -v f="$f" 'BEGIN { printf "%.2f", (f > 0 ? e / f : 0) }')
+    printf '%-8s %-5s %10s %9s %7s %9s %7s %14s %14s\n' "$n" "$type" "$f" "$e" "$ratio" "$n_" "$ratio_i" "$a" "$p"
     rm -rf "$root"
   done
 done
