@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 
 namespace vmail {
@@ -29,6 +30,9 @@ std::string numbered(int n, int skip = -1, const std::string& extra = "") {
   }
   return out + extra;
 }
+
+// Test names in ctest show the case name, not the struct's bytes.
+void PrintTo(const DeltaCase& c, std::ostream* os) { *os << c.name; }
 
 class MapDeltaTest : public ::testing::TestWithParam<DeltaCase> {};
 
