@@ -280,21 +280,13 @@ Status alias_add(Context& ctx, const std::string& source_in, const std::vector<s
   if (!source.ok()) return source.status();
   std::vector<std::string> dests;
   for (const std::string& arg : dest_args) {
-    size_t start = 0;
-    while (start <= arg.size()) {
-      size_t end = arg.find(',', start);
-      std::string item = arg.substr(start, end == std::string::npos ? std::string::npos : end - start);
-      auto d = parse_address(item, "destination");
-      if (!d.ok()) return d.status();
-      if (std::find(dests.begin(), dests.end(), d->str()) != dests.end()) {
-        return Status(Code::kBadInput, "destination " + quote(d->str()) + ": given twice");
+    auto parsed = parse_destinations(arg, source_text(*source));
+    if (!parsed.ok()) return parsed.status();
+    for (std::string& d : *parsed) {
+      if (std::find(dests.begin(), dests.end(), d) != dests.end()) {
+        return Status(Code::kBadInput, "destination " + quote(d) + ": given twice");
       }
-      if (d->str() == source_text(*source)) {
-        return Status(Code::kBadInput, "destination " + quote(d->str()) + ": an alias cannot point to itself");
-      }
-      dests.push_back(d->str());
-      if (end == std::string::npos) break;
-      start = end + 1;
+      dests.push_back(std::move(d));
     }
   }
   VMAIL_OPEN_STORE(ctx, store);

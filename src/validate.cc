@@ -2,6 +2,7 @@
 
 #include <idn2.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <memory>
@@ -308,6 +309,36 @@ Result<std::optional<uint64_t>> parse_quota(std::string_view text, std::string_v
   constexpr uint64_t kMaxBytes = static_cast<uint64_t>(INT64_MAX);
   if (n != 0 && mult > kMaxBytes / n) return bad(field, text, "too large");
   return std::optional<uint64_t>(n * mult);
+}
+
+Result<bool> parse_boolean(std::string_view text, bool empty_value, std::string_view field) {
+  if (text.empty()) return empty_value;
+  std::string lower = lowercase_ascii(text);
+  if (lower == "true" || lower == "yes" || lower == "1") return true;
+  if (lower == "false" || lower == "no" || lower == "0") return false;
+  return bad(field, text, "not a boolean (use true/false, yes/no or 1/0)");
+}
+
+Result<std::vector<std::string>> parse_destinations(std::string_view list, std::string_view source,
+                                                    std::string_view field) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t end = list.find(',', start);
+    std::string_view item = list.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+    while (!item.empty() && space(item.front())) item.remove_prefix(1);
+    while (!item.empty() && space(item.back())) item.remove_suffix(1);
+    auto dest = parse_address(item, field);
+    if (!dest.ok()) return dest.status();
+    std::string text = dest->str();
+    if (std::find(out.begin(), out.end(), text) != out.end()) return bad(field, text, "given twice");
+    if (text == source) return bad(field, text, "an alias cannot point to itself");
+    out.push_back(std::move(text));
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return out;
 }
 
 std::string format_quota(uint64_t bytes) {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "status.h"
 
@@ -49,6 +50,16 @@ Status check_hash(std::string_view hash, std::string_view field = "hash");
 // Quota: `none` (no quota: nullopt) or 0|N[K|M|G|T] with 1024-based units.
 // Refuses values that overflow 64-bit bytes.
 Result<std::optional<uint64_t>> parse_quota(std::string_view text, std::string_view field = "quota");
+
+// A yes/no value: true/false, yes/no, 1/0 in any case; empty means `empty_value`.
+Result<bool> parse_boolean(std::string_view text, bool empty_value, std::string_view field = "enabled");
+
+// The destinations of an alias: `DEST[,DEST...]`, each an address, lowercased;
+// whitespace (line breaks too) around a comma is allowed. Refuses an empty
+// item, a destination given twice and one equal to `source` (the alias's own
+// `local@domain` or `@domain`).
+Result<std::vector<std::string>> parse_destinations(std::string_view list, std::string_view source,
+                                                    std::string_view field = "destination");
 
 // Formats bytes the way parse_quota reads them back (exact units only).
 std::string format_quota(uint64_t bytes);
