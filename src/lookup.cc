@@ -1,9 +1,11 @@
 #include "lookup.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -141,10 +143,11 @@ bool settled(const struct stat& st) {
 
 bool same_file(const Stamp& a, const Stamp& b) {
   return a.dev == b.dev && a.ino == b.ino && a.size == b.size && same_time(a.mtime, b.mtime) &&
-         same_time(a.ctime, b.ctime) && a.wal == b.wal;
+         same_time(a.ctime, b.ctime);
 }
 
-LookupStatus read_stamp(const std::string& path, Stamp* out, LookupFailure* failure) {
+// Stats the database (and with `check_wal` its -wal file) into *out.
+LookupStatus read_stamp(const std::string& path, Stamp* out, LookupFailure* failure, bool check_wal = true) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     int err = errno;
@@ -165,6 +168,7 @@ LookupStatus read_stamp(const std::string& path, Stamp* out, LookupFailure* fail
   out->mtime = st.st_mtim;
   out->ctime = st.st_ctim;
   out->settled = settled(st);
+  if (!check_wal) return LookupStatus::kFound;
   struct stat wal;
   // Anything but "no such file" counts as a WAL: the ordinary read-only
   // connection is the safe choice.
@@ -223,7 +227,7 @@ class Reader {
     if (path != path_ || now.dev != stamp_.dev || now.ino != stamp_.ino) return false;
     // An ordinary connection follows commits itself; an immutable one only
     // shows the file as it was when opened.
-    return immutable_ ? stamp_.settled && same_file(now, stamp_) : now.wal;
+    return immutable_ ? stamp_.settled && now.wal == stamp_.wal && same_file(now, stamp_) : now.wal;
   }
   bool immutable() const { return immutable_; }
   sqlite3* db() const { return db_; }
@@ -262,20 +266,33 @@ class Resetter {
   sqlite3_stmt* s_;
 };
 
-// This thread's cached connection. After fork() the child must not use or
-// close the parent's connection (SQLite's lock bookkeeping is per process),
-// so a slot from another pid is abandoned.
+// Counts fork()s in this process: a child must not use or close its
+// parent's connections (SQLite's lock bookkeeping is per process), so a slot
+// filled before the last fork is abandoned. Cheaper than getpid(), a system
+// call, on every lookup.
+std::atomic<unsigned> g_forks{0};
+
+void count_fork() { g_forks.fetch_add(1, std::memory_order_relaxed); }
+
+unsigned fork_generation() {
+  // Registered on first use; the handler goes away with the module (dlclose).
+  static const bool registered = ::pthread_atfork(nullptr, nullptr, count_fork) == 0;
+  // Without the handler, tell every call apart: nothing is ever reused.
+  return registered ? g_forks.load(std::memory_order_relaxed) : g_forks.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+// This thread's cached connection.
 struct ReaderSlot {
   Reader* reader = nullptr;
-  pid_t pid = 0;
+  unsigned generation = 0;
   Reader* get() {
-    if (reader != nullptr && pid != ::getpid()) reader = nullptr;
+    if (reader != nullptr && generation != fork_generation()) reader = nullptr;
     return reader;
   }
   void set(Reader* r) {
     reset();
     reader = r;
-    pid = ::getpid();
+    generation = fork_generation();
   }
   void reset() {
     if (get() != nullptr) delete reader;
@@ -340,8 +357,12 @@ LookupStatus with_reader(const std::string& path, LookupFailure* failure, Body&&
     }
     LookupStatus st = body(*reader);
     if (!reader->immutable()) return st;
+    // Only a change of the file itself can tear an immutable read; a -wal
+    // that appeared meanwhile holds commits made after the read began.
     Stamp after;
-    if (read_stamp(path, &after, nullptr) == LookupStatus::kFound && same_file(before, after)) return st;
+    if (read_stamp(path, &after, nullptr, /*check_wal=*/false) == LookupStatus::kFound && same_file(before, after)) {
+      return st;
+    }
     t_slot.reset();  // the file changed under the immutable view: read again
   }
   fail(failure, Code::kBusy, path + ": database kept changing during the read");

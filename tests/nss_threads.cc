@@ -6,14 +6,18 @@
 #include <aliases.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <nss.h>
 #include <pwd.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <thread>
@@ -327,6 +331,33 @@ TEST_F(NssModuleTest, BusyDatabaseIsTryAgain) {
   sqlite3_exec(w, "ROLLBACK", nullptr, nullptr, nullptr);
   sqlite3_close(w);
   EXPECT_EQ(m.getpwnam_r("u001@example.com", &pw, buf, sizeof buf, &err), NSS_STATUS_SUCCESS);
+}
+
+TEST_F(NssModuleTest, DescriptorsAreCloseOnExec) {
+  const Module& m = module();
+  ASSERT_EQ(check_user(m, 1, false), "");
+  int seen = 0;
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    std::string target = std::filesystem::read_symlink(fd.path(), ec).string();
+    if (ec || target.rfind(db_path_, 0) != 0) continue;
+    ++seen;
+    int flags = fcntl(std::stoi(fd.path().filename().string()), F_GETFD);
+    EXPECT_TRUE(flags >= 0 && (flags & FD_CLOEXEC) != 0) << target;
+  }
+  EXPECT_GT(seen, 0) << "the lookup keeps its connection open";
+}
+
+TEST_F(NssModuleTest, ChildOfForkUsesItsOwnConnection) {
+  const Module& m = module();
+  ASSERT_EQ(check_user(m, 1, false), "");  // the parent's cached connection
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) _exit(check_user(m, 2, true).empty() && check_user(m, 3, false).empty() ? 0 : 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(check_user(m, 4, false), "");
 }
 
 }  // namespace
