@@ -28,7 +28,16 @@ if(NOT VMAIL_SANITIZE)
   # Under ASan the runtime lives in the executable, so undefined symbols are expected.
   target_link_options(nss_vmail PRIVATE -Wl,-z,defs)
 endif()
-install(TARGETS nss_vmail LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+# glibc dlopen()s NSS modules by soname: they belong in the multiarch library
+# folder, under any prefix (Debian's ld.so.conf lists
+# /usr/local/lib/<multiarch> too; run ldconfig after installing there).
+if(CMAKE_LIBRARY_ARCHITECTURE)
+  set(VMAIL_NSS_LIBDIR_DEFAULT lib/${CMAKE_LIBRARY_ARCHITECTURE})
+else()
+  set(VMAIL_NSS_LIBDIR_DEFAULT ${CMAKE_INSTALL_LIBDIR})
+endif()
+set(VMAIL_NSS_LIBDIR ${VMAIL_NSS_LIBDIR_DEFAULT} CACHE STRING "install folder of libnss_vmail.so.2, relative to the prefix")
+install(TARGETS nss_vmail LIBRARY DESTINATION ${VMAIL_NSS_LIBDIR} COMPONENT nss)
 
 # The module loaded with dlopen() the way glibc loads it: 16 threads x 10k
 # getpwnam_r, short buffers, enumeration, no database. Runs in the sanitizer pass.
