@@ -197,9 +197,21 @@ std::string file_uri(const std::string& path, const char* query) {
   return out;
 }
 
-enum Query { kSettings, kUserByAddress, kAllUsers, kAliasBySource, kAllAliases, kDestinations, kQueryCount };
+enum Query {
+  kBegin,
+  kCommit,
+  kSettings,
+  kUserByAddress,
+  kAllUsers,
+  kAliasBySource,
+  kAllAliases,
+  kDestinations,
+  kQueryCount
+};
 
 constexpr const char* kSql[kQueryCount] = {
+    "BEGIN",
+    "COMMIT",
     "SELECT name, value FROM settings",
     "SELECT u.address, u.local, d.name, u.name FROM users u JOIN domains d ON d.id = u.domain_id "
     "WHERE u.address = ?1",
@@ -340,6 +352,29 @@ Reader* open_reader(const std::string& path, const Stamp& stamp, LookupStatus* s
   return new Reader(db, path, stamp, immutable);
 }
 
+// Runs `body(reader)` in one read transaction: the settings and the rows
+// come from one snapshot, and a lookup pays for one transaction, not one per
+// statement (each takes a lock in WAL mode, a header read when immutable).
+template <class Body>
+LookupStatus in_transaction(Reader& r, LookupFailure* failure, Body& body) {
+  int rc = SQLITE_OK;
+  sqlite3_stmt* begin = r.stmt(kBegin, &rc);
+  if (begin == nullptr) return sqlite_failure(rc, r.path(), r.db(), failure);
+  rc = sqlite3_step(begin);
+  sqlite3_reset(begin);
+  if (rc != SQLITE_DONE) return sqlite_failure(rc, r.path(), r.db(), failure);
+  LookupStatus st = body(r);
+  // A read transaction commits without writing; whatever happened, the
+  // connection must not keep its snapshot (and its WAL read lock).
+  sqlite3_stmt* commit = r.stmt(kCommit, &rc);
+  if (commit != nullptr) {
+    sqlite3_step(commit);
+    sqlite3_reset(commit);
+  }
+  if (!sqlite3_get_autocommit(r.db())) sqlite3_exec(r.db(), "ROLLBACK", nullptr, nullptr, nullptr);
+  return st;
+}
+
 // Runs `body(reader)` against a current view of the database at `path`
 // (see lookup.h for why immutable reads are checked and retried).
 template <class Body>
@@ -355,7 +390,7 @@ LookupStatus with_reader(const std::string& path, LookupFailure* failure, Body&&
       if (reader == nullptr) return st;
       t_slot.set(reader);
     }
-    LookupStatus st = body(*reader);
+    LookupStatus st = in_transaction(*reader, failure, body);
     if (!reader->immutable()) return st;
     // Only a change of the file itself can tear an immutable read; a -wal
     // that appeared meanwhile holds commits made after the read began.
