@@ -4,7 +4,8 @@
 #   bench/nss_getpwnam.sh [users, default 100000] [runs, default 5]
 # Each run looks up random existing users through glibc with only one NSS
 # service configured (as `getent -s` does) and prints the mean microseconds
-# per lookup; the table shows the median of the runs.
+# per lookup, wall clock and CPU (user + system, steadier on a shared
+# machine); the table shows the medians of the runs.
 #   vmail          the database alone (no -wal: the immutable read path)
 #   vmail+writer   a writer holds the database open (WAL: the ordinary read path)
 #   files          /etc/passwd replaced by the 100k-line file, only inside a
@@ -44,14 +45,20 @@ run_files() {
   unshare -m sh -c 'mount --bind "$1" /etc/passwd && shift && exec "$@"' sh "$passwd" \
     "$bench" files u @bench.test "$users" "$files_lookups"
 }
-median_of() { # median_of RUNS CMD...: the median of CMD's printed figure over RUNS runs
+median_of() { # median_of RUNS CMD...: the medians of CMD's two printed figures over RUNS runs
   local n=$1
   shift
-  for _ in $(seq 1 "$n"); do "$@"; done | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+  local out
+  out=$(for _ in $(seq 1 "$n"); do "$@"; done)
+  for col in 1 2; do
+    echo "$out" | awk -v c=$col '{print $c}' | sort -g |
+      awk '{a[NR]=$1} END {printf "%14s", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+  done
+  echo
 }
 
-printf '%-14s %8s %9s %14s\n' service users lookups "us/lookup"
-printf '%-14s %8s %9s %14s\n' vmail "$users" "$vmail_lookups" "$(median_of "$runs" run_vmail)"
+printf '%-14s %8s %9s %14s %14s\n' service users lookups "wall us/lookup" "cpu us/lookup"
+printf '%-14s %8s %9s %s\n' vmail "$users" "$vmail_lookups" "$(median_of "$runs" run_vmail)"
 
 python3 - "$db" <<'PY' &
 import sqlite3, sys, time
@@ -61,12 +68,12 @@ time.sleep(3600)
 PY
 writer=$!
 for _ in $(seq 1 50); do [ -e "$db-wal" ] && break; sleep 0.1; done
-printf '%-14s %8s %9s %14s\n' vmail+writer "$users" "$vmail_lookups" "$(median_of "$runs" run_vmail)"
+printf '%-14s %8s %9s %s\n' vmail+writer "$users" "$vmail_lookups" "$(median_of "$runs" run_vmail)"
 kill "$writer" && wait "$writer" 2>/dev/null || true
 writer=
 
 if unshare -m true 2>/dev/null; then
-  printf '%-14s %8s %9s %14s\n' files "$users" "$files_lookups" "$(median_of "$runs" run_files)"
+  printf '%-14s %8s %9s %s\n' files "$users" "$files_lookups" "$(median_of "$runs" run_files)"
 else
   echo "files: skipped (needs root for a private mount namespace)" >&2
 fi
