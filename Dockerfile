@@ -12,12 +12,16 @@ RUN scripts/install-deps && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN rm -rf build* demo \
  && VMAIL_BUILD_DIR=/build CMAKE_BUILD_TYPE=Release scripts/build -DVMAIL_WERROR=ON \
- && cmake --install /build --prefix /usr/local --strip
+ && cmake --install /build --prefix /usr/local --strip \
+ && cp /usr/local/lib/*/libnss_vmail.so.2 /usr/local/lib/libnss_vmail.so.2
 
 FROM debian:12-slim
 COPY scripts/install-deps /usr/local/lib/vmail/install-deps
 RUN /usr/local/lib/vmail/install-deps --runtime && rm -rf /var/lib/apt/lists/*
 COPY --from=build /usr/local/sbin/vmail /usr/local/sbin/vmail-launch /usr/local/sbin/
+# The NSS module (enable with `passwd: files vmail` in /etc/nsswitch.conf).
+COPY --from=build /usr/local/lib/libnss_vmail.so.2 /usr/local/lib/
+RUN ldconfig
 # State (database, certificates, DH parameters) and maildirs live on volumes;
 # everything else is rendered again at each start.
 VOLUME ["/data", "/var/mail/vhosts"]
