@@ -1,15 +1,13 @@
 // The domain, user, alias, export and db command groups.
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <memory>
 #include <cstdio>
 #include <iostream>
-
-#include <SQLiteCpp/Backup.h>
+#include <memory>
 
 #include "app.h"
 #include "export.h"
@@ -45,12 +43,9 @@ void print_table(const Context& ctx, const std::vector<std::vector<std::string>>
 }
 
 json user_json(const User& u) {
-  return json{{"address", u.address},
-              {"domain", u.domain},
-              {"name", u.name},
-              {"quota", u.quota ? json(*u.quota) : json(nullptr)},
-              {"enabled", u.enabled},
-              {"created", u.created}};
+  return json{{"address", u.address}, {"domain", u.domain},
+              {"name", u.name},       {"quota", u.quota ? json(*u.quota) : json(nullptr)},
+              {"enabled", u.enabled}, {"created", u.created}};
 }
 
 json alias_json(const Alias& a) { return json{{"source", a.source}, {"destinations", a.destinations}}; }
@@ -58,8 +53,8 @@ json alias_json(const Alias& a) { return json{{"source", a.source}, {"destinatio
 std::string quota_text(const std::optional<uint64_t>& q) { return q ? format_quota(*q) : "none"; }
 
 // Opens the database and returns a Store, or the Status why not.
-#define VMAIL_OPEN_STORE(ctx, store)        \
-  auto db_##store = (ctx).database();       \
+#define VMAIL_OPEN_STORE(ctx, store)                \
+  auto db_##store = (ctx).database();               \
   if (!db_##store.ok()) return db_##store.status(); \
   Store store(**db_##store)
 
@@ -170,9 +165,8 @@ Status user_add(Context& ctx, const UserAddArgs& args) {
   user.password = *hash;
   user.quota = quota;
   const Settings& s = **settings;
-  Status added = store.add_user(user, [&](const User& u) {
-    return create_maildir(s.mail_dir, u.domain, u.local, s.uid, s.gid);
-  });
+  Status added =
+      store.add_user(user, [&](const User& u) { return create_maildir(s.mail_dir, u.domain, u.local, s.uid, s.gid); });
   if (!added.ok()) return added;
   print_line(ctx, "user " + user.address + " added");
   return ctx.export_after_change();
@@ -389,22 +383,7 @@ Status db_migrate(Context& ctx) {
 Status db_backup(Context& ctx, const std::string& target) {
   auto db = ctx.database();
   if (!db.ok()) return db.status();
-  std::string tmp = target + ".tmp" + std::to_string(getpid());
-  try {
-    {
-      SQLite::Database dest(tmp, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-      // The online backup API copies a consistent snapshot while others write.
-      SQLite::Backup backup(dest, (*db)->sql());
-      backup.executeStep(-1);
-    }
-    if (Status s = TempFile::rename_into_place(tmp, target); !s.ok()) {
-      ::unlink(tmp.c_str());
-      return s;
-    }
-  } catch (const std::exception& e) {
-    ::unlink(tmp.c_str());
-    return Status(Code::kCantCreate, target + ": backup failed: " + e.what());
-  }
+  if (Status s = (*db)->backup_to(target); !s.ok()) return s;
   print_line(ctx, "backup written to " + target);
   return Status::Ok();
 }
@@ -421,8 +400,8 @@ Status db_check(Context& ctx) {
     }
     SQLite::Statement fk((*db)->sql(), "PRAGMA foreign_key_check");
     while (fk.executeStep()) {
-      problems.push_back("foreign key: table " + fk.getColumn(0).getString() + " row " +
-                         fk.getColumn(1).getString() + " refers to a missing " + fk.getColumn(2).getString());
+      problems.push_back("foreign key: table " + fk.getColumn(0).getString() + " row " + fk.getColumn(1).getString() +
+                         " refers to a missing " + fk.getColumn(2).getString());
     }
   } catch (const std::exception& e) {
     return sqlite_status(e, (*db)->path());

@@ -2,15 +2,19 @@
 
 #include "files.h"
 
+#include <SQLiteCpp/Backup.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <stdexcept>
+#include <thread>
 
 namespace vmail {
 namespace {
@@ -165,6 +169,35 @@ Result<std::map<std::string, std::string>> Database::recorded_settings() {
     return sqlite_status(e, path_);
   }
   return out;
+}
+
+Status Database::backup_to(const std::string& target) {
+  std::string tmp = target + ".tmp" + std::to_string(::getpid());
+  try {
+    if (Status s = create_private_file(tmp); !s.ok()) return s;
+    {
+      SQLite::Database dest(tmp, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW);
+      // A step can return BUSY or LOCKED with the copy unfinished: step
+      // again (the backup restarts if the source changed meanwhile).
+      SQLite::Backup backup(dest, *db_);
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+      while (backup.executeStep(-1) != SQLITE_DONE) {
+        if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("database stayed busy");
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      // Never put a copy in place that SQLite itself finds damaged.
+      std::string check = dest.execAndGet("PRAGMA integrity_check").getString();
+      if (check != "ok") throw std::runtime_error("the copy failed its integrity check: " + check);
+    }
+    if (Status s = TempFile::rename_into_place(tmp, target); !s.ok()) {
+      ::unlink(tmp.c_str());
+      return s;
+    }
+  } catch (const std::exception& e) {
+    ::unlink(tmp.c_str());
+    return Status(Code::kCantCreate, target + ": backup failed: " + e.what());
+  }
+  return Status::Ok();
 }
 
 }  // namespace vmail

@@ -45,6 +45,10 @@ class Database {
   static int latest();
   // Applies pending migrations, each in its own IMMEDIATE transaction.
   Status migrate();
+  // Copies the database to `target` through SQLite's online backup API: a
+  // consistent snapshot while others write, checked with integrity_check and
+  // renamed into place (mode 0600). kCantCreate when it cannot be made.
+  Status backup_to(const std::string& target);
 
   // Runs `body` in a BEGIN IMMEDIATE transaction and commits when it returns
   // ok; rolls back otherwise. SQLite errors become a Status (busy -> kBusy).

@@ -1,6 +1,5 @@
 #include "launch_prepare.h"
 
-#include <SQLiteCpp/Backup.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -201,17 +200,8 @@ Status prepare_database(const LaunchSettings& l, std::string* backup) {
       // A migration is pending: keep a copy of the database as it was.
       if (Status s = make_dirs(l.backup_dir, 0700); !s.ok()) return s;
       std::string target = l.backup_dir + "/vmail-" + timestamp() + "-v" + std::to_string((*db)->version()) + ".db";
-      std::string tmp = target + ".tmp";
-      try {
-        {
-          SQLite::Database dest(tmp, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-          SQLite::Backup copy(dest, (*db)->sql());
-          copy.executeStep(-1);
-        }
-        if (Status s = TempFile::rename_into_place(tmp, target); !s.ok()) return s;
-      } catch (const std::exception& e) {
-        ::unlink(tmp.c_str());
-        return Status(Code::kCantCreate, target + ": backup before migration failed: " + e.what());
+      if (Status s = (*db)->backup_to(target); !s.ok()) {
+        return Status(s.code(), "backup before migration: " + s.message());
       }
       if (backup) *backup = target;
     }
