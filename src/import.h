@@ -6,10 +6,12 @@
 // written, in one BEGIN IMMEDIATE transaction that commits at the very end.
 // A process killed at any point therefore leaves the database as it was.
 //
-// Plaintext passwords are hashed before the write transaction starts, on
-// `jobs` threads, so the write lock is held only for the inserts. The
-// conflicts are checked once before hashing (to fail early) and again inside
-// the transaction (the database may have changed meanwhile).
+// The slow parts run before the write transaction starts, so the write lock
+// is held only for the inserts: plaintext passwords are hashed on `jobs`
+// threads, and new users' maildirs are made (as `vmail user add` makes them)
+// on the same threads. An import that fails after that leaves empty maildirs,
+// as a rolled-back `user add` does. Conflicts are checked once before (to fail
+// early) and again inside the transaction (the database may have changed).
 //
 // Not thread-safe with respect to `db` (one thread at a time, as Database).
 #pragma once
@@ -59,9 +61,8 @@ struct ImportReport {
 // Imports users from `data` (the file's bytes). Bad rows are not a failure of
 // the call: they come back in report.errors. A Status is returned for what is
 // not the file's fault: the database (busy 75, other errors 70), hashing (70),
-// creating a maildir (73/74; the transaction is rolled back).
-// New users get their maildir as with `vmail user add`, inside the
-// transaction; `settings` gives the scheme, mail dir and owner.
+// creating a maildir (73/74; nothing is written).
+// `settings` gives the scheme, the mail dir and the maildirs' owner.
 Result<ImportReport> import_users(Database& db, const Settings& settings, std::string_view data,
                                   const ImportOptions& options);
 

@@ -272,8 +272,8 @@ TEST_F(ImportTest, DryRunChecksButWritesNothing) {
   EXPECT_EQ(bad.errors.size(), 1u);
 }
 
-TEST_F(ImportTest, FailureBeforeCommitRollsBack) {
-  // A maildir that cannot be created (a file is in the way) rolls every row back.
+TEST_F(ImportTest, MaildirFailureWritesNothing) {
+  // A maildir that cannot be created (a file is in the way): no row is written.
   ASSERT_EQ(mkdir(settings_.mail_dir.c_str(), 0700), 0);
   FILE* f = fopen((settings_.mail_dir + "/example.com").c_str(), "w");
   ASSERT_NE(f, nullptr);
