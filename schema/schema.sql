@@ -31,10 +31,12 @@ CREATE TABLE aliases (
 
 CREATE INDEX aliases_domain ON aliases (domain_id);
 
+-- Key columns first (see migrations/0002): SQLite 3.40's integrity_check
+-- misreads a WITHOUT ROWID table with a non-key column between key columns.
 CREATE TABLE alias_destinations (
   alias_id INTEGER NOT NULL REFERENCES aliases (id) ON DELETE CASCADE,
-  position INTEGER NOT NULL,
   destination TEXT NOT NULL CHECK (destination = lower(destination)),
+  position INTEGER NOT NULL,
   PRIMARY KEY (alias_id, destination)
 ) WITHOUT ROWID;
 
