@@ -227,6 +227,7 @@ class KilledImport(ImportTestCase):
         proc.stderr.close()
         self.assertEqual(self.inst.dump_db(), db_before)
         self.assertEqual(self.inst.exported_files(), files_before)
+        self.inst.vmail("db", "check", check=0)
         # The write lock is gone: the next command goes through.
         self.inst.add_user("after@example.test")
 
