@@ -59,9 +59,10 @@ void print_line(const Context& ctx, const std::string& line) {
 namespace {
 
 // Reads one line from `fd` without echo; restores the terminal afterwards.
+// Echo goes off before the prompt appears, and nothing typed is discarded
+// (TCSANOW, not TCSAFLUSH): a password typed or pasted as soon as the prompt
+// shows, or ahead of it, is read, never echoed and never lost.
 std::optional<std::string> prompt_no_echo(FILE* tty, const char* prompt) {
-  std::fputs(prompt, stderr);
-  std::fflush(stderr);
   int fd = fileno(tty);
   termios old{};
   bool restore = tcgetattr(fd, &old) == 0;
@@ -69,8 +70,10 @@ std::optional<std::string> prompt_no_echo(FILE* tty, const char* prompt) {
     termios quiet = old;
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     quiet.c_lflag |= ECHONL;
-    tcsetattr(fd, TCSAFLUSH, &quiet);
+    tcsetattr(fd, TCSANOW, &quiet);
   }
+  std::fputs(prompt, stderr);
+  std::fflush(stderr);
   std::string line;
   int c;
   bool got = false;
@@ -79,7 +82,7 @@ std::optional<std::string> prompt_no_echo(FILE* tty, const char* prompt) {
     if (c == '\n') break;
     line += static_cast<char>(c);
   }
-  if (restore) tcsetattr(fd, TCSAFLUSH, &old);
+  if (restore) tcsetattr(fd, TCSANOW, &old);
   if (!got) return std::nullopt;
   return line;
 }

@@ -109,7 +109,17 @@ class CliTour(InstanceTestCase):
         read_until(b"Repeat password: ")
         os.write(fd, b"tty-password-1\n")
         read_until(b"added")
-        _, status = os.waitpid(pid, 0)
+        deadline = time.time() + 30
+        status = None
+        while status is None:
+            done, st = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = st
+            elif time.time() > deadline:
+                os.kill(pid, 9)  # never hang the suite on a stuck prompt
+                _, status = os.waitpid(pid, 0)
+            else:
+                time.sleep(0.05)
         os.close(fd)
         self.assertEqual(os.waitstatus_to_exitcode(status), 0, out)
         self.assertNotIn(b"tty-password-1", out, "the password is never echoed")
