@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <string_view>
 #include <vector>
 
 namespace vmail {
@@ -37,13 +39,11 @@ int injected_error(const std::string& temp) { return write_fault() ? write_fault
 
 void set_write_fault_for_testing(WriteFault fault) { write_fault() = std::move(fault); }
 
-Result<std::optional<std::string>> read_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return std::optional<std::string>();
-    return io_error(path, "cannot read", errno);
-  }
-  std::string out;
+namespace {
+
+// Reads `fd` in chunks, handing each to `chunk` until it returns false (then
+// the result is false) or the file ends (true). Closes `fd`.
+Result<bool> read_chunks(int fd, const std::string& path, const std::function<bool(std::string_view)>& chunk) {
   char buf[65536];
   while (true) {
     ssize_t n = ::read(fd, buf, sizeof buf);
@@ -54,9 +54,29 @@ Result<std::optional<std::string>> read_file(const std::string& path) {
       return io_error(path, "cannot read", err);
     }
     if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
+    if (!chunk(std::string_view(buf, static_cast<size_t>(n)))) {
+      ::close(fd);
+      return false;
+    }
   }
   ::close(fd);
+  return true;
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> read_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<std::string>();
+    return io_error(path, "cannot read", errno);
+  }
+  std::string out;
+  auto read = read_chunks(fd, path, [&out](std::string_view chunk) {
+    out.append(chunk);
+    return true;
+  });
+  if (!read.ok()) return read.status();
   return std::optional<std::string>(std::move(out));
 }
 
@@ -71,26 +91,16 @@ Result<bool> file_has_content(const std::string& path, const std::string& conten
     ::close(fd);
     return false;
   }
-  char buf[65536];
   size_t done = 0;
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return io_error(path, "cannot read", err);
-    }
-    if (n == 0) break;
-    auto len = static_cast<size_t>(n);
-    if (done + len > content.size() || std::memcmp(buf, content.data() + done, len) != 0) {
-      ::close(fd);
+  auto same = read_chunks(fd, path, [&](std::string_view chunk) {
+    if (done + chunk.size() > content.size() || std::memcmp(chunk.data(), content.data() + done, chunk.size()) != 0) {
       return false;
     }
-    done += len;
-  }
-  ::close(fd);
-  return done == content.size();
+    done += chunk.size();
+    return true;
+  });
+  if (!same.ok()) return same.status();
+  return *same && done == content.size();
 }
 
 Status make_dirs(const std::string& path, mode_t mode) {
