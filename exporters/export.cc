@@ -359,14 +359,14 @@ Result<ExportReport> export_all(Database& db, const Settings& settings) {
   // disk then proves the database beside it was built from that text. Each
   // database goes before its source so that Postfix never sees a source
   // newer than its table.
-  bool digests = false;
+  std::vector<std::string> digest_dirs;
   for (const auto& st : staged) {
     if (!st->digest) continue;
     if (Status s = st->digest->commit(false); !s.ok()) return s;
-    digests = true;
+    std::string dir = dir_of(st->target);
+    if (std::find(digest_dirs.begin(), digest_dirs.end(), dir) == digest_dirs.end()) digest_dirs.push_back(dir);
   }
-  for (const std::string& dir : swept) {
-    if (!digests) break;
+  for (const std::string& dir : digest_dirs) {
     if (Status s = sync_dir(dir); !s.ok()) return s;
   }
   for (const auto& st : staged) {

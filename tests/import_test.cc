@@ -133,14 +133,11 @@ TEST(DmsReaderTest, VirtualWithContinuationAndComments) {
 
 // Import ---------------------------------------------------------------------
 
-class ImportTest : public ::testing::Test {
+class ImportTest : public testing::StoreFixture {
  protected:
   void SetUp() override {
-    auto db = Database::open_migrated(dir_.path() + "/vmail.db");
-    ASSERT_TRUE(db.ok()) << db.status().message();
-    db_ = std::move(*db);
-    store_ = std::make_unique<Store>(*db_);
-    ASSERT_TRUE(store_->add_domain("example.com").ok());
+    StoreFixture::SetUp();
+    if (HasFatalFailure()) return;
     settings_.mail_dir = dir_.path() + "/mail";
     settings_.uid = getuid() == 0 ? 5000 : getuid();
     settings_.gid = getgid() == 0 ? 5000 : getgid();
@@ -154,9 +151,6 @@ class ImportTest : public ::testing::Test {
 
   size_t user_count() { return store_->list_users(std::nullopt)->size(); }
 
-  testing::TempDir dir_;
-  std::unique_ptr<Database> db_;
-  std::unique_ptr<Store> store_;
   Settings settings_;
 };
 

@@ -7,16 +7,8 @@
 namespace vmail {
 namespace {
 
-class StoreTest : public ::testing::Test {
+class StoreTest : public testing::StoreFixture {
  protected:
-  void SetUp() override {
-    auto db = Database::open_migrated(dir_.path() + "/vmail.db");
-    ASSERT_TRUE(db.ok()) << db.status().message();
-    db_ = std::move(*db);
-    store_ = std::make_unique<Store>(*db_);
-    ASSERT_TRUE(store_->add_domain("example.com").ok());
-  }
-
   User user(const std::string& local, const std::string& domain = "example.com") {
     User u;
     u.local = local;
@@ -25,10 +17,6 @@ class StoreTest : public ::testing::Test {
     u.password = "{SHA512-CRYPT}$6$salt$hash";
     return u;
   }
-
-  testing::TempDir dir_;
-  std::unique_ptr<Database> db_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_F(StoreTest, DomainConflictsAndLookups) {

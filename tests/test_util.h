@@ -1,10 +1,15 @@
 // Small helpers shared by the unit tests.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
+
+#include "database.h"
+#include "store.h"
 
 namespace vmail::testing {
 
@@ -22,6 +27,22 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+// A migrated database in a temp folder with the domain example.com.
+class StoreFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = Database::open_migrated(dir_.path() + "/vmail.db");
+    ASSERT_TRUE(db.ok()) << db.status().message();
+    db_ = std::move(*db);
+    store_ = std::make_unique<Store>(*db_);
+    ASSERT_TRUE(store_->add_domain("example.com").ok());
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<Store> store_;
 };
 
 }  // namespace vmail::testing

@@ -42,6 +42,21 @@ def tls_context():
     return ctx
 
 
+def imap_login_ok(server, address, password):
+    """True when `address` logs in over IMAPS with `password`."""
+    c = server.imaps()
+    try:
+        c.login(address, password)
+        return True
+    except imaplib.IMAP4.error:
+        return False
+    finally:
+        try:
+            c.logout()
+        except Exception:
+            pass
+
+
 def _proc_mentions(pid, needle):
     """True when a process's command line, working folder or environment names `needle`."""
     try:

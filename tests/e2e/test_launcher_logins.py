@@ -8,7 +8,7 @@ import smtplib
 import time
 import unittest
 
-from server import DOMAIN, FOREIGN_SOURCE, ServerTestCase, tls_context
+from server import DOMAIN, FOREIGN_SOURCE, ServerTestCase, imap_login_ok, tls_context
 
 
 def eventually(check, timeout=6):
@@ -21,20 +21,6 @@ def eventually(check, timeout=6):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.3)
-
-
-def imap_login_ok(server, address, password):
-    c = server.imaps()
-    try:
-        c.login(address, password)
-        return True
-    except imaplib.IMAP4.error:
-        return False
-    finally:
-        try:
-            c.logout()
-        except Exception:
-            pass
 
 
 def pop3_login_ok(server, address, password):
