@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the batch-import readers (src/import_source.h: CSV through libcsv and
+# Fuzzes the batch-import readers (src/import/source.h: CSV through libcsv and
 # the docker-mailserver formats) with libFuzzer + ASan/UBSan for N seconds
 # (default 60). Not part of CI. Installs Debian's clang if it is missing and
 # builds into build-fuzz/ (or $VMAIL_FUZZ_BUILD_DIR).

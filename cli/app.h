@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "database.h"
-#include "settings.h"
-#include "status.h"
+#include "core/database.h"
+#include "core/settings.h"
+#include "core/status.h"
 
 namespace vmail::cli {
 

@@ -9,13 +9,13 @@
 #include <iostream>
 #include <memory>
 
-#include "app.h"
-#include "export.h"
-#include "files.h"
-#include "maildir.h"
-#include "password.h"
-#include "store.h"
-#include "validate.h"
+#include "cli/app.h"
+#include "exporters/export.h"
+#include "core/files.h"
+#include "core/maildir.h"
+#include "core/password.h"
+#include "core/store.h"
+#include "core/validate.h"
 
 namespace vmail::cli {
 namespace {

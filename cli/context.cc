@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <iostream>
 
-#include "app.h"
-#include "export.h"
+#include "cli/app.h"
+#include "exporters/export.h"
 
 namespace vmail::cli {
 

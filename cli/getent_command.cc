@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "app.h"
-#include "lookup.h"
+#include "cli/app.h"
+#include "lookup/lookup.h"
 
 namespace vmail::cli {
 namespace {

@@ -8,9 +8,9 @@
 #include <cstdio>
 #include <iostream>
 
-#include "app.h"
-#include "health.h"
-#include "launch_settings.h"
+#include "cli/app.h"
+#include "launch/health.h"
+#include "launch/launch_settings.h"
 
 namespace vmail::cli {
 namespace {

@@ -13,8 +13,8 @@
 #include <iostream>
 #include <thread>
 
-#include "app.h"
-#include "import.h"
+#include "cli/app.h"
+#include "import/import.h"
 
 namespace vmail::cli {
 namespace {

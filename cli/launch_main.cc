@@ -10,8 +10,8 @@
 #include <map>
 #include <string>
 
-#include "launch_settings.h"
-#include "launcher.h"
+#include "launch/launch_settings.h"
+#include "launch/launcher.h"
 
 namespace {
 

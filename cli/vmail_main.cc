@@ -6,7 +6,7 @@
 
 #include <cstdio>
 
-#include "app.h"
+#include "cli/app.h"
 
 namespace vmail::cli {
 namespace {

@@ -1,7 +1,7 @@
 # Writes OUT: a C++ file holding every DIR/NNNN_name.sql as a string, in order.
 file(GLOB FILES ${DIR}/*.sql)
 list(SORT FILES)
-set(body "#include \"database.h\"\n\nnamespace vmail {\n\nconst std::vector<Migration>& embedded_migrations() {\n  static const std::vector<Migration> kAll = {\n")
+set(body "#include \"core/database.h\"\n\nnamespace vmail {\n\nconst std::vector<Migration>& embedded_migrations() {\n  static const std::vector<Migration> kAll = {\n")
 set(expected 1)
 foreach(file IN LISTS FILES)
   get_filename_component(base ${file} NAME_WE)

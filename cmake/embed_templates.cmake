@@ -2,7 +2,7 @@
 # templates folder) so an installed vmail-launch never needs the source tree.
 file(GLOB_RECURSE FILES ${BASE}/*.mustache)
 list(SORT FILES)
-set(body "#include \"launch_config.h\"\n\nnamespace vmail {\n\nconst std::vector<EmbeddedTemplate>& embedded_templates() {\n  static const std::vector<EmbeddedTemplate> kAll = {\n")
+set(body "#include \"launch/config.h\"\n\nnamespace vmail {\n\nconst std::vector<EmbeddedTemplate>& embedded_templates() {\n  static const std::vector<EmbeddedTemplate> kAll = {\n")
 foreach(file IN LISTS FILES)
   file(RELATIVE_PATH rel ${BASE} ${file})
   string(REGEX REPLACE "\\.mustache$" "" name "${rel}")

@@ -1,8 +1,8 @@
-#include "checked_rows.h"
+#include "exporters/checked_rows.h"
 
 #include <algorithm>
 
-#include "validate.h"
+#include "core/validate.h"
 
 namespace vmail {
 namespace {

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "store.h"
+#include "core/store.h"
 
 namespace vmail {
 

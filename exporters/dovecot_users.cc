@@ -1,6 +1,6 @@
-#include "dovecot_users.h"
+#include "exporters/dovecot_users.h"
 
-#include "validate.h"
+#include "core/validate.h"
 
 namespace vmail {
 namespace {

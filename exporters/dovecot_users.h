@@ -9,9 +9,9 @@
 #include <functional>
 #include <string>
 
-#include "checked_rows.h"
-#include "settings.h"
-#include "store.h"
+#include "exporters/checked_rows.h"
+#include "core/settings.h"
+#include "core/store.h"
 
 namespace vmail {
 

@@ -1,4 +1,4 @@
-#include "export.h"
+#include "exporters/export.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -18,12 +18,12 @@
 #include <optional>
 #include <thread>
 
-#include "dovecot_users.h"
-#include "files.h"
-#include "map_delta.h"
-#include "postfix_maps.h"
-#include "process.h"
-#include "store.h"
+#include "exporters/dovecot_users.h"
+#include "core/files.h"
+#include "exporters/map_delta.h"
+#include "exporters/postfix_maps.h"
+#include "core/process.h"
+#include "core/store.h"
 
 namespace vmail {
 namespace {

@@ -1,4 +1,4 @@
-#include "map_delta.h"
+#include "exporters/map_delta.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,10 +1,10 @@
-#include "postfix_maps.h"
+#include "exporters/postfix_maps.h"
 
 #include <algorithm>
 #include <string_view>
 #include <vector>
 
-#include "validate.h"
+#include "core/validate.h"
 
 namespace vmail {
 namespace {

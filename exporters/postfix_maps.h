@@ -13,8 +13,8 @@
 #include <functional>
 #include <string>
 
-#include "checked_rows.h"
-#include "store.h"
+#include "exporters/checked_rows.h"
+#include "core/store.h"
 
 namespace vmail {
 

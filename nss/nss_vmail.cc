@@ -11,7 +11,7 @@
 #include <mutex>
 #include <vector>
 
-#include "lookup.h"
+#include "lookup/lookup.h"
 
 namespace {
 

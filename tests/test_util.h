@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "database.h"
-#include "store.h"
+#include "core/database.h"
+#include "core/store.h"
 
 namespace vmail::testing {
 

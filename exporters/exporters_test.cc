@@ -1,0 +1,533 @@
+// The exporters: each file rendered from a hand-built snapshot (exact lines,
+// order, hostile stored values), and export_all against a real database and
+// the real postmap (unchanged files left alone, failures leave the old files
+// and no temp files, Dovecot's mtime rule, modes).
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <regex>
+#include <sstream>
+
+#include "exporters/dovecot_users.h"
+#include "exporters/export.h"
+#include "core/files.h"
+#include "exporters/postfix_maps.h"
+#include "core/store.h"
+#include "tests/test_util.h"
+
+namespace vmail {
+namespace {
+
+const char* const kHash = "{SHA512-CRYPT}$6$salt$hash";
+
+User make_user(const std::string& local, const std::string& domain, std::optional<uint64_t> quota = std::nullopt,
+               bool enabled = true) {
+  User u;
+  u.local = local;
+  u.domain = domain;
+  u.address = local + "@" + domain;
+  u.password = kHash;
+  u.quota = quota;
+  u.enabled = enabled;
+  return u;
+}
+
+Settings test_settings(const std::string& root = "") {
+  Settings s;
+  s.root = root;
+  s.state_dir = root + "/data/state";
+  s.db = s.state_dir + "/vmail.db";
+  s.mail_dir = root + "/var/mail/vhosts";
+  s.postfix_dir = root + "/etc/postfix";
+  s.dovecot_dir = root + "/etc/dovecot";
+  return s;
+}
+
+// example.com: alice (quota 1G), bob (disabled), carol (disabled, quota 0);
+// other.org: dave. Aliases: multi-destination, catch-all, external only.
+Snapshot sample() {
+  Snapshot s;
+  s.domains = {"example.com", "other.org"};
+  s.users = {make_user("alice", "example.com", uint64_t{1} << 30), make_user("bob", "example.com", {}, false),
+             make_user("carol", "example.com", 0, false), make_user("dave", "other.org")};
+  s.aliases = {
+      Alias{"@example.com", "example.com", {"alice@example.com"}},
+      Alias{"ext@example.com", "example.com", {"someone@elsewhere.net"}},
+      Alias{"sales@example.com", "example.com", {"bob@example.com", "alice@example.com", "x@elsewhere.net"}},
+  };
+  return s;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::string line;
+  std::istringstream in(text);
+  while (std::getline(in, line)) out.push_back(line);
+  return out;
+}
+
+TEST(DovecotUsersTest, RendersEachKindOfUser) {
+  std::string expected =
+      "alice@example.com:{SHA512-CRYPT}$6$salt$hash:5000:5000::/var/mail/vhosts/example.com/alice::"
+      "userdb_quota_rule=*:bytes=1073741824\n"
+      "bob@example.com:{SHA512-CRYPT}$6$salt$hash:5000:5000::/var/mail/vhosts/example.com/bob::"
+      "nologin allow_nets=0.0.0.0/32\n"
+      "carol@example.com:{SHA512-CRYPT}$6$salt$hash:5000:5000::/var/mail/vhosts/example.com/carol::"
+      "nologin allow_nets=0.0.0.0/32 userdb_quota_rule=*:bytes=0\n"
+      "dave@other.org:{SHA512-CRYPT}$6$salt$hash:5000:5000::/var/mail/vhosts/other.org/dave::\n";
+  EXPECT_EQ(render_dovecot_users(sample(), test_settings()), expected);
+  EXPECT_EQ(dovecot_user_line(sample().users[3], test_settings()),
+            "dave@other.org:{SHA512-CRYPT}$6$salt$hash:5000:5000::/var/mail/vhosts/other.org/dave::");
+}
+
+TEST(DovecotUsersTest, UsesConfiguredIds) {
+  Settings s = test_settings();
+  s.uid = 1234;
+  s.gid = 4321;
+  EXPECT_EQ(dovecot_user_line(sample().users[3], s),
+            "dave@other.org:{SHA512-CRYPT}$6$salt$hash:1234:4321::/var/mail/vhosts/other.org/dave::");
+}
+
+TEST(PostfixMapsTest, Vmailbox) {
+  EXPECT_EQ(render_vmailbox(sample()),
+            "alice@example.com example.com/alice/Maildir/\n"
+            "bob@example.com example.com/bob/Maildir/\n"
+            "carol@example.com example.com/carol/Maildir/\n"
+            "dave@other.org other.org/dave/Maildir/\n");
+}
+
+TEST(PostfixMapsTest, VirtualMapsEveryMailboxToItself) {
+  // '@' sorts before letters: the catch-all comes first; disabled users keep
+  // receiving, so they are in the map too.
+  EXPECT_EQ(render_virtual(sample()),
+            "@example.com alice@example.com\n"
+            "alice@example.com alice@example.com\n"
+            "bob@example.com bob@example.com\n"
+            "carol@example.com carol@example.com\n"
+            "dave@other.org dave@other.org\n"
+            "ext@example.com someone@elsewhere.net\n"
+            "sales@example.com bob@example.com,alice@example.com,x@elsewhere.net\n");
+}
+
+TEST(PostfixMapsTest, Vdomains) { EXPECT_EQ(render_vdomains(sample()), "example.com OK\nother.org OK\n"); }
+
+TEST(PostfixMapsTest, SenderLoginsOwnership) {
+  // A mailbox owns itself; an alias is owned by its destinations that are
+  // local mailboxes (sorted); a catch-all and an alias with only external
+  // destinations own nothing.
+  EXPECT_EQ(render_sender_logins(sample()),
+            "alice@example.com alice@example.com\n"
+            "bob@example.com bob@example.com\n"
+            "carol@example.com carol@example.com\n"
+            "dave@other.org dave@other.org\n"
+            "sales@example.com alice@example.com,bob@example.com\n");
+}
+
+TEST(PostfixMapsTest, MapDatabasePaths) {
+  EXPECT_EQ(map_database_path("/p/virtual", "hash"), "/p/virtual.db");
+  EXPECT_EQ(map_database_path("/p/virtual", "lmdb"), "/p/virtual.lmdb");
+  EXPECT_EQ(map_database_path("/p/virtual", "cdb"), "/p/virtual.cdb");
+}
+
+TEST(ExportRenderTest, OrderDoesNotDependOnSnapshotOrder) {
+  Snapshot sorted = sample();
+  Snapshot shuffled = sample();
+  std::mt19937 rng(7);
+  for (int round = 0; round < 20; ++round) {
+    std::shuffle(shuffled.users.begin(), shuffled.users.end(), rng);
+    std::shuffle(shuffled.aliases.begin(), shuffled.aliases.end(), rng);
+    std::shuffle(shuffled.domains.begin(), shuffled.domains.end(), rng);
+    EXPECT_EQ(render_vmailbox(shuffled), render_vmailbox(sorted));
+    EXPECT_EQ(render_virtual(shuffled), render_virtual(sorted));
+    EXPECT_EQ(render_vdomains(shuffled), render_vdomains(sorted));
+    EXPECT_EQ(render_sender_logins(shuffled), render_sender_logins(sorted));
+  }
+}
+
+TEST(ExportRenderTest, MailboxWinsOverAliasOfTheSameAddress) {
+  Snapshot s = sample();
+  s.aliases.push_back(Alias{"alice@example.com", "example.com", {"dave@other.org"}});
+  std::vector<std::string> skipped;
+  std::string virt = render_virtual(s, [&](const std::string& why) { skipped.push_back(why); });
+  EXPECT_NE(virt.find("alice@example.com alice@example.com\n"), std::string::npos);
+  EXPECT_EQ(virt.find("alice@example.com dave@other.org"), std::string::npos);
+  EXPECT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(render_sender_logins(s), render_sender_logins(sample()));
+}
+
+// Hostile stored values ------------------------------------------------------
+
+// Values that would add a line or a field to some file if copied through.
+const std::vector<std::string> kHostile = {"evil:x",  "evil\nx", "evil x",      "evil\rx", std::string("evil\0x", 6),
+                                           "evil\tx", "#evil",   " evil",       "evil,x",  "evil\\",
+                                           "evil@@x", "evil=x",  "\xc3\xa9vil", "EVIL",    "evil\n@x.y",
+                                           "evil..x"};  // "" is left out: it would leave a valid value
+
+// Checks every line of every rendered file: users lines have 7 ':' fields
+// plus extra tokens from a closed set, map lines exactly `key value` with
+// nothing that Postfix's parser treats specially.
+void expect_well_formed(const Snapshot& snap, const Settings& settings, size_t users, size_t virtual_entries,
+                        const std::string& context) {
+  SCOPED_TRACE(context);
+  std::string dovecot = render_dovecot_users(snap, settings);
+  std::string vmailbox = render_vmailbox(snap);
+  std::string virt = render_virtual(snap);
+  std::string vdomains = render_vdomains(snap);
+  std::string logins = render_sender_logins(snap);
+  for (const std::string* text : {&dovecot, &vmailbox, &virt, &vdomains, &logins}) {
+    EXPECT_EQ(text->find('\0'), std::string::npos);
+    EXPECT_EQ(text->find('\r'), std::string::npos);
+    EXPECT_TRUE(text->empty() || text->back() == '\n');
+  }
+  auto user_lines = lines_of(dovecot);
+  EXPECT_EQ(user_lines.size(), users);
+  static const std::regex extra_token(R"(nologin|allow_nets=0\.0\.0\.0/32|userdb_quota_rule=\*:bytes=[0-9]+)");
+  for (const std::string& line : user_lines) {
+    std::vector<std::string> fields;
+    size_t start = 0;
+    for (int i = 0; i < 7; ++i) {
+      size_t colon = line.find(':', start);
+      ASSERT_NE(colon, std::string::npos) << line;
+      fields.push_back(line.substr(start, colon - start));
+      start = colon + 1;
+    }
+    std::string extra = line.substr(start);  // the rest is the extra field
+    EXPECT_EQ(fields[0].find_first_of(" \t"), std::string::npos) << line;
+    EXPECT_EQ(fields[1].find_first_of(" \t"), std::string::npos) << line;
+    EXPECT_EQ(fields[2], "5000");
+    EXPECT_EQ(fields[3], "5000");
+    EXPECT_EQ(fields[4], "");
+    EXPECT_EQ(fields[6], "");
+    std::istringstream tokens(extra);
+    std::string token;
+    while (tokens >> token) EXPECT_TRUE(std::regex_match(token, extra_token)) << line;
+  }
+  static const std::regex map_line(R"([a-z0-9@][a-z0-9@._-]* [A-Za-z0-9@._/,-]+)");
+  auto check_map = [](const std::string& text, size_t expected, const char* name) {
+    auto lines = lines_of(text);
+    EXPECT_EQ(lines.size(), expected) << name << ":\n" << text;
+    for (const std::string& line : lines) EXPECT_TRUE(std::regex_match(line, map_line)) << name << ": " << line;
+  };
+  check_map(vmailbox, users, "vmailbox");
+  check_map(virt, virtual_entries, "virtual");
+  check_map(vdomains, 1, "vdomains");
+  check_map(logins, users + 1, "sender_logins");
+}
+
+TEST(ExportRenderTest, HostileStoredValuesNeverAddALineOrAField) {
+  Settings settings = test_settings();
+  auto base = [] {
+    Snapshot s;
+    s.domains = {"example.com"};
+    s.users = {make_user("good", "example.com")};
+    s.aliases = {Alias{"list@example.com", "example.com", {"good@example.com"}}};
+    return s;
+  };
+  // A clean snapshot: 1 user, virtual = self + alias, logins = self + alias.
+  expect_well_formed(base(), settings, 1, 2, "clean");
+  for (const std::string& bad : kHostile) {
+    std::string shown = quote(bad);
+    {  // in the address (local part, domain, or the whole address)
+      Snapshot s = base();
+      User u = make_user("x", "example.com");
+      u.address = "x" + bad + "@example.com";
+      u.local = "x" + bad;
+      s.users.push_back(u);
+      expect_well_formed(s, settings, 1, 2, "local part " + shown);
+      s = base();
+      u = make_user("x", "example.com");
+      u.address = "x@example.com" + bad;
+      u.domain = "example.com" + bad;
+      s.users.push_back(u);
+      expect_well_formed(s, settings, 1, 2, "domain " + shown);
+      s = base();
+      u = make_user("x", "example.com");
+      u.address = bad + "x@example.com";
+      s.users.push_back(u);
+      expect_well_formed(s, settings, 1, 2, "address " + shown);
+    }
+    {  // in the hash and the display name (never exported)
+      Snapshot s = base();
+      User u = make_user("x", "example.com");
+      u.password = std::string(kHash) + bad;
+      u.name = bad;
+      s.users.push_back(u);
+      // Only the hash can make the users line unsafe; the maps keep the user.
+      bool hash_ok = check_hash(u.password).ok();
+      SCOPED_TRACE("hash " + shown);
+      EXPECT_EQ(lines_of(render_dovecot_users(s, settings)).size(), hash_ok ? 2u : 1u);
+      Snapshot named = base();
+      named.users[0].name = bad;
+      EXPECT_EQ(render_dovecot_users(named, settings), render_dovecot_users(base(), settings));
+    }
+    {  // in an alias source and a destination, and a domain name
+      Snapshot s = base();
+      s.aliases.push_back(Alias{"a" + bad + "@example.com", "example.com", {"good@example.com"}});
+      s.aliases.push_back(Alias{"b@example.com", "example.com", {"good@example.com" + bad}});
+      s.aliases.push_back(Alias{"@example.com" + bad, "example.com", {"good@example.com"}});
+      s.domains.push_back("example.org" + bad);
+      expect_well_formed(s, settings, 1, 2, "alias " + shown);
+    }
+  }
+}
+
+// export_all against a real database and postmap ----------------------------
+
+class ExportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    settings_ = test_settings(dir_.path());
+    auto db = Database::open_migrated(settings_.db);
+    ASSERT_TRUE(db.ok()) << db.status().message();
+    db_ = std::move(*db);
+    store_ = std::make_unique<Store>(*db_);
+    ASSERT_TRUE(store_->add_domain("example.com").ok());
+    ASSERT_TRUE(store_->add_user(make_user("alice", "example.com")).ok());
+    ASSERT_TRUE(store_->add_alias(Address{"sales", "example.com"}, {"alice@example.com"}).ok());
+  }
+  void TearDown() override { set_write_fault_for_testing({}); }
+
+  std::string postfix(const std::string& name) const { return settings_.postfix_dir + "/" + name; }
+  std::string users_path() const { return settings_.dovecot_dir + "/users"; }
+
+  // Every file in the export folders, name -> content.
+  std::map<std::string, std::string> snapshot_files() const {
+    std::map<std::string, std::string> out;
+    for (const auto& dir : {settings_.postfix_dir, settings_.dovecot_dir}) {
+      if (!std::filesystem::exists(dir)) continue;
+      for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        std::ifstream in(e.path(), std::ios::binary);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        out[e.path().string()] = ss.str();
+      }
+    }
+    return out;
+  }
+
+  std::string postmap_query(const std::string& key, const std::string& map) {
+    std::string cmd = "postmap -c " + settings_.state_dir + "/postmap -q '" + key + "' " + settings_.map_type + ":" +
+                      postfix(map) + " 2>&1";
+    std::string out;
+    if (FILE* p = popen(cmd.c_str(), "r")) {
+      char buf[512];
+      while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
+      pclose(p);
+    }
+    return out;
+  }
+
+  testing::TempDir dir_;
+  Settings settings_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<Store> store_;
+};
+
+struct stat stat_of(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st;
+}
+
+TEST_F(ExportTest, WritesEveryFileThenLeavesUnchangedOnesAlone) {
+  auto first = export_all(*db_, settings_);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(first->written.size(), 5u);
+  EXPECT_EQ(postmap_query("alice@example.com", "vmailbox"), "example.com/alice/Maildir/\n");
+  EXPECT_EQ(postmap_query("sales@example.com", "virtual"), "alice@example.com\n");
+  EXPECT_EQ(postmap_query("example.com", "vdomains"), "OK\n");
+  EXPECT_EQ(postmap_query("sales@example.com", "sender_logins"), "alice@example.com\n");
+
+  std::map<std::string, struct stat> before;
+  for (const auto& [path, _] : snapshot_files()) before[path] = stat_of(path);
+  auto again = export_all(*db_, settings_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->written.empty());
+  EXPECT_EQ(again->unchanged.size(), 5u);
+  for (const auto& [path, st] : before) {
+    struct stat now = stat_of(path);
+    EXPECT_EQ(now.st_ino, st.st_ino) << path;
+    EXPECT_EQ(now.st_mtim.tv_sec, st.st_mtim.tv_sec) << path;
+    EXPECT_EQ(now.st_mtim.tv_nsec, st.st_mtim.tv_nsec) << path;
+  }
+  auto stale = export_out_of_sync(*db_, settings_);
+  ASSERT_TRUE(stale.ok());
+  EXPECT_TRUE(stale->empty());
+
+  // A quota change touches only the users file.
+  ASSERT_TRUE(store_->set_quota("alice@example.com", 1024).ok());
+  auto third = export_all(*db_, settings_);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->written, std::vector<std::string>{users_path()});
+}
+
+TEST_F(ExportTest, ModesAndOwners) {
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  EXPECT_EQ(stat_of(users_path()).st_mode & 07777, 0640u);
+  if (struct group* g = getgrnam("dovecot"); g != nullptr && geteuid() == 0) {
+    EXPECT_EQ(stat_of(users_path()).st_gid, g->gr_gid);
+    EXPECT_EQ(stat_of(users_path()).st_uid, 0u);
+  }
+  for (const char* name : {"vmailbox", "virtual", "vdomains", "sender_logins"}) {
+    EXPECT_EQ(stat_of(postfix(name)).st_mode & 07777, 0644u) << name;
+    EXPECT_EQ(stat_of(postfix(name) + ".db").st_mode & 07777, 0644u) << name;
+  }
+  // A users file made world-readable is out of sync and put right.
+  ASSERT_EQ(::chmod(users_path().c_str(), 0644), 0);
+  auto stale = export_out_of_sync(*db_, settings_);
+  ASSERT_TRUE(stale.ok());
+  EXPECT_EQ(*stale, std::vector<std::string>{users_path()});
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  EXPECT_EQ(stat_of(users_path()).st_mode & 07777, 0640u);
+}
+
+TEST_F(ExportTest, PostmapConfigIsBackDated) {
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  EXPECT_EQ(stat_of(settings_.state_dir + "/postmap/main.cf").st_mtim.tv_sec, 0);
+}
+
+TEST_F(ExportTest, UsersMtimeAdvancesOnEveryChangeEvenWithinOneSecond) {
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  time_t last = stat_of(users_path()).st_mtim.tv_sec;
+  for (int i = 0; i < 5; ++i) {
+    // Same-size hashes: only the mtime can tell Dovecot the file changed.
+    ASSERT_TRUE(
+        store_->set_password("alice@example.com", std::string("{SHA512-CRYPT}$6$salt$hash") + char('a' + i)).ok());
+    ASSERT_TRUE(export_all(*db_, settings_).ok());
+    time_t now = stat_of(users_path()).st_mtim.tv_sec;
+    EXPECT_GT(now, last) << "export " << i;
+    last = now;
+  }
+}
+
+void expect_no_temp_files(const std::vector<std::string>& dirs) {
+  for (const auto& dir : dirs) {
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+      std::string name = e.path().filename().string();
+      EXPECT_EQ(name.find(".tmp"), std::string::npos) << e.path();
+      EXPECT_NE(name.rfind("__db.", 0), 0u) << e.path();
+    }
+  }
+}
+
+TEST_F(ExportTest, DiskFullAtAnyFileLeavesEveryOldFileAndNoTempFile) {
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  auto before = snapshot_files();
+  ASSERT_TRUE(store_->add_user(make_user("bob", "example.com")).ok());
+  // Fail the 1st, 2nd, ... temp file written; later ones succeed.
+  // Four files change, each written then synced: eight points to fail at.
+  // Syncs run in worker threads, so the count is atomic.
+  for (int fail_at = 1; fail_at <= 8; ++fail_at) {
+    SCOPED_TRACE("failing write " + std::to_string(fail_at));
+    std::atomic<int> calls = 0;
+    set_write_fault_for_testing([&](const std::string&) { return ++calls == fail_at ? ENOSPC : 0; });
+    auto r = export_all(*db_, settings_);
+    set_write_fault_for_testing({});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kIoError);
+    EXPECT_NE(r.status().message().find("No space left on device"), std::string::npos) << r.status().message();
+    EXPECT_EQ(snapshot_files(), before);
+    expect_no_temp_files({settings_.postfix_dir, settings_.dovecot_dir});
+  }
+  auto stale = export_out_of_sync(*db_, settings_);
+  ASSERT_TRUE(stale.ok());
+  EXPECT_EQ(*stale, (std::vector<std::string>{postfix("vmailbox"), postfix("virtual"), postfix("sender_logins"),
+                                              users_path()}));
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  EXPECT_TRUE(export_out_of_sync(*db_, settings_)->empty());
+  EXPECT_EQ(postmap_query("bob@example.com", "vmailbox"), "example.com/bob/Maildir/\n");
+}
+
+TEST_F(ExportTest, FailingPostmapLeavesEveryOldFileAndNoTempFile) {
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  auto before = snapshot_files();
+  ASSERT_TRUE(store_->add_user(make_user("bob", "example.com")).ok());
+  Settings broken = settings_;
+  broken.map_type = "nosuchtype";  // postmap exits non-zero: unsupported dictionary type
+  auto r = export_all(*db_, broken);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kCantCreate);
+  EXPECT_NE(r.status().message().find("postmap failed"), std::string::npos) << r.status().message();
+  EXPECT_EQ(r.status().message().find('\n'), std::string::npos);
+  EXPECT_EQ(snapshot_files(), before);
+  expect_no_temp_files({settings_.postfix_dir, settings_.dovecot_dir});
+}
+
+TEST_F(ExportTest, StaleTempFilesFromAKilledExportAreRemoved) {
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  for (const char* name : {"vmailbox.tmpAbC123", "vmailbox.tmpAbC123.db", "__db.virtual.tmpXyZ789.db"}) {
+    std::ofstream(postfix(name)) << "junk";
+  }
+  std::ofstream(postfix("main.cf.tmpQwErTy")) << "not ours";
+  std::ofstream(users_path() + ".tmpZZZZZZ") << "junk";
+  ASSERT_TRUE(store_->add_user(make_user("bob", "example.com")).ok());
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  EXPECT_FALSE(std::filesystem::exists(postfix("vmailbox.tmpAbC123")));
+  EXPECT_FALSE(std::filesystem::exists(postfix("vmailbox.tmpAbC123.db")));
+  EXPECT_FALSE(std::filesystem::exists(postfix("__db.virtual.tmpXyZ789.db")));
+  EXPECT_FALSE(std::filesystem::exists(users_path() + ".tmpZZZZZZ"));
+  EXPECT_TRUE(std::filesystem::exists(postfix("main.cf.tmpQwErTy")));
+}
+
+TEST_F(ExportTest, MailDirThatWouldCorruptTheUsersFileIsRefused) {
+  for (const std::string& bad : {std::string("/var/mail:x"), std::string("/var/mail\nx")}) {
+    Settings s = settings_;
+    s.mail_dir = bad;
+    auto r = export_all(*db_, s);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kConfig);
+    EXPECT_EQ(r.status().message().find('\n'), std::string::npos);
+  }
+  EXPECT_FALSE(std::filesystem::exists(users_path()));
+}
+
+TEST_F(ExportTest, EveryMapType) {
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  for (const char* type : {"hash", "lmdb", "cdb"}) {
+    SCOPED_TRACE(type);
+    settings_.map_type = type;
+    auto r = export_all(*db_, settings_);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    // Same sources, new database type: the maps are rebuilt, users is not.
+    EXPECT_EQ(std::count(r->written.begin(), r->written.end(), users_path()), 0);
+    EXPECT_TRUE(std::filesystem::exists(map_database_path(postfix("virtual"), type)));
+    EXPECT_EQ(postmap_query("alice@example.com", "virtual"), "alice@example.com\n");
+    EXPECT_EQ(postmap_query("nobody@example.com", "virtual"), "");
+  }
+}
+
+TEST(FilesTest, FileHasContent) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/f";
+  EXPECT_FALSE(*file_has_content(path, ""));
+  ASSERT_TRUE(write_file_atomic(path, std::string(200000, 'x'), FileOptions{}).ok());
+  EXPECT_TRUE(*file_has_content(path, std::string(200000, 'x')));
+  EXPECT_FALSE(*file_has_content(path, std::string(199999, 'x') + "y"));
+  EXPECT_FALSE(*file_has_content(path, std::string(200001, 'x')));
+}
+
+TEST(FilesTest, FailedWriteRemovesTheTempFile) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/f";
+  ASSERT_TRUE(write_file_atomic(path, "old", FileOptions{}).ok());
+  set_write_fault_for_testing([](const std::string&) { return ENOSPC; });
+  Status s = write_file_atomic(path, "new", FileOptions{});
+  set_write_fault_for_testing({});
+  EXPECT_EQ(s.code(), Code::kIoError);
+  EXPECT_EQ(*read_file(path), std::optional<std::string>("old"));
+  size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++entries;
+  EXPECT_EQ(entries, 1u);
+}
+
+}  // namespace
+}  // namespace vmail

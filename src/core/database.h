@@ -1,0 +1,74 @@
+// The SQLite database: opening, pragmas, migrations and transactions.
+//
+// Writes run under BEGIN IMMEDIATE with a busy timeout (plain BEGIN followed
+// by a write fails under concurrent writers; see FIELD-NOTES). Foreign keys
+// are on and the journal is WAL. A new database file is created mode 0600,
+// and its folder is created when missing.
+//
+// A Database is used by one thread at a time.
+#pragma once
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace vmail {
+
+struct Migration {
+  int version;
+  std::string name;
+  std::string sql;
+};
+
+// The migrations compiled into the program, in order (generated from migrations/).
+const std::vector<Migration>& embedded_migrations();
+
+class Database {
+ public:
+  enum class Mode { kReadWrite, kReadOnly };
+
+  // Opens (and for kReadWrite creates) the database. Does not migrate.
+  // kConfig when the database is newer than this program.
+  static Result<std::unique_ptr<Database>> open(const std::string& path, Mode mode);
+
+  // Opens read-write and applies pending migrations: what every command that
+  // needs the database does first.
+  static Result<std::unique_ptr<Database>> open_migrated(const std::string& path);
+
+  int version() const;
+  static int latest();
+  // Applies pending migrations, each in its own IMMEDIATE transaction.
+  Status migrate();
+  // Copies the database to `target` through SQLite's online backup API: a
+  // consistent snapshot while others write, checked with integrity_check and
+  // renamed into place (mode 0600). kCantCreate when it cannot be made.
+  Status backup_to(const std::string& target);
+
+  // Runs `body` in a BEGIN IMMEDIATE transaction and commits when it returns
+  // ok; rolls back otherwise. SQLite errors become a Status (busy -> kBusy).
+  Status write(const std::function<Status()>& body);
+  // Runs `body` in a read transaction: one consistent snapshot.
+  Status read(const std::function<Status()>& body);
+
+  SQLite::Database& sql() { return *db_; }
+  const std::string& path() const { return path_; }
+
+  // Recorded settings (name -> value).
+  Result<std::map<std::string, std::string>> recorded_settings();
+
+ private:
+  Database(std::unique_ptr<SQLite::Database> db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
+  std::unique_ptr<SQLite::Database> db_;
+  std::string path_;
+};
+
+// Maps an exception from SQLiteCpp to a Status naming `context`.
+Status sqlite_status(const std::exception& e, const std::string& context);
+
+}  // namespace vmail

@@ -1,0 +1,236 @@
+#include "core/files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+namespace vmail {
+namespace {
+
+std::string dir_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+Status io_error(const std::string& path, const std::string& what, int err) {
+  // Disk full and quota are I/O errors (74); anything else means the file
+  // could not be created where it belongs (73).
+  Code code = (err == ENOSPC || err == EDQUOT || err == EIO) ? Code::kIoError : Code::kCantCreate;
+  return Status(code, path + ": " + what + ": " + std::strerror(err));
+}
+
+WriteFault& write_fault() {
+  static WriteFault fault;
+  return fault;
+}
+
+int injected_error(const std::string& temp) { return write_fault() ? write_fault()(temp) : 0; }
+
+}  // namespace
+
+void set_write_fault_for_testing(WriteFault fault) { write_fault() = std::move(fault); }
+
+namespace {
+
+// Reads `fd` in chunks, handing each to `chunk` until it returns false (then
+// the result is false) or the file ends (true). Closes `fd`.
+Result<bool> read_chunks(int fd, const std::string& path, const std::function<bool(std::string_view)>& chunk) {
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return io_error(path, "cannot read", err);
+    }
+    if (n == 0) break;
+    if (!chunk(std::string_view(buf, static_cast<size_t>(n)))) {
+      ::close(fd);
+      return false;
+    }
+  }
+  ::close(fd);
+  return true;
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> read_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<std::string>();
+    return io_error(path, "cannot read", errno);
+  }
+  std::string out;
+  auto read = read_chunks(fd, path, [&out](std::string_view chunk) {
+    out.append(chunk);
+    return true;
+  });
+  if (!read.ok()) return read.status();
+  return std::optional<std::string>(std::move(out));
+}
+
+Result<bool> file_has_content(const std::string& path, const std::string& content) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return false;
+    return io_error(path, "cannot read", errno);
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) != content.size()) {
+    ::close(fd);
+    return false;
+  }
+  size_t done = 0;
+  auto same = read_chunks(fd, path, [&](std::string_view chunk) {
+    if (done + chunk.size() > content.size() || std::memcmp(chunk.data(), content.data() + done, chunk.size()) != 0) {
+      return false;
+    }
+    done += chunk.size();
+    return true;
+  });
+  if (!same.ok()) return same.status();
+  return *same && done == content.size();
+}
+
+Status make_dirs(const std::string& path, mode_t mode) {
+  if (path.empty()) return Status::Ok();
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return Status::Ok();
+    return Status(Code::kCantCreate, path + ": exists and is not a folder");
+  }
+  std::string parent = dir_of(path);
+  if (parent != path && parent != "/" && parent != ".") {
+    if (Status s = make_dirs(parent, mode); !s.ok()) return s;
+  }
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return io_error(path, "cannot create folder", errno);
+  ::chmod(path.c_str(), mode);
+  return Status::Ok();
+}
+
+Status sync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return io_error(dir, "cannot open folder", errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0 && err != EINVAL) return io_error(dir, "cannot sync folder", err);
+  return Status::Ok();
+}
+
+Status copy_file(const std::string& from, const std::string& to, mode_t mode) {
+  int in = ::open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (in < 0) return io_error(from, "cannot open", errno);
+  int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out < 0) {
+    int err = errno;
+    ::close(in);
+    return io_error(to, "cannot create", err);
+  }
+  Status status = Status::Ok();
+  if (::fchmod(out, mode) != 0) status = io_error(to, "cannot set mode", errno);
+  while (status.ok()) {
+    ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) status = io_error(to, "cannot copy", errno);
+    if (n <= 0) break;
+  }
+  ::close(in);
+  if (::close(out) != 0 && status.ok()) status = io_error(to, "cannot write", errno);
+  if (!status.ok()) ::unlink(to.c_str());
+  return status;
+}
+
+Status sync_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return io_error(path, "cannot open", errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return io_error(path, "cannot sync", err);
+  return Status::Ok();
+}
+
+Result<TempFile> TempFile::create(const std::string& target, const FileOptions& options) {
+  std::string pattern = target + ".tmpXXXXXX";
+  std::vector<char> buf(pattern.begin(), pattern.end());
+  buf.push_back('\0');
+  int fd = ::mkostemp(buf.data(), O_CLOEXEC);
+  if (fd < 0) return io_error(target, "cannot create temp file", errno);
+  TempFile tmp(target, std::string(buf.data()), fd);
+  if (::fchmod(fd, options.mode) != 0) return io_error(tmp.temp_, "cannot set mode", errno);
+  if ((options.owner || options.group) && geteuid() == 0) {
+    if (::fchown(fd, options.owner.value_or(static_cast<uid_t>(-1)), options.group.value_or(static_cast<gid_t>(-1))) !=
+        0) {
+      return io_error(tmp.temp_, "cannot set owner", errno);
+    }
+  }
+  return tmp;
+}
+
+TempFile::TempFile(TempFile&& other) noexcept
+    : target_(std::move(other.target_)), temp_(std::move(other.temp_)), fd_(other.fd_), committed_(other.committed_) {
+  other.fd_ = -1;
+  other.committed_ = true;
+}
+
+TempFile::~TempFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_ && !temp_.empty()) ::unlink(temp_.c_str());
+}
+
+Status TempFile::write(const std::string& content) {
+  if (int err = injected_error(temp_); err != 0) return io_error(temp_, "cannot write", err);
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd_, content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return io_error(temp_, "cannot write", errno);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status TempFile::finish() {
+  if (fd_ < 0) return Status::Ok();
+  if (int err = injected_error(temp_); err != 0) return io_error(temp_, "cannot sync", err);
+  if (::fsync(fd_) != 0) return io_error(temp_, "cannot sync", errno);
+  int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0) return io_error(temp_, "cannot close", errno);
+  return Status::Ok();
+}
+
+Status TempFile::commit(bool sync_folder) {
+  if (Status s = finish(); !s.ok()) return s;
+  if (::rename(temp_.c_str(), target_.c_str()) != 0) return io_error(target_, "cannot replace", errno);
+  committed_ = true;
+  return sync_folder ? sync_dir(dir_of(target_)) : Status::Ok();
+}
+
+Status TempFile::rename_into_place(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) return io_error(to, "cannot replace", errno);
+  return Status::Ok();
+}
+
+Status write_file_atomic(const std::string& path, const std::string& content, const FileOptions& options) {
+  auto tmp = TempFile::create(path, options);
+  if (!tmp.ok()) return tmp.status();
+  if (Status s = tmp->write(content); !s.ok()) return s;
+  return tmp->commit();
+}
+
+}  // namespace vmail

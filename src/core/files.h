@@ -1,0 +1,80 @@
+// Files written atomically: a temp file in the same folder, fsync, rename.
+// Readers see the old content or the new, never a partial file. On failure the
+// temp file is removed and the old file is left byte-identical.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "core/status.h"
+
+namespace vmail {
+
+struct FileOptions {
+  mode_t mode = 0644;
+  std::optional<uid_t> owner;  // chown when set (and running as root)
+  std::optional<gid_t> group;
+};
+
+// Reads a whole file. nullopt when it does not exist; a Status on other errors.
+Result<std::optional<std::string>> read_file(const std::string& path);
+
+// True when `path` exists and holds exactly `content`. Compares in chunks
+// (sizes first) without reading the whole file into memory.
+Result<bool> file_has_content(const std::string& path, const std::string& content);
+
+// A temp file beside its target. Write content, then commit() to fsync and
+// rename it into place; the destructor removes an uncommitted temp file.
+class TempFile {
+ public:
+  static Result<TempFile> create(const std::string& target, const FileOptions& options);
+  TempFile(TempFile&& other) noexcept;
+  TempFile& operator=(TempFile&&) = delete;
+  ~TempFile();
+
+  const std::string& path() const { return temp_; }
+  int fd() const { return fd_; }
+  Status write(const std::string& content);
+  // fsync + close, without renaming (so a tool such as postmap can read it).
+  Status finish();
+  // Renames the temp file onto `target` (finishing it first) and, unless
+  // `sync_folder` is false (the caller syncs it once after several renames),
+  // fsyncs the folder.
+  Status commit(bool sync_folder = true);
+  // Renames an extra file `from` (e.g. the temp's postmap database) to `to`.
+  static Status rename_into_place(const std::string& from, const std::string& to);
+
+ private:
+  TempFile(std::string target, std::string temp, int fd)
+      : target_(std::move(target)), temp_(std::move(temp)), fd_(fd) {}
+  std::string target_;
+  std::string temp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+// Test seam for "disk full" and other write errors: while set, every
+// TempFile::write and TempFile::finish first calls `fault(temp_path)` and fails
+// with the errno it returns (0 = no fault). Pass {} to clear. Process-wide and
+// not synchronised: for tests only.
+using WriteFault = std::function<int(const std::string& temp_path)>;
+void set_write_fault_for_testing(WriteFault fault);
+
+// Writes `content` to `path` atomically.
+Status write_file_atomic(const std::string& path, const std::string& content, const FileOptions& options);
+
+// Creates `path` and its missing parents with `mode` (umask does not apply).
+Status make_dirs(const std::string& path, mode_t mode = 0755);
+
+// Fsyncs a folder so a rename inside it is durable.
+Status sync_dir(const std::string& dir);
+// Copies `from` to the new file `to` (mode `mode`, not synced). `to` must not
+// exist; it is removed again on failure.
+Status copy_file(const std::string& from, const std::string& to, mode_t mode);
+// fsync of a file another program wrote (a postmap database before its rename).
+Status sync_file(const std::string& path);
+
+}  // namespace vmail

@@ -1,0 +1,165 @@
+#include "core/maildir.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "core/files.h"
+#include "core/validate.h"
+
+namespace vmail {
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Fd& operator=(Fd&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    return *this;
+  }
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+
+ private:
+  int fd_;
+};
+
+constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+
+Status error(const std::string& path, const std::string& what) {
+  return Status(Code::kCantCreate, path + ": " + what + ": " + std::strerror(errno));
+}
+
+Status check_components(const std::string& domain, const std::string& local) {
+  auto d = normalize_domain(domain);
+  if (!d.ok() || *d != domain) return Status(Code::kInternal, "domain " + quote(domain) + ": unsafe as a folder name");
+  if (!local.empty()) {
+    if (Status s = check_local_part(local); !s.ok()) {
+      return Status(Code::kInternal, "local part " + quote(local) + ": unsafe as a folder name");
+    }
+  }
+  return Status::Ok();
+}
+
+// Opens or creates the folder `name` below `parent`.
+Result<Fd> open_or_make(int parent, const std::string& name, const std::string& path, uint32_t uid, uint32_t gid) {
+  if (mkdirat(parent, name.c_str(), 0700) == 0) {
+    if (geteuid() == 0 && fchownat(parent, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+      return error(path, "cannot change owner");
+    }
+  } else if (errno != EEXIST) {
+    return error(path, "cannot create folder");
+  }
+  Fd fd(openat(parent, name.c_str(), kDirFlags));
+  if (!fd.valid()) {
+    if (errno == ELOOP || errno == ENOTDIR) return Status(Code::kCantCreate, path + ": not a folder (symlink?)");
+    return error(path, "cannot open folder");
+  }
+  return fd;
+}
+
+// Removes everything inside the open folder `dir`, then nothing else.
+Status remove_contents(int dir, const std::string& path) {
+  int dup_fd = fcntl(dir, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) return error(path, "cannot read folder");
+  DIR* d = fdopendir(dup_fd);
+  if (d == nullptr) {
+    ::close(dup_fd);
+    return error(path, "cannot read folder");
+  }
+  Status result;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st;
+    if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      Fd child(openat(dir, name.c_str(), kDirFlags));
+      if (!child.valid()) {
+        result = error(path + "/" + name, "cannot open folder");
+        break;
+      }
+      if (Status s = remove_contents(child.get(), path + "/" + name); !s.ok()) {
+        result = s;
+        break;
+      }
+      if (unlinkat(dir, name.c_str(), AT_REMOVEDIR) != 0) {
+        result = error(path + "/" + name, "cannot remove folder");
+        break;
+      }
+    } else if (unlinkat(dir, name.c_str(), 0) != 0) {  // files and symlinks themselves
+      result = error(path + "/" + name, "cannot remove");
+      break;
+    }
+  }
+  closedir(d);
+  return result;
+}
+
+}  // namespace
+
+Status create_maildir(const std::string& mail_dir, const std::string& domain, const std::string& local, uint32_t uid,
+                      uint32_t gid) {
+  if (Status s = check_components(domain, local); !s.ok()) return s;
+  if (Status s = make_dirs(mail_dir, 0755); !s.ok()) return s;
+  Fd base(::open(mail_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!base.valid()) return error(mail_dir, "cannot open mail folder");
+  std::string path = mail_dir;
+  Fd current = std::move(base);
+  for (const std::string& name : {domain, local, std::string("Maildir")}) {
+    path += "/" + name;
+    auto next = open_or_make(current.get(), name, path, uid, gid);
+    if (!next.ok()) return next.status();
+    current = std::move(*next);
+  }
+  for (const char* sub : {"cur", "new", "tmp"}) {
+    auto fd = open_or_make(current.get(), sub, path + "/" + sub, uid, gid);
+    if (!fd.ok()) return fd.status();
+  }
+  return Status::Ok();
+}
+
+Status purge_maildir(const std::string& mail_dir, const std::string& domain, const std::string& local) {
+  if (Status s = check_components(domain, local); !s.ok()) return s;
+  Fd base(::open(mail_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!base.valid()) return errno == ENOENT ? Status::Ok() : error(mail_dir, "cannot open mail folder");
+  Fd parent = std::move(base);
+  std::string path = mail_dir;
+  std::string target = domain;
+  if (!local.empty()) {
+    Fd dom(openat(parent.get(), domain.c_str(), kDirFlags));
+    if (!dom.valid()) {
+      if (errno == ENOENT) return Status::Ok();
+      return Status(Code::kCantCreate, mail_dir + "/" + domain + ": not a folder (symlink?), not removed");
+    }
+    parent = std::move(dom);
+    path += "/" + domain;
+    target = local;
+  }
+  path += "/" + target;
+  struct stat st;
+  if (fstatat(parent.get(), target.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return errno == ENOENT ? Status::Ok() : error(path, "cannot inspect");
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    // A symlink in place of the maildir: remove the link, never its target.
+    if (unlinkat(parent.get(), target.c_str(), 0) != 0) return error(path, "cannot remove");
+    return Status::Ok();
+  }
+  Fd victim(openat(parent.get(), target.c_str(), kDirFlags));
+  if (!victim.valid()) return error(path, "cannot open folder");
+  if (Status s = remove_contents(victim.get(), path); !s.ok()) return s;
+  if (unlinkat(parent.get(), target.c_str(), AT_REMOVEDIR) != 0) return error(path, "cannot remove folder");
+  return Status::Ok();
+}
+
+}  // namespace vmail

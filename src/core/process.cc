@@ -1,0 +1,135 @@
+#include "core/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace vmail {
+
+const char* const kSafePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+namespace {
+
+// Runs argv with `stdin_fd` (or /dev/null when -1) as standard input.
+Result<ProcessResult> spawn_and_wait(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                                     int stdin_fd) {
+  if (argv.empty()) return Status(Code::kInternal, "run_process: empty argument vector");
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return Status(Code::kInternal, std::string("pipe: ") + std::strerror(errno));
+
+  std::vector<std::string> envs = env;
+  bool has_path = false;
+  for (const auto& e : envs) has_path = has_path || e.rfind("PATH=", 0) == 0;
+  if (!has_path) envs.push_back(std::string("PATH=") + kSafePath);
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  std::vector<char*> cenv;
+  for (const auto& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
+  cenv.push_back(nullptr);
+
+  std::string program = argv[0];
+  if (program.find('/') == std::string::npos) {
+    std::string path = kSafePath;
+    size_t start = 0;
+    std::string found;
+    while (start <= path.size()) {
+      size_t end = path.find(':', start);
+      std::string candidate = path.substr(start, end - start) + "/" + program;
+      if (access(candidate.c_str(), X_OK) == 0) {
+        found = candidate;
+        break;
+      }
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+    if (found.empty()) {
+      close(pipefd[0]);
+      close(pipefd[1]);
+      return Status(Code::kConfig, program + ": program not found in " + kSafePath);
+    }
+    program = found;
+  }
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (stdin_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  }
+  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  sigset_t dfl;
+  sigemptyset(&dfl);
+  sigaddset(&dfl, SIGPIPE);
+  sigaddset(&dfl, SIGCHLD);
+  posix_spawnattr_setsigdefault(&attr, &dfl);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid;
+  int rc = posix_spawn(&pid, program.c_str(), &actions, &attr, cargv.data(), cenv.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  close(pipefd[1]);
+  if (rc != 0) {
+    close(pipefd[0]);
+    return Status(Code::kConfig, program + ": cannot start: " + std::strerror(rc));
+  }
+  ProcessResult result;
+  char buf[4096];
+  while (true) {
+    ssize_t n = read(pipefd[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    result.output.append(buf, static_cast<size_t>(n));
+  }
+  close(pipefd[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return Status(Code::kInternal, std::string("waitpid: ") + std::strerror(errno));
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+}  // namespace
+
+Result<ProcessResult> run_process(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  return spawn_and_wait(argv, env, -1);
+}
+
+Result<ProcessResult> run_process_with_input(const std::vector<std::string>& argv, std::string_view input) {
+  // An anonymous in-memory file: no temp file on disk, and no writer thread
+  // racing the child for a pipe.
+  int fd = memfd_create("vmail-input", MFD_CLOEXEC);
+  if (fd < 0) return Status(Code::kInternal, std::string("memfd_create: ") + std::strerror(errno));
+  size_t done = 0;
+  while (done < input.size()) {
+    ssize_t n = write(fd, input.data() + done, input.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      close(fd);
+      return Status(Code::kIoError, std::string("writing a program's input: ") + std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  lseek(fd, 0, SEEK_SET);
+  auto result = spawn_and_wait(argv, {}, fd);
+  close(fd);
+  return result;
+}
+
+}  // namespace vmail

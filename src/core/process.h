@@ -1,0 +1,29 @@
+// Running helper programs (postmap, postfix, doveconf, openssl) with an
+// argument vector and a clean environment, never through a shell.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace vmail {
+
+struct ProcessResult {
+  int exit_code = -1;  // exit status, or 128 + signal
+  std::string output;  // stdout and stderr together
+};
+
+// Runs argv[0] (looked up in a fixed PATH) with `env` as its whole environment
+// (PATH is added when missing) and waits for it. Fails only when the program
+// cannot be started; a non-zero exit is reported in the result.
+Result<ProcessResult> run_process(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
+
+// As run_process, with `input` as the program's standard input.
+Result<ProcessResult> run_process_with_input(const std::vector<std::string>& argv, std::string_view input);
+
+// The PATH given to children.
+extern const char* const kSafePath;
+
+}  // namespace vmail

@@ -1,0 +1,144 @@
+#include "core/settings.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+namespace vmail {
+
+const std::vector<std::string> kRecordedSettings = {
+    "VMAIL_MAIL_DIR", "VMAIL_POSTFIX_DIR", "VMAIL_DOVECOT_DIR", "VMAIL_MAP_TYPE", "VMAIL_UID", "VMAIL_GID",
+};
+
+EnvReader process_env() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr || *v == '\0') return std::nullopt;
+    return std::string(v);
+  };
+}
+
+EnvReader map_env(std::map<std::string, std::string> values) {
+  return [values = std::move(values)](const std::string& name) -> std::optional<std::string> {
+    auto it = values.find(name);
+    if (it == values.end() || it->second.empty()) return std::nullopt;
+    return it->second;
+  };
+}
+
+bool Settings::is_explicit(const std::string& name) const {
+  return std::find(explicit_names.begin(), explicit_names.end(), name) != explicit_names.end();
+}
+
+std::string absolute_path(const std::string& path) {
+  std::string out = path;
+  if (out.empty() || out[0] != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) != nullptr) out = std::string(cwd) + "/" + out;
+  }
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  // Collapse "/./" and a leading "./" left by relative inputs.
+  for (size_t pos; (pos = out.find("/./")) != std::string::npos;) out.erase(pos, 2);
+  if (out.size() > 2 && out.compare(out.size() - 2, 2, "/.") == 0) out.resize(out.size() - 2);
+  return out;
+}
+
+Result<uint32_t> parse_id(const std::string& name, const std::string& value) {
+  if (value.empty() || value.size() > 10 || value.find_first_not_of("0123456789") != std::string::npos) {
+    return Status(Code::kConfig, name + " " + quote(value) + ": not a number");
+  }
+  unsigned long long n = std::strtoull(value.c_str(), nullptr, 10);
+  if (n == 0) return Status(Code::kConfig, name + " " + quote(value) + ": must not be 0 (root)");
+  if (n >= 4294967295ULL) return Status(Code::kConfig, name + " " + quote(value) + ": out of range");
+  return static_cast<uint32_t>(n);
+}
+
+namespace {
+
+Status check_map_type(const std::string& value) {
+  if (value == "hash" || value == "lmdb" || value == "cdb") return Status::Ok();
+  return Status(Code::kConfig, "VMAIL_MAP_TYPE " + quote(value) + ": unknown map type (use hash, lmdb or cdb)");
+}
+
+}  // namespace
+
+Result<Settings> load_settings(const std::map<std::string, std::string>& flags, const EnvReader& env) {
+  Settings s;
+  auto get = [&](const std::string& name) -> std::optional<std::string> {
+    if (auto it = flags.find(name); it != flags.end() && !it->second.empty()) {
+      s.explicit_names.push_back(name);
+      return it->second;
+    }
+    if (auto v = env(name)) {
+      s.explicit_names.push_back(name);
+      return v;
+    }
+    return std::nullopt;
+  };
+  auto path = [&](const std::string& name, const std::string& fallback) {
+    auto v = get(name);
+    return v ? absolute_path(*v) : fallback;
+  };
+
+  std::string root = absolute_path(get("VMAIL_ROOT").value_or("/"));
+  s.root = root == "/" ? "" : root;
+  s.state_dir = path("VMAIL_STATE_DIR", s.rooted("/data/state"));
+  s.db = path("VMAIL_DB", s.state_dir + "/vmail.db");
+  s.mail_dir = path("VMAIL_MAIL_DIR", s.rooted("/var/mail/vhosts"));
+  s.postfix_dir = path("VMAIL_POSTFIX_DIR", s.rooted("/etc/postfix"));
+  s.dovecot_dir = path("VMAIL_DOVECOT_DIR", s.rooted("/etc/dovecot"));
+  if (auto v = get("VMAIL_UID")) {
+    auto id = parse_id("VMAIL_UID", *v);
+    if (!id.ok()) return id.status();
+    s.uid = *id;
+  }
+  if (auto v = get("VMAIL_GID")) {
+    auto id = parse_id("VMAIL_GID", *v);
+    if (!id.ok()) return id.status();
+    s.gid = *id;
+  }
+  if (auto v = get("VMAIL_PASSWORD_SCHEME")) {
+    auto scheme = parse_scheme(*v);
+    if (!scheme.ok()) return scheme.status();
+    s.scheme = *scheme;
+  }
+  if (auto v = get("VMAIL_MAP_TYPE")) {
+    if (Status st = check_map_type(*v); !st.ok()) return st;
+    s.map_type = *v;
+  }
+  return s;
+}
+
+Status apply_recorded(Settings& s, const std::map<std::string, std::string>& recorded) {
+  for (const auto& [name, value] : recorded) {
+    if (s.is_explicit(name)) continue;
+    // Recorded values come from the database: treat them as untrusted.
+    if (name == "VMAIL_MAIL_DIR" || name == "VMAIL_POSTFIX_DIR" || name == "VMAIL_DOVECOT_DIR") {
+      if (value.empty() || value[0] != '/' || value.find("/../") != std::string::npos ||
+          value.find('\n') != std::string::npos) {
+        return Status(Code::kConfig, "recorded " + name + " " + quote(value) + ": not an absolute path");
+      }
+      if (name == "VMAIL_MAIL_DIR") s.mail_dir = value;
+      if (name == "VMAIL_POSTFIX_DIR") s.postfix_dir = value;
+      if (name == "VMAIL_DOVECOT_DIR") s.dovecot_dir = value;
+    } else if (name == "VMAIL_MAP_TYPE") {
+      if (Status st = check_map_type(value); !st.ok()) return st;
+      s.map_type = value;
+    } else if (name == "VMAIL_UID" || name == "VMAIL_GID") {
+      auto id = parse_id(name, value);
+      if (!id.ok()) return id.status();
+      (name == "VMAIL_UID" ? s.uid : s.gid) = *id;
+    }
+  }
+  return Status::Ok();
+}
+
+std::map<std::string, std::string> recordable(const Settings& s) {
+  return {
+      {"VMAIL_MAIL_DIR", s.mail_dir}, {"VMAIL_POSTFIX_DIR", s.postfix_dir}, {"VMAIL_DOVECOT_DIR", s.dovecot_dir},
+      {"VMAIL_MAP_TYPE", s.map_type}, {"VMAIL_UID", std::to_string(s.uid)}, {"VMAIL_GID", std::to_string(s.gid)},
+  };
+}
+
+}  // namespace vmail

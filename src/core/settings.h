@@ -1,0 +1,65 @@
+// Settings: environment variables, overridden by CLI flags of the same name,
+// and for the export settings the values the launcher recorded in the
+// database (SPEC "Paths and settings").
+//
+// Resolution order for each setting: flag, environment, recorded value (export
+// settings only), default. VMAIL_ROOT prefixes every default path.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/scheme.h"
+#include "core/status.h"
+
+namespace vmail {
+
+// Reads one environment variable; tests pass a map instead of the real environment.
+using EnvReader = std::function<std::optional<std::string>(const std::string& name)>;
+EnvReader process_env();
+EnvReader map_env(std::map<std::string, std::string> values);
+
+struct Settings {
+  std::string root;                      // VMAIL_ROOT, absolute, no trailing slash ("" for /)
+  std::string state_dir;                 // VMAIL_STATE_DIR
+  std::string db;                        // VMAIL_DB
+  std::string mail_dir;                  // VMAIL_MAIL_DIR
+  std::string postfix_dir;               // VMAIL_POSTFIX_DIR
+  std::string dovecot_dir;               // VMAIL_DOVECOT_DIR
+  uint32_t uid = 5000;                   // VMAIL_UID
+  uint32_t gid = 5000;                   // VMAIL_GID
+  Scheme scheme = Scheme::kSha512Crypt;  // VMAIL_PASSWORD_SCHEME
+  std::string map_type = "hash";         // VMAIL_MAP_TYPE
+
+  // Names of the settings given by flag or environment (not defaulted).
+  std::vector<std::string> explicit_names;
+  bool is_explicit(const std::string& name) const;
+
+  // Prefixes an absolute default path with the root.
+  std::string rooted(const std::string& path) const { return root + path; }
+};
+
+// The export settings the launcher records and the CLI reuses.
+extern const std::vector<std::string> kRecordedSettings;
+
+// Loads settings. `flags` maps variable names (e.g. "VMAIL_DB") to flag values.
+// kConfig on a bad value (uid/gid 0 or not a number, unknown map type or scheme).
+Result<Settings> load_settings(const std::map<std::string, std::string>& flags, const EnvReader& env);
+
+// Applies recorded export settings to those not given by flag or environment.
+Status apply_recorded(Settings& settings, const std::map<std::string, std::string>& recorded);
+
+// The export settings as name -> value, for recording.
+std::map<std::string, std::string> recordable(const Settings& settings);
+
+// Strict decimal parse of a uid/gid: 1..4294967294, digits only.
+Result<uint32_t> parse_id(const std::string& name, const std::string& value);
+
+// Turns a relative path absolute against the working directory; drops trailing slashes.
+std::string absolute_path(const std::string& path);
+
+}  // namespace vmail

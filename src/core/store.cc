@@ -1,0 +1,361 @@
+#include "core/store.h"
+
+#include <map>
+
+namespace vmail {
+
+const char* const kUserColumns =
+    "u.address, u.local, d.name, u.name, u.password, u.quota, u.enabled, u.created, u.updated";
+
+User read_user_row(SQLite::Statement& q) {
+  User u;
+  u.address = q.getColumn(0).getString();
+  u.local = q.getColumn(1).getString();
+  u.domain = q.getColumn(2).getString();
+  u.name = q.getColumn(3).getString();
+  u.password = q.getColumn(4).getString();
+  if (!q.getColumn(5).isNull()) u.quota = static_cast<uint64_t>(q.getColumn(5).getInt64());
+  u.enabled = q.getColumn(6).getInt() != 0;
+  u.created = q.getColumn(7).getString();
+  u.updated = q.getColumn(8).getString();
+  return u;
+}
+
+namespace {
+
+Status no_domain(const std::string& domain) {
+  return Status(Code::kNotFound, "domain " + quote(domain) + ": no such domain");
+}
+Status no_user(const std::string& address) {
+  return Status(Code::kNotFound, "address " + quote(address) + ": no such user");
+}
+
+std::optional<int64_t> domain_id(SQLite::Database& db, const std::string& domain) {
+  SQLite::Statement q(db, "SELECT id FROM domains WHERE name = ?");
+  q.bind(1, domain);
+  if (!q.executeStep()) return std::nullopt;
+  return q.getColumn(0).getInt64();
+}
+
+bool user_exists(SQLite::Database& db, const std::string& address) {
+  SQLite::Statement q(db, "SELECT 1 FROM users WHERE address = ?");
+  q.bind(1, address);
+  return q.executeStep();
+}
+
+std::optional<int64_t> alias_id(SQLite::Database& db, const std::string& source) {
+  SQLite::Statement q(db, "SELECT id FROM aliases WHERE source = ?");
+  q.bind(1, source);
+  if (!q.executeStep()) return std::nullopt;
+  return q.getColumn(0).getInt64();
+}
+
+// Runs an UPDATE on one user and maps "no row" to 67.
+Status update_user(Database& db, const std::string& address, const std::string& set_clause,
+                   const std::function<void(SQLite::Statement&)>& bind) {
+  return db.write([&]() -> Status {
+    SQLite::Statement q(db.sql(), "UPDATE users SET " + set_clause +
+                                      ", updated = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE address = ?");
+    bind(q);
+    q.bind(q.getBindParameterCount(), address);
+    if (q.exec() == 0) return no_user(address);
+    return Status::Ok();
+  });
+}
+
+std::vector<Alias> read_aliases(SQLite::Database& db, const std::optional<int64_t>& domain) {
+  std::string sql =
+      "SELECT a.source, d.name, ad.destination FROM aliases a JOIN domains d ON d.id = a.domain_id "
+      "JOIN alias_destinations ad ON ad.alias_id = a.id";
+  if (domain) sql += " WHERE a.domain_id = ?";
+  sql += " ORDER BY a.source, ad.position, ad.destination";
+  SQLite::Statement q(db, sql);
+  if (domain) q.bind(1, *domain);
+  std::vector<Alias> out;
+  while (q.executeStep()) {
+    std::string source = q.getColumn(0).getString();
+    if (out.empty() || out.back().source != source) out.push_back(Alias{source, q.getColumn(1).getString(), {}});
+    out.back().destinations.push_back(q.getColumn(2).getString());
+  }
+  return out;
+}
+
+std::vector<User> read_users(SQLite::Database& db, const std::optional<int64_t>& domain) {
+  std::string sql = std::string("SELECT ") + kUserColumns + " FROM users u JOIN domains d ON d.id = u.domain_id";
+  if (domain) sql += " WHERE u.domain_id = ?";
+  sql += " ORDER BY u.address";
+  SQLite::Statement q(db, sql);
+  if (domain) q.bind(1, *domain);
+  std::vector<User> out;
+  while (q.executeStep()) out.push_back(read_user_row(q));
+  return out;
+}
+
+}  // namespace
+
+Status Store::add_domain(const std::string& domain) {
+  return db_.write([&]() -> Status {
+    if (domain_id(db_.sql(), domain)) return Status(Code::kBadInput, "domain " + quote(domain) + ": already exists");
+    SQLite::Statement q(db_.sql(), "INSERT INTO domains (name) VALUES (?)");
+    q.bind(1, domain);
+    q.exec();
+    return Status::Ok();
+  });
+}
+
+Status Store::delete_domain(const std::string& domain, bool force, std::vector<User>* removed_users) {
+  return db_.write([&]() -> Status {
+    auto id = domain_id(db_.sql(), domain);
+    if (!id) return no_domain(domain);
+    std::vector<User> users = read_users(db_.sql(), id);
+    SQLite::Statement count(db_.sql(), "SELECT count(*) FROM aliases WHERE domain_id = ?");
+    count.bind(1, *id);
+    count.executeStep();
+    int64_t aliases = count.getColumn(0).getInt64();
+    if (!force && (!users.empty() || aliases > 0)) {
+      return Status(Code::kBadInput, "domain " + quote(domain) + ": in use by " + std::to_string(users.size()) +
+                                         " users and " + std::to_string(aliases) + " aliases (use --force)");
+    }
+    for (const char* sql : {"DELETE FROM users WHERE domain_id = ?", "DELETE FROM aliases WHERE domain_id = ?",
+                            "DELETE FROM domains WHERE id = ?"}) {
+      SQLite::Statement q(db_.sql(), sql);
+      q.bind(1, *id);
+      q.exec();
+    }
+    if (removed_users != nullptr) *removed_users = std::move(users);
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<DomainInfo>> Store::list_domains() {
+  std::vector<DomainInfo> out;
+  Status s = db_.read([&]() -> Status {
+    SQLite::Statement q(db_.sql(),
+                        "SELECT d.name, (SELECT count(*) FROM users u WHERE u.domain_id = d.id), "
+                        "(SELECT count(*) FROM aliases a WHERE a.domain_id = d.id) FROM domains d ORDER BY d.name");
+    while (q.executeStep()) {
+      out.push_back(DomainInfo{q.getColumn(0).getString(), q.getColumn(1).getInt64(), q.getColumn(2).getInt64()});
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<bool> Store::domain_exists(const std::string& domain) {
+  bool exists = false;
+  Status s = db_.read([&]() -> Status {
+    exists = domain_id(db_.sql(), domain).has_value();
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return exists;
+}
+
+Status Store::add_user(const User& user, const std::function<Status(const User&)>& in_transaction) {
+  return db_.write([&]() -> Status {
+    auto id = domain_id(db_.sql(), user.domain);
+    if (!id) return no_domain(user.domain);
+    if (user_exists(db_.sql(), user.address)) {
+      return Status(Code::kBadInput, "address " + quote(user.address) + ": user already exists");
+    }
+    if (alias_id(db_.sql(), user.address)) {
+      return Status(Code::kBadInput, "address " + quote(user.address) + ": already an alias source");
+    }
+    SQLite::Statement q(db_.sql(),
+                        "INSERT INTO users (domain_id, local, address, password, name, quota, enabled) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    q.bind(1, *id);
+    q.bind(2, user.local);
+    q.bind(3, user.address);
+    q.bind(4, user.password);
+    q.bind(5, user.name);
+    if (user.quota) {
+      q.bind(6, static_cast<int64_t>(*user.quota));
+    } else {
+      q.bind(6);
+    }
+    q.bind(7, user.enabled ? 1 : 0);
+    q.exec();
+    if (in_transaction) return in_transaction(user);
+    return Status::Ok();
+  });
+}
+
+Status Store::delete_user(const std::string& address, User* removed) {
+  return db_.write([&]() -> Status {
+    SQLite::Statement get(db_.sql(), std::string("SELECT ") + kUserColumns +
+                                         " FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.address = ?");
+    get.bind(1, address);
+    if (!get.executeStep()) return no_user(address);
+    if (removed != nullptr) *removed = read_user_row(get);
+    SQLite::Statement q(db_.sql(), "DELETE FROM users WHERE address = ?");
+    q.bind(1, address);
+    q.exec();
+    return Status::Ok();
+  });
+}
+
+Status Store::set_password(const std::string& address, const std::string& hash) {
+  return update_user(db_, address, "password = ?", [&](SQLite::Statement& q) { q.bind(1, hash); });
+}
+
+Status Store::set_enabled(const std::string& address, bool enabled) {
+  return update_user(db_, address, "enabled = ?", [&](SQLite::Statement& q) { q.bind(1, enabled ? 1 : 0); });
+}
+
+Status Store::set_quota(const std::string& address, std::optional<uint64_t> quota) {
+  return update_user(db_, address, "quota = ?", [&](SQLite::Statement& q) {
+    if (quota) {
+      q.bind(1, static_cast<int64_t>(*quota));
+    } else {
+      q.bind(1);
+    }
+  });
+}
+
+Result<User> Store::get_user(const std::string& address) {
+  std::optional<User> user;
+  Status s = db_.read([&]() -> Status {
+    SQLite::Statement q(db_.sql(), std::string("SELECT ") + kUserColumns +
+                                       " FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.address = ?");
+    q.bind(1, address);
+    if (q.executeStep()) user = read_user_row(q);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  if (!user) return no_user(address);
+  return *user;
+}
+
+Result<std::vector<User>> Store::list_users(const std::optional<std::string>& domain) {
+  std::vector<User> out;
+  Status s = db_.read([&]() -> Status {
+    std::optional<int64_t> id;
+    if (domain) {
+      id = domain_id(db_.sql(), *domain);
+      if (!id) return no_domain(*domain);
+    }
+    out = read_users(db_.sql(), id);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Status Store::add_alias(const Address& source, const std::vector<std::string>& destinations) {
+  const std::string src = source.local.empty() ? "@" + source.domain : source.str();
+  return db_.write([&]() -> Status {
+    auto did = domain_id(db_.sql(), source.domain);
+    if (!did) return no_domain(source.domain);
+    if (user_exists(db_.sql(), src)) return Status(Code::kBadInput, "source " + quote(src) + ": already a mailbox");
+    auto aid = alias_id(db_.sql(), src);
+    if (!aid) {
+      SQLite::Statement ins(db_.sql(), "INSERT INTO aliases (domain_id, source) VALUES (?, ?)");
+      ins.bind(1, *did);
+      ins.bind(2, src);
+      ins.exec();
+      aid = db_.sql().getLastInsertRowid();
+    }
+    SQLite::Statement pos(db_.sql(), "SELECT coalesce(max(position), 0) FROM alias_destinations WHERE alias_id = ?");
+    pos.bind(1, *aid);
+    pos.executeStep();
+    int64_t next = pos.getColumn(0).getInt64() + 1;
+    SQLite::Statement exists(db_.sql(), "SELECT 1 FROM alias_destinations WHERE alias_id = ? AND destination = ?");
+    SQLite::Statement ins(db_.sql(),
+                          "INSERT INTO alias_destinations (alias_id, position, destination) VALUES (?, ?, ?)");
+    for (const std::string& dest : destinations) {
+      exists.reset();
+      exists.bind(1, *aid);
+      exists.bind(2, dest);
+      if (exists.executeStep()) {
+        return Status(Code::kBadInput, "destination " + quote(dest) + ": already a destination of " + quote(src));
+      }
+      ins.reset();
+      ins.bind(1, *aid);
+      ins.bind(2, next++);
+      ins.bind(3, dest);
+      ins.exec();
+    }
+    return Status::Ok();
+  });
+}
+
+Status Store::delete_alias(const std::string& source, const std::optional<std::string>& destination) {
+  return db_.write([&]() -> Status {
+    auto aid = alias_id(db_.sql(), source);
+    if (!aid) return Status(Code::kNotFound, "source " + quote(source) + ": no such alias");
+    if (destination) {
+      SQLite::Statement del(db_.sql(), "DELETE FROM alias_destinations WHERE alias_id = ? AND destination = ?");
+      del.bind(1, *aid);
+      del.bind(2, *destination);
+      if (del.exec() == 0) {
+        return Status(Code::kNotFound,
+                      "destination " + quote(*destination) + ": not a destination of " + quote(source));
+      }
+      SQLite::Statement left(db_.sql(), "SELECT 1 FROM alias_destinations WHERE alias_id = ?");
+      left.bind(1, *aid);
+      if (left.executeStep()) return Status::Ok();
+    }
+    SQLite::Statement del(db_.sql(), "DELETE FROM aliases WHERE id = ?");
+    del.bind(1, *aid);
+    del.exec();
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<Alias>> Store::list_aliases(const std::optional<std::string>& domain) {
+  std::vector<Alias> out;
+  Status s = db_.read([&]() -> Status {
+    std::optional<int64_t> id;
+    if (domain) {
+      id = domain_id(db_.sql(), *domain);
+      if (!id) return no_domain(*domain);
+    }
+    out = read_aliases(db_.sql(), id);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<Snapshot> Store::snapshot() {
+  // Large installations export often, so this avoids the per-row join and
+  // copies of read_users: domains are read once and users are filled in
+  // place into a vector reserved to size, without the times no export uses.
+  Snapshot snap;
+  Status s = db_.read([&]() -> Status {
+    std::map<int64_t, size_t> domain_index;
+    SQLite::Statement d(db_.sql(), "SELECT id, name FROM domains ORDER BY name");
+    while (d.executeStep()) {
+      domain_index[d.getColumn(0).getInt64()] = snap.domains.size();
+      snap.domains.push_back(d.getColumn(1).getString());
+    }
+    SQLite::Statement count(db_.sql(), "SELECT count(*) FROM users");
+    if (count.executeStep()) snap.users.reserve(static_cast<size_t>(count.getColumn(0).getInt64()));
+    SQLite::Statement q(db_.sql(),
+                        "SELECT address, local, domain_id, name, password, quota, enabled FROM users ORDER BY address");
+    auto text = [&q](int i, std::string& out) {
+      SQLite::Column c = q.getColumn(i);
+      out.assign(c.getText(), static_cast<size_t>(c.getBytes()));
+    };
+    while (q.executeStep()) {
+      auto it = domain_index.find(q.getColumn(2).getInt64());
+      if (it == domain_index.end()) continue;  // as the JOIN in read_users would
+      User& u = snap.users.emplace_back();
+      text(0, u.address);
+      text(1, u.local);
+      u.domain = snap.domains[it->second];
+      text(3, u.name);
+      text(4, u.password);
+      if (!q.getColumn(5).isNull()) u.quota = static_cast<uint64_t>(q.getColumn(5).getInt64());
+      u.enabled = q.getColumn(6).getInt() != 0;
+    }
+    snap.aliases = read_aliases(db_.sql(), std::nullopt);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return snap;
+}
+
+}  // namespace vmail

@@ -1,0 +1,585 @@
+#include "import/import.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "core/maildir.h"
+#include "core/password.h"
+#include "core/store.h"
+#include "core/validate.h"
+
+namespace vmail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+unsigned thread_count(unsigned jobs) {
+  if (jobs > 0) return jobs;
+  unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? n : 1;
+}
+
+// Runs fn(i) for every i in [0, n) on up to `threads` threads and reports
+// progress from the calling thread. The first failure stops the others and is
+// returned.
+Status parallel_for(size_t n, unsigned threads, std::string_view stage, const ImportOptions& options,
+                    const std::function<Status(size_t)>& fn) {
+  if (n == 0) return Status::Ok();
+  threads = static_cast<unsigned>(std::min<size_t>(threads, n));
+  std::atomic<size_t> next{0};
+  std::atomic<size_t> done{0};
+  std::atomic<bool> failed{false};
+  std::mutex mutex;
+  std::condition_variable finished_cv;
+  unsigned finished = 0;
+  Status first_error;
+  auto worker = [&] {
+    while (!failed.load(std::memory_order_relaxed)) {
+      size_t i = next.fetch_add(1);
+      if (i >= n) break;
+      Status s = fn(i);
+      if (!s.ok()) {
+        std::lock_guard lock(mutex);
+        if (!failed.exchange(true)) first_error = std::move(s);
+      }
+      done.fetch_add(1, std::memory_order_relaxed);
+    }
+    std::lock_guard lock(mutex);
+    ++finished;
+    finished_cv.notify_all();
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(threads);
+  for (unsigned t = 0; t < threads; ++t) pool.emplace_back(worker);
+  {
+    std::unique_lock lock(mutex);
+    while (!finished_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return finished == threads; })) {
+      if (options.progress) {
+        lock.unlock();
+        options.progress(stage, done.load(), n);
+        lock.lock();
+      }
+    }
+  }
+  for (auto& t : pool) t.join();
+  if (options.progress && !failed) options.progress(stage, n, n);
+  return first_error;
+}
+
+// Maps the table's columns to their roles; an unknown or doubled column is an
+// error at the header line.
+struct ColumnMap {
+  std::vector<std::pair<std::string_view, int*>> roles;
+
+  bool apply(const SourceTable& table, std::vector<LineError>& errors) const {
+    bool ok = true;
+    std::string expected;
+    for (const auto& [name, index] : roles) expected += (expected.empty() ? "" : ", ") + std::string(name);
+    for (size_t i = 0; i < table.columns.size(); ++i) {
+      const std::string& column = table.columns[i];
+      auto role = std::find_if(roles.begin(), roles.end(), [&](const auto& r) { return r.first == column; });
+      if (role == roles.end()) {
+        errors.push_back(
+            {table.header_line, "column " + quote(column) + ": unknown column (expected " + expected + ")"});
+        ok = false;
+      } else if (*role->second >= 0) {
+        errors.push_back({table.header_line, "column " + quote(column) + ": given twice"});
+        ok = false;
+      } else {
+        *role->second = static_cast<int>(i);
+      }
+    }
+    return ok;
+  }
+};
+
+std::string_view field(const SourceRow& row, int index) {
+  return index < 0 ? std::string_view() : std::string_view(row.fields[static_cast<size_t>(index)]);
+}
+
+void sort_errors(std::vector<LineError>& errors) {
+  std::stable_sort(errors.begin(), errors.end(),
+                   [](const LineError& a, const LineError& b) { return a.line < b.line; });
+}
+
+// Looks names up inside the current transaction, caching domain ids.
+class Lookups {
+ public:
+  explicit Lookups(SQLite::Database& db)
+      : domain_(db, "SELECT id FROM domains WHERE name = ?"),
+        user_(db, "SELECT 1 FROM users WHERE address = ?"),
+        alias_(db, "SELECT id FROM aliases WHERE source = ?") {}
+
+  std::optional<int64_t> domain_id(const std::string& name) {
+    auto it = domains_.find(name);
+    if (it != domains_.end()) return it->second;
+    domain_.reset();
+    domain_.bind(1, name);
+    std::optional<int64_t> id;
+    if (domain_.executeStep()) id = domain_.getColumn(0).getInt64();
+    domains_.emplace(name, id);
+    return id;
+  }
+  bool user_exists(const std::string& address) {
+    user_.reset();
+    user_.bind(1, address);
+    return user_.executeStep();
+  }
+  std::optional<int64_t> alias_id(const std::string& source) {
+    alias_.reset();
+    alias_.bind(1, source);
+    if (!alias_.executeStep()) return std::nullopt;
+    return alias_.getColumn(0).getInt64();
+  }
+
+ private:
+  SQLite::Statement domain_;
+  SQLite::Statement user_;
+  SQLite::Statement alias_;
+  std::map<std::string, std::optional<int64_t>> domains_;
+};
+
+Status no_domain_reason(const std::string& domain) {
+  return Status(Code::kBadInput, "domain " + quote(domain) + ": no such domain");
+}
+
+// Users -------------------------------------------------------------------
+
+enum class Action { kCreate, kUpdate, kSkip };
+
+struct UserRow {
+  size_t line = 0;
+  User user;
+  std::string plaintext;  // the row's password until it is hashed
+  Action action = Action::kCreate;
+  int64_t domain_id = 0;
+};
+
+struct UserColumns {
+  int email = -1, password = -1, password_hash = -1, quota = -1, name = -1, enabled = -1;
+};
+
+// One row through the same checks as `vmail user add`.
+Result<UserRow> check_user_row(const SourceRow& row, const UserColumns& c) {
+  auto address = parse_address(field(row, c.email), "email");
+  if (!address.ok()) return address.status();
+  UserRow out;
+  out.line = row.line;
+  out.user.address = address->str();
+  out.user.local = address->local;
+  out.user.domain = address->domain;
+  std::string_view password = field(row, c.password);
+  std::string_view hash = field(row, c.password_hash);
+  if (!password.empty() && !hash.empty()) {
+    return Status(Code::kBadInput, "both password and password_hash given (one per row)");
+  }
+  if (password.empty() && hash.empty()) {
+    return Status(Code::kBadInput, "neither password nor password_hash given");
+  }
+  if (!password.empty()) {
+    if (Status s = check_password(password, "password"); !s.ok()) return s;
+    out.plaintext = password;
+  } else {
+    if (Status s = check_hash(hash, "password_hash"); !s.ok()) return s;
+    out.user.password = hash;
+  }
+  if (std::string_view quota = field(row, c.quota); !quota.empty()) {
+    auto q = parse_quota(quota, "quota");
+    if (!q.ok()) return q.status();
+    out.user.quota = *q;
+  }
+  if (Status s = check_display_name(field(row, c.name), "name"); !s.ok()) return s;
+  out.user.name = field(row, c.name);
+  auto enabled = parse_boolean(field(row, c.enabled), true, "enabled");
+  if (!enabled.ok()) return enabled.status();
+  out.user.enabled = *enabled;
+  return out;
+}
+
+// Decides each row's action against the database; conflicts become errors.
+void check_users_in_db(SQLite::Database& db, std::vector<UserRow>& rows, OnExisting on_existing,
+                       std::vector<LineError>& errors) {
+  Lookups look(db);
+  for (UserRow& row : rows) {
+    auto id = look.domain_id(row.user.domain);
+    if (!id) {
+      errors.push_back({row.line, no_domain_reason(row.user.domain).message()});
+      continue;
+    }
+    row.domain_id = *id;
+    if (look.user_exists(row.user.address)) {
+      switch (on_existing) {
+        case OnExisting::kFail:
+          errors.push_back(
+              {row.line, "email " + quote(row.user.address) + ": user already exists (see --on-existing skip|update)"});
+          break;
+        case OnExisting::kSkip: row.action = Action::kSkip; break;
+        case OnExisting::kUpdate: row.action = Action::kUpdate; break;
+      }
+    } else if (look.alias_id(row.user.address)) {
+      errors.push_back({row.line, "email " + quote(row.user.address) + ": already an alias source"});
+    } else {
+      row.action = Action::kCreate;
+    }
+  }
+}
+
+void count_actions(const std::vector<UserRow>& rows, ImportReport& report) {
+  report.created = report.updated = report.skipped = 0;
+  for (const UserRow& row : rows) {
+    if (row.action == Action::kCreate) ++report.created;
+    if (row.action == Action::kUpdate) ++report.updated;
+    if (row.action == Action::kSkip) ++report.skipped;
+  }
+}
+
+void write_users(SQLite::Database& db, const std::vector<UserRow>& rows, const UserColumns& c) {
+  SQLite::Statement insert(db,
+                           "INSERT INTO users (domain_id, local, address, password, name, quota, enabled) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  // Columns absent from the file keep their value.
+  SQLite::Statement update(db,
+                           "UPDATE users SET password = ?1, name = CASE WHEN ?2 THEN ?3 ELSE name END, "
+                           "quota = CASE WHEN ?4 THEN ?5 ELSE quota END, "
+                           "enabled = CASE WHEN ?6 THEN ?7 ELSE enabled END, "
+                           "updated = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE address = ?8");
+  auto bind_quota = [](SQLite::Statement& q, int index, const std::optional<uint64_t>& quota) {
+    if (quota) {
+      q.bind(index, static_cast<int64_t>(*quota));
+    } else {
+      q.bind(index);
+    }
+  };
+  for (const UserRow& row : rows) {
+    const User& u = row.user;
+    if (row.action == Action::kCreate) {
+      insert.reset();
+      insert.bind(1, row.domain_id);
+      insert.bind(2, u.local);
+      insert.bind(3, u.address);
+      insert.bind(4, u.password);
+      insert.bind(5, u.name);
+      bind_quota(insert, 6, u.quota);
+      insert.bind(7, u.enabled ? 1 : 0);
+      insert.exec();
+    } else if (row.action == Action::kUpdate) {
+      update.reset();
+      update.bind(1, u.password);
+      update.bind(2, c.name >= 0 ? 1 : 0);
+      update.bind(3, u.name);
+      update.bind(4, c.quota >= 0 ? 1 : 0);
+      bind_quota(update, 5, u.quota);
+      update.bind(6, c.enabled >= 0 ? 1 : 0);
+      update.bind(7, u.enabled ? 1 : 0);
+      update.bind(8, u.address);
+      update.exec();
+    }
+  }
+}
+
+// Aliases -----------------------------------------------------------------
+
+struct AliasRow {
+  size_t line = 0;
+  Address source;
+  std::string source_text;  // local@domain or @domain
+  std::vector<std::string> destinations;
+  int64_t domain_id = 0;
+  std::optional<int64_t> alias_id;  // set when the alias exists already
+};
+
+void check_aliases_in_db(SQLite::Database& db, std::vector<AliasRow>& rows, std::vector<LineError>& errors) {
+  Lookups look(db);
+  SQLite::Statement has_dest(db, "SELECT 1 FROM alias_destinations WHERE alias_id = ? AND destination = ?");
+  for (AliasRow& row : rows) {
+    auto id = look.domain_id(row.source.domain);
+    if (!id) {
+      errors.push_back({row.line, no_domain_reason(row.source.domain).message()});
+      continue;
+    }
+    row.domain_id = *id;
+    if (look.user_exists(row.source_text)) {
+      errors.push_back({row.line, "source " + quote(row.source_text) + ": already a mailbox"});
+      continue;
+    }
+    row.alias_id = look.alias_id(row.source_text);
+    if (!row.alias_id) continue;
+    for (const std::string& dest : row.destinations) {
+      has_dest.reset();
+      has_dest.bind(1, *row.alias_id);
+      has_dest.bind(2, dest);
+      if (has_dest.executeStep()) {
+        errors.push_back(
+            {row.line, "destination " + quote(dest) + ": already a destination of " + quote(row.source_text)});
+        break;
+      }
+    }
+  }
+}
+
+void write_aliases(SQLite::Database& db, const std::vector<AliasRow>& rows) {
+  SQLite::Statement insert_alias(db, "INSERT INTO aliases (domain_id, source) VALUES (?, ?)");
+  SQLite::Statement last_position(db, "SELECT coalesce(max(position), 0) FROM alias_destinations WHERE alias_id = ?");
+  SQLite::Statement insert_dest(db,
+                                "INSERT INTO alias_destinations (alias_id, position, destination) VALUES (?, ?, ?)");
+  for (const AliasRow& row : rows) {
+    int64_t alias_id;
+    int64_t position = 0;
+    if (row.alias_id) {
+      alias_id = *row.alias_id;
+      last_position.reset();
+      last_position.bind(1, alias_id);
+      last_position.executeStep();
+      position = last_position.getColumn(0).getInt64();
+    } else {
+      insert_alias.reset();
+      insert_alias.bind(1, row.domain_id);
+      insert_alias.bind(2, row.source_text);
+      insert_alias.exec();
+      alias_id = db.getLastInsertRowid();
+    }
+    for (const std::string& dest : row.destinations) {
+      insert_dest.reset();
+      insert_dest.bind(1, alias_id);
+      insert_dest.bind(2, ++position);
+      insert_dest.bind(3, dest);
+      insert_dest.exec();
+    }
+  }
+}
+
+// Rows a check found bad are left out of the plan but counted.
+Status changed_meanwhile() {
+  return Status(Code::kBusy, "the database changed while the passwords were hashed; nothing was written, run again");
+}
+
+}  // namespace
+
+Result<ImportReport> import_users(Database& db, const Settings& settings, std::string_view data,
+                                  const ImportOptions& options) {
+  const auto start = Clock::now();
+  ImportReport report;
+  SourceTable table = options.format == ImportFormat::kDms ? read_dms_accounts(data) : read_csv(data);
+  report.errors = std::move(table.errors);
+  report.warnings = std::move(table.warnings);
+  report.rows = table.rows.size() + report.errors.size();
+  UserColumns c;
+  ColumnMap columns{{{"email", &c.email},
+                     {"password", &c.password},
+                     {"password_hash", &c.password_hash},
+                     {"quota", &c.quota},
+                     {"name", &c.name},
+                     {"enabled", &c.enabled}}};
+  if (table.columns.empty()) return report;  // empty file: already an error
+  if (!columns.apply(table, report.errors)) {
+    sort_errors(report.errors);
+    return report;
+  }
+  if (c.email < 0) report.errors.push_back({table.header_line, "header: no \"email\" column"});
+  if (c.password < 0 && c.password_hash < 0) {
+    report.errors.push_back({table.header_line, "header: needs a \"password\" or \"password_hash\" column"});
+  }
+  if (c.email < 0 || (c.password < 0 && c.password_hash < 0)) {
+    sort_errors(report.errors);
+    return report;
+  }
+  if (table.rows.empty() && report.errors.empty()) {
+    report.errors.push_back({table.header_line, "no rows after the header: nothing to import"});
+    return report;
+  }
+
+  std::vector<UserRow> rows;
+  rows.reserve(table.rows.size());
+  std::unordered_map<std::string, size_t> seen;  // address -> line
+  for (const SourceRow& source : table.rows) {
+    auto row = check_user_row(source, c);
+    if (!row.ok()) {
+      report.errors.push_back({source.line, row.status().message()});
+      continue;
+    }
+    auto [it, fresh] = seen.emplace(row->user.address, row->line);
+    if (!fresh) {
+      report.errors.push_back(
+          {source.line, "email " + quote(row->user.address) + ": duplicate of line " + std::to_string(it->second)});
+      continue;
+    }
+    rows.push_back(std::move(*row));
+  }
+
+  // Check against the database before the slow part (hashing, maildirs);
+  // the write transaction checks again.
+  Status read = db.read([&]() -> Status {
+    check_users_in_db(db.sql(), rows, options.on_existing, report.errors);
+    return Status::Ok();
+  });
+  if (!read.ok()) return read;
+  sort_errors(report.errors);
+  spdlog::debug("import: {} rows read and checked in {:.3f} s", report.rows, seconds_since(start));
+  if (!report.errors.empty()) return report;
+  count_actions(rows, report);
+  if (options.dry_run) return report;
+
+  // Hash on all cores; skipped rows need no hash.
+  const unsigned threads = thread_count(options.jobs);
+  std::vector<size_t> to_hash;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (!rows[i].plaintext.empty() && rows[i].action != Action::kSkip) to_hash.push_back(i);
+  }
+  auto phase = Clock::now();
+  Status hashed = parallel_for(to_hash.size(), threads, "hashing", options, [&](size_t i) -> Status {
+    UserRow& row = rows[to_hash[i]];
+    auto hash = hash_password(row.plaintext, settings.scheme);
+    if (!hash.ok()) {
+      return Status(hash.status().code(), "line " + std::to_string(row.line) + ": " + hash.status().message());
+    }
+    row.user.password = std::move(*hash);
+    row.plaintext.clear();
+    return Status::Ok();
+  });
+  if (!hashed.ok()) return hashed;
+  spdlog::debug("import: {} passwords hashed on {} threads in {:.3f} s", to_hash.size(), threads, seconds_since(phase));
+
+  // Maildirs as `vmail user add` makes them, but before the write lock is
+  // taken: making 100k folders takes far longer than writing 100k rows, and
+  // other writers should not wait for it. A maildir left by an import that
+  // fails later is an empty folder, as after a rolled-back `user add`.
+  phase = Clock::now();
+  auto make_maildir = [&](const UserRow& row) {
+    return create_maildir(settings.mail_dir, row.user.domain, row.user.local, settings.uid, settings.gid);
+  };
+  std::vector<const UserRow*> created;
+  for (const UserRow& row : rows) {
+    if (row.action == Action::kCreate) created.push_back(&row);
+  }
+  Status made =
+      parallel_for(created.size(), threads, "maildirs", options, [&](size_t i) { return make_maildir(*created[i]); });
+  if (!made.ok()) return made;
+  spdlog::debug("import: {} maildirs made in {:.3f} s", created.size(), seconds_since(phase));
+
+  phase = Clock::now();
+  std::vector<Action> planned;
+  for (const UserRow& row : rows) planned.push_back(row.action);
+  std::vector<LineError> conflicts;
+  Status written = db.write([&]() -> Status {
+    check_users_in_db(db.sql(), rows, options.on_existing, conflicts);
+    if (!conflicts.empty()) return Status(Code::kBadInput, "conflicts");
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const UserRow& row = rows[i];
+      if (row.action != Action::kSkip && row.user.password.empty()) return changed_meanwhile();
+      // A user deleted since the first check is created after all.
+      if (row.action == Action::kCreate && planned[i] != Action::kCreate) {
+        if (Status s = make_maildir(row); !s.ok()) return s;
+      }
+    }
+    write_users(db.sql(), rows, c);
+    if (options.before_commit) options.before_commit();
+    return Status::Ok();
+  });
+  spdlog::debug("import: written and committed in {:.3f} s", seconds_since(phase));
+  if (!conflicts.empty()) {
+    report.errors = std::move(conflicts);
+    sort_errors(report.errors);
+    return report;
+  }
+  if (!written.ok()) return written;
+  count_actions(rows, report);
+  report.written = report.created + report.updated > 0;
+  return report;
+}
+
+Result<ImportReport> import_aliases(Database& db, std::string_view data, const ImportOptions& options) {
+  ImportReport report;
+  SourceTable table = options.format == ImportFormat::kDms ? read_dms_virtual(data) : read_csv(data);
+  report.errors = std::move(table.errors);
+  report.warnings = std::move(table.warnings);
+  report.rows = table.rows.size() + report.errors.size();
+  int source_col = -1;
+  int dest_col = -1;
+  ColumnMap columns{{{"source", &source_col}, {"destination", &dest_col}}};
+  if (table.columns.empty()) return report;
+  if (!columns.apply(table, report.errors)) {
+    sort_errors(report.errors);
+    return report;
+  }
+  if (source_col < 0 || dest_col < 0) {
+    report.errors.push_back({table.header_line, "header: needs \"source\" and \"destination\" columns"});
+    sort_errors(report.errors);
+    return report;
+  }
+  if (table.rows.empty() && report.errors.empty()) {
+    report.errors.push_back({table.header_line, "no rows after the header: nothing to import"});
+    return report;
+  }
+
+  std::vector<AliasRow> rows;
+  std::unordered_map<std::string, size_t> seen;  // source -> line
+  for (const SourceRow& source : table.rows) {
+    auto parsed = parse_alias_source(field(source, source_col), "source");
+    if (!parsed.ok()) {
+      report.errors.push_back({source.line, parsed.status().message()});
+      continue;
+    }
+    AliasRow row;
+    row.line = source.line;
+    row.source = *parsed;
+    row.source_text = parsed->local.empty() ? "@" + parsed->domain : parsed->str();
+    auto dests = parse_destinations(field(source, dest_col), row.source_text, "destination");
+    if (!dests.ok()) {
+      report.errors.push_back({source.line, dests.status().message()});
+      continue;
+    }
+    row.destinations = std::move(*dests);
+    auto [it, fresh] = seen.emplace(row.source_text, row.line);
+    if (!fresh) {
+      report.errors.push_back(
+          {source.line, "source " + quote(row.source_text) + ": duplicate of line " + std::to_string(it->second)});
+      continue;
+    }
+    rows.push_back(std::move(row));
+  }
+
+  auto count = [&] {
+    report.created = report.updated = 0;
+    for (const AliasRow& row : rows) ++(row.alias_id ? report.updated : report.created);
+  };
+  if (!report.errors.empty() || options.dry_run) {
+    Status read = db.read([&]() -> Status {
+      check_aliases_in_db(db.sql(), rows, report.errors);
+      return Status::Ok();
+    });
+    if (!read.ok()) return read;
+    sort_errors(report.errors);
+    if (report.errors.empty()) count();
+    return report;
+  }
+  std::vector<LineError> conflicts;
+  Status written = db.write([&]() -> Status {
+    check_aliases_in_db(db.sql(), rows, conflicts);
+    if (!conflicts.empty()) return Status(Code::kBadInput, "conflicts");
+    write_aliases(db.sql(), rows);
+    if (options.before_commit) options.before_commit();
+    return Status::Ok();
+  });
+  if (!conflicts.empty()) {
+    report.errors = std::move(conflicts);
+    sort_errors(report.errors);
+    return report;
+  }
+  if (!written.ok()) return written;
+  count();
+  report.written = !rows.empty();
+  return report;
+}
+
+}  // namespace vmail

@@ -1,0 +1,127 @@
+#include "launch/config.h"
+
+#include <kainjow/mustache.hpp>
+
+#include <sstream>
+
+#include "core/files.h"
+#include "core/process.h"
+
+namespace vmail {
+namespace {
+
+// Where each template lands: the folder setting and the file below it.
+std::string target_path(const LaunchSettings& l, const std::string& name) {
+  const std::string postfix = "postfix/";
+  const std::string dovecot = "dovecot/";
+  if (name.rfind(postfix, 0) == 0) return l.base.postfix_dir + "/" + name.substr(postfix.size());
+  if (name == "dovecot/dovecot.conf") return dovecot_config_file(l);
+  if (name.rfind(dovecot, 0) == 0) return l.base.dovecot_dir + "/conf.d/" + name.substr(dovecot.size());
+  return "";
+}
+
+// The first non-empty line of a tool's output, for a one-line message.
+std::string first_line(const std::string& output) {
+  std::istringstream in(output);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) return line;
+  }
+  return "(no output)";
+}
+
+}  // namespace
+
+std::string dovecot_config_file(const LaunchSettings& l) { return l.base.dovecot_dir + "/dovecot.conf"; }
+
+std::vector<std::string> daemon_environment() { return {std::string("PATH=") + kSafePath, "LANG=C.UTF-8"}; }
+
+std::map<std::string, std::string> template_values(const LaunchSettings& l, const TlsFiles& tls) {
+  const Endpoints& e = l.endpoints;
+  std::map<std::string, std::string> v = {
+      {"queue_directory", l.queue_dir},
+      {"data_directory", l.postfix_data_dir},
+      {"server_name", l.server_name},
+      {"mail_domain", l.mail_domain},
+      {"mynetworks", l.mynetworks},
+      {"inet_interfaces", e.listen.empty() ? "all" : e.listen},
+      {"inet_protocols", e.listen.empty() ? "all"
+                         : e.listen_ipv6  ? "ipv6"
+                                          : "ipv4"},
+      {"map_type", l.base.map_type},
+      {"postfix_dir", l.base.postfix_dir},
+      {"ssl_key", tls.key},
+      {"ssl_cert", tls.cert},
+      {"ssl_fullchain", tls.fullchain},
+      {"dh_file", l.dh_file},
+      {"dovecot_listen", e.listen.empty() ? "*, ::" : e.listen},
+      {"dovecot_base_dir", l.dovecot_base_dir},
+      {"dovecot_state_dir", l.dovecot_state_dir},
+      {"dovecot_users", l.base.dovecot_dir + "/users"},
+      {"postfix_private_dir", l.queue_dir + "/private"},
+      {"uid", std::to_string(l.base.uid)},
+      {"gid", std::to_string(l.base.gid)},
+      // Dovecot needs a distinct instance name per base_dir for doveadm.
+      {"instance_name", "vmail"},
+  };
+  for (size_t i = 0; i < kServices.size(); ++i) {
+    v[std::string(kServices[i].name) + "_port"] = std::to_string(e.ports[i]);
+  }
+  return v;
+}
+
+Result<std::vector<ConfigFile>> render_configs(const LaunchSettings& l, const TlsFiles& tls) {
+  kainjow::mustache::data data;
+  for (const auto& [name, value] : template_values(l, tls)) data.set(name, value);
+  std::vector<ConfigFile> out;
+  for (const auto& t : embedded_templates()) {
+    kainjow::mustache::mustache tmpl(t.text);
+    if (!tmpl.is_valid()) {
+      return Status(Code::kInternal, "template " + t.name + ": " + tmpl.error_message());
+    }
+    // Config files are not HTML: values go in verbatim (they were checked
+    // when the settings were loaded).
+    tmpl.set_custom_escape([](const std::string& s) { return s; });
+    std::string path = target_path(l, t.name);
+    if (path.empty()) return Status(Code::kInternal, "template " + t.name + ": no target folder");
+    out.push_back({path, tmpl.render(data)});
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> write_configs(const std::vector<ConfigFile>& files) {
+  std::vector<std::string> written;
+  for (const auto& f : files) {
+    auto current = read_file(f.path);
+    if (current.ok() && *current && **current == f.content) continue;
+    std::string dir = f.path.substr(0, f.path.rfind('/'));
+    if (Status s = make_dirs(dir, 0755); !s.ok()) return s;
+    FileOptions options;
+    options.mode = 0644;
+    if (Status s = write_file_atomic(f.path, f.content, options); !s.ok()) return s;
+    written.push_back(f.path);
+  }
+  return written;
+}
+
+Status validate_configs(const LaunchSettings& l, std::vector<std::string>* warnings) {
+  auto postfix = run_process({"postfix", "-c", l.base.postfix_dir, "check"}, daemon_environment());
+  if (!postfix.ok()) return postfix.status();
+  if (postfix->exit_code != 0) {
+    return Status(Code::kConfig, l.base.postfix_dir + "/main.cf: postfix check failed: " + first_line(postfix->output));
+  }
+  if (warnings) {
+    std::istringstream in(postfix->output);
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty()) warnings->push_back("postfix check: " + line);
+    }
+  }
+  auto dovecot = run_process({"doveconf", "-c", dovecot_config_file(l), "-n"}, daemon_environment());
+  if (!dovecot.ok()) return dovecot.status();
+  if (dovecot->exit_code != 0) {
+    return Status(Code::kConfig, dovecot_config_file(l) + ": doveconf failed: " + first_line(dovecot->output));
+  }
+  return Status::Ok();
+}
+
+}  // namespace vmail

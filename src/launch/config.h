@@ -1,0 +1,50 @@
+// Postfix and Dovecot configuration for the launcher: the Mustache templates
+// under templates/ (compiled into the program), rendered with
+// kainjow::mustache from the launcher settings, written atomically and
+// checked with the daemons' own tools.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "launch/launch_settings.h"
+#include "launch/tls.h"
+#include "core/status.h"
+
+namespace vmail {
+
+struct EmbeddedTemplate {
+  std::string name;  // path below templates/ without ".mustache", e.g. "postfix/main.cf"
+  std::string text;
+};
+
+// The templates compiled into the program (generated from templates/).
+const std::vector<EmbeddedTemplate>& embedded_templates();
+
+// The values the templates use, by name (all plain strings, already checked:
+// no newlines). Exposed so a test can check every template variable is set.
+std::map<std::string, std::string> template_values(const LaunchSettings& settings, const TlsFiles& tls);
+
+struct ConfigFile {
+  std::string path;  // where it is written
+  std::string content;
+};
+
+// Renders every template. kInternal on a template syntax error.
+Result<std::vector<ConfigFile>> render_configs(const LaunchSettings& settings, const TlsFiles& tls);
+
+// Writes the files that changed (0644, atomically); returns the paths written.
+Result<std::vector<std::string>> write_configs(const std::vector<ConfigFile>& files);
+
+// `postfix -c DIR check` (which also creates the queue tree) and
+// `doveconf -c FILE -n`. kConfig with the tool's first complaint on failure;
+// Postfix warnings are returned through *warnings.
+Status validate_configs(const LaunchSettings& settings, std::vector<std::string>* warnings);
+
+// The Dovecot main config file and the environment handed to every daemon
+// and helper the launcher runs (a fixed PATH, nothing inherited).
+std::string dovecot_config_file(const LaunchSettings& settings);
+std::vector<std::string> daemon_environment();
+
+}  // namespace vmail

@@ -1,0 +1,320 @@
+#include "launch/health.h"
+
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <thread>
+
+namespace vmail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+enum class Protocol { kSmtp, kImap, kPop3 };
+
+struct Plan {
+  Protocol protocol;
+  bool implicit_tls;
+};
+
+Plan plan_for(const std::string& service) {
+  if (service == "smtps") return {Protocol::kSmtp, true};
+  if (service == "imap") return {Protocol::kImap, false};
+  if (service == "imaps") return {Protocol::kImap, true};
+  if (service == "pop3") return {Protocol::kPop3, false};
+  if (service == "pop3s") return {Protocol::kPop3, true};
+  return {Protocol::kSmtp, false};  // smtp, submission: STARTTLS
+}
+
+std::string ssl_error_text() {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return "connection closed";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+// One client connection with a deadline, plain or TLS, non-blocking underneath.
+class Connection {
+ public:
+  explicit Connection(Clock::time_point deadline) : deadline_(deadline) {}
+  ~Connection() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  std::string connect(const std::string& host, uint16_t port) {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
+    if (rc != 0) return std::string("resolve ") + host + ": " + gai_strerror(rc);
+    std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(res, freeaddrinfo);
+    fd_ = ::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return std::string("socket: ") + std::strerror(errno);
+    if (::connect(fd_, res->ai_addr, res->ai_addrlen) != 0) {
+      if (errno != EINPROGRESS) return std::string("connect: ") + std::strerror(errno);
+      if (!wait(POLLOUT)) return "connect: timed out";
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) return std::string("connect: ") + std::strerror(err);
+    }
+    return "";
+  }
+
+  std::string start_tls(SSL_CTX* ctx) {
+    ssl_ = SSL_new(ctx);
+    if (ssl_ == nullptr) return "TLS: " + ssl_error_text();
+    SSL_set_fd(ssl_, fd_);
+    while (true) {
+      int rc = SSL_connect(ssl_);
+      if (rc == 1) return "";
+      int err = SSL_get_error(ssl_, rc);
+      if (err == SSL_ERROR_WANT_READ && wait(POLLIN)) continue;
+      if (err == SSL_ERROR_WANT_WRITE && wait(POLLOUT)) continue;
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return "TLS handshake: timed out";
+      return "TLS handshake: " + ssl_error_text();
+    }
+  }
+
+  std::string send(const std::string& data) {
+    size_t done = 0;
+    while (done < data.size()) {
+      if (ssl_ != nullptr) {
+        int n = SSL_write(ssl_, data.data() + done, static_cast<int>(data.size() - done));
+        if (n > 0) {
+          done += static_cast<size_t>(n);
+          continue;
+        }
+        int err = SSL_get_error(ssl_, n);
+        if ((err == SSL_ERROR_WANT_WRITE && wait(POLLOUT)) || (err == SSL_ERROR_WANT_READ && wait(POLLIN))) continue;
+        return "write: " + ssl_error_text();
+      }
+      ssize_t n = ::send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+      if (n > 0) {
+        done += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EINTR) && wait(POLLOUT)) continue;
+      return n < 0 && errno != EAGAIN ? std::string("write: ") + std::strerror(errno) : "write: timed out";
+    }
+    return "";
+  }
+
+  // One line without CRLF; sets *error on failure.
+  std::string read_line(std::string* error) {
+    while (true) {
+      if (auto pos = buffer_.find('\n'); pos != std::string::npos) {
+        std::string line = buffer_.substr(0, pos);
+        buffer_.erase(0, pos + 1);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        return line;
+      }
+      if (buffer_.size() > 65536) {
+        *error = "reply line too long";
+        return "";
+      }
+      char buf[4096];
+      if (ssl_ != nullptr) {
+        int n = SSL_read(ssl_, buf, sizeof buf);
+        if (n > 0) {
+          buffer_.append(buf, static_cast<size_t>(n));
+          continue;
+        }
+        int err = SSL_get_error(ssl_, n);
+        if ((err == SSL_ERROR_WANT_READ && wait(POLLIN)) || (err == SSL_ERROR_WANT_WRITE && wait(POLLOUT))) continue;
+        *error = err == SSL_ERROR_WANT_READ ? "timed out waiting for the server" : "read: " + ssl_error_text();
+        return "";
+      }
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n > 0) {
+        buffer_.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n == 0) {
+        *error = "connection closed by the server";
+        return "";
+      }
+      if ((errno == EAGAIN || errno == EINTR) && wait(POLLIN)) continue;
+      *error = errno == EAGAIN ? "timed out waiting for the server" : std::string("read: ") + std::strerror(errno);
+      return "";
+    }
+  }
+
+  void close_tls() {
+    if (ssl_ != nullptr) SSL_shutdown(ssl_);
+  }
+
+ private:
+  bool wait(short events) {
+    while (true) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
+      if (left <= 0) return false;
+      pollfd p{fd_, events, 0};
+      int rc = ::poll(&p, 1, static_cast<int>(left));
+      if (rc > 0) return true;
+      if (rc == 0) return false;
+      if (errno != EINTR) return false;
+    }
+  }
+
+  Clock::time_point deadline_;
+  int fd_ = -1;
+  SSL* ssl_ = nullptr;
+  std::string buffer_;
+};
+
+// SMTP reply: lines until one whose fourth character is a space; returns the
+// last line, or "" with *error set.
+std::string smtp_reply(Connection& c, const std::string& step, const std::string& code, std::string* error) {
+  while (true) {
+    std::string line = c.read_line(error);
+    if (!error->empty()) {
+      *error = step + ": " + *error;
+      return "";
+    }
+    if (line.size() >= 4 && line[3] == '-') continue;
+    if (line.compare(0, 3, code) != 0) *error = step + ": unexpected reply " + quote(line);
+    return line;
+  }
+}
+
+std::string check_smtp(Connection& c, bool implicit_tls, SSL_CTX* ctx) {
+  std::string err;
+  if (implicit_tls) {
+    if (err = c.start_tls(ctx); !err.empty()) return err;
+  }
+  smtp_reply(c, "greeting", "220", &err);
+  if (!err.empty()) return err;
+  if (err = c.send("EHLO vmail-health\r\n"); !err.empty()) return err;
+  smtp_reply(c, "EHLO", "250", &err);
+  if (!err.empty()) return err;
+  if (!implicit_tls) {
+    if (err = c.send("STARTTLS\r\n"); !err.empty()) return err;
+    smtp_reply(c, "STARTTLS", "220", &err);
+    if (!err.empty()) return err;
+    if (err = c.start_tls(ctx); !err.empty()) return err;
+    if (err = c.send("EHLO vmail-health\r\n"); !err.empty()) return err;
+    smtp_reply(c, "EHLO after STARTTLS", "250", &err);
+    if (!err.empty()) return err;
+  }
+  if (err = c.send("QUIT\r\n"); !err.empty()) return err;
+  smtp_reply(c, "QUIT", "221", &err);
+  return err;
+}
+
+// IMAP: lines until the tagged reply; it must be OK.
+std::string imap_tagged(Connection& c, const std::string& tag, std::string* error) {
+  while (true) {
+    std::string line = c.read_line(error);
+    if (!error->empty()) return "";
+    if (line.rfind(tag + " ", 0) == 0) {
+      if (line.compare(tag.size() + 1, 2, "OK") != 0) *error = "unexpected reply " + quote(line);
+      return line;
+    }
+  }
+}
+
+std::string check_imap(Connection& c, bool implicit_tls, SSL_CTX* ctx) {
+  std::string err;
+  if (implicit_tls) {
+    if (err = c.start_tls(ctx); !err.empty()) return err;
+  }
+  std::string greeting = c.read_line(&err);
+  if (!err.empty()) return "greeting: " + err;
+  if (greeting.rfind("* OK", 0) != 0) return "greeting: unexpected " + quote(greeting);
+  if (!implicit_tls) {
+    if (err = c.send("h1 STARTTLS\r\n"); !err.empty()) return err;
+    imap_tagged(c, "h1", &err);
+    if (!err.empty()) return "STARTTLS: " + err;
+    if (err = c.start_tls(ctx); !err.empty()) return err;
+  }
+  if (err = c.send("h2 LOGOUT\r\n"); !err.empty()) return err;
+  imap_tagged(c, "h2", &err);
+  return err.empty() ? "" : "LOGOUT: " + err;
+}
+
+std::string pop3_ok(Connection& c, const std::string& step) {
+  std::string err;
+  std::string line = c.read_line(&err);
+  if (!err.empty()) return step + ": " + err;
+  if (line.rfind("+OK", 0) != 0) return step + ": unexpected reply " + quote(line);
+  return "";
+}
+
+std::string check_pop3(Connection& c, bool implicit_tls, SSL_CTX* ctx) {
+  std::string err;
+  if (implicit_tls) {
+    if (err = c.start_tls(ctx); !err.empty()) return err;
+  }
+  if (err = pop3_ok(c, "greeting"); !err.empty()) return err;
+  if (!implicit_tls) {
+    if (err = c.send("STLS\r\n"); !err.empty()) return err;
+    if (err = pop3_ok(c, "STLS"); !err.empty()) return err;
+    if (err = c.start_tls(ctx); !err.empty()) return err;
+  }
+  if (err = c.send("QUIT\r\n"); !err.empty()) return err;
+  return pop3_ok(c, "QUIT");
+}
+
+ServiceHealth check_one(const std::string& host, const std::string& name, uint16_t port,
+                        std::chrono::milliseconds timeout, SSL_CTX* ctx) {
+  ServiceHealth h;
+  h.name = name;
+  h.port = port;
+  Clock::time_point start = Clock::now();
+  Connection c(start + timeout);
+  std::string err = c.connect(host, port);
+  if (err.empty()) {
+    Plan plan = plan_for(name);
+    switch (plan.protocol) {
+      case Protocol::kSmtp: err = check_smtp(c, plan.implicit_tls, ctx); break;
+      case Protocol::kImap: err = check_imap(c, plan.implicit_tls, ctx); break;
+      case Protocol::kPop3: err = check_pop3(c, plan.implicit_tls, ctx); break;
+    }
+    if (err.empty()) c.close_tls();
+  }
+  h.ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  h.healthy = err.empty();
+  h.error = err;
+  return h;
+}
+
+}  // namespace
+
+std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints& endpoints,
+                                        std::chrono::milliseconds timeout) {
+  std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+  std::vector<ServiceHealth> results(kServices.size());
+  if (!ctx) {
+    for (size_t i = 0; i < kServices.size(); ++i) {
+      results[i] = ServiceHealth{kServices[i].name, endpoints.ports[i], false, 0, "TLS: " + ssl_error_text()};
+    }
+    return results;
+  }
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  // Self-signed certificates are normal here: the handshake must complete,
+  // the certificate is not verified.
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < kServices.size(); ++i) {
+    threads.emplace_back(
+        [&, i] { results[i] = check_one(host, kServices[i].name, endpoints.ports[i], timeout, ctx.get()); });
+  }
+  for (auto& t : threads) t.join();
+  return results;
+}
+
+}  // namespace vmail

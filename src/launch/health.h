@@ -1,0 +1,27 @@
+// `vmail health`: checks every mail service the way a client would (SPEC
+// "Health"): the greeting, a STARTTLS or implicit TLS handshake (OpenSSL;
+// the certificate is not verified, a self-signed one is normal), and a clean
+// quit. Services are checked in parallel; thread-safe.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "launch/launch_settings.h"
+
+namespace vmail {
+
+struct ServiceHealth {
+  std::string name;  // as in kServices: smtp, submission, ...
+  uint16_t port = 0;
+  bool healthy = false;
+  int64_t ms = 0;     // time the check took
+  std::string error;  // why it is unhealthy ("" when healthy)
+};
+
+// Checks each service of kServices on `host` within `timeout` per service.
+std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints& endpoints,
+                                        std::chrono::milliseconds timeout);
+
+}  // namespace vmail

@@ -1,0 +1,226 @@
+#include "launch/launch_settings.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include "core/validate.h"
+
+namespace vmail {
+
+const std::vector<ServiceSpec> kServices = {
+    {"smtp", "VMAIL_SMTP_PORT", 25},    {"submission", "VMAIL_SUBMISSION_PORT", 587},
+    {"smtps", "VMAIL_SMTPS_PORT", 465}, {"imap", "VMAIL_IMAP_PORT", 143},
+    {"imaps", "VMAIL_IMAPS_PORT", 993}, {"pop3", "VMAIL_POP3_PORT", 110},
+    {"pop3s", "VMAIL_POP3S_PORT", 995},
+};
+
+const std::vector<SettingDoc> kLaunchSettingDocs = {
+    {"MAIL_DOMAIN", "primary mail domain, created on first start (required)"},
+    {"MAIL_SERVER_NAME", "server host name (Postfix myhostname, certificate name); default mail.$MAIL_DOMAIN"},
+    {"SSL_CERT_FILE", "certificate; default $VMAIL_STATE_DIR/certificates/$MAIL_DOMAIN/cert.pem"},
+    {"SSL_KEY_FILE", "private key; default $VMAIL_STATE_DIR/certificates/$MAIL_DOMAIN/privkey.pem"},
+    {"SSL_CHAIN_FILE", "certificate with its chain; default $VMAIL_STATE_DIR/certificates/$MAIL_DOMAIN/fullchain.pem"},
+    {"VMAIL_LISTEN", "listening address (IPv4 or IPv6); default all addresses"},
+    {"VMAIL_MYNETWORKS", "clients that may relay without AUTH; default 127.0.0.0/8 [::1]/128"},
+    {"VMAIL_SMTP_PORT", "SMTP port (25)"},
+    {"VMAIL_SUBMISSION_PORT", "submission port, STARTTLS (587)"},
+    {"VMAIL_SMTPS_PORT", "SMTPS port, implicit TLS (465)"},
+    {"VMAIL_IMAP_PORT", "IMAP port, STARTTLS (143)"},
+    {"VMAIL_IMAPS_PORT", "IMAPS port (993)"},
+    {"VMAIL_POP3_PORT", "POP3 port, STLS (110)"},
+    {"VMAIL_POP3S_PORT", "POP3S port (995)"},
+};
+
+std::string flag_name(const std::string& variable) {
+  std::string name = variable.rfind("VMAIL_", 0) == 0 ? variable.substr(6) : variable;
+  for (char& c : name) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return "--" + name;
+}
+
+uint16_t Endpoints::port(const std::string& service) const {
+  for (size_t i = 0; i < kServices.size() && i < ports.size(); ++i) {
+    if (service == kServices[i].name) return ports[i];
+  }
+  return 0;
+}
+
+std::string Endpoints::connect_host() const { return listen.empty() ? "127.0.0.1" : listen; }
+
+namespace {
+
+// flag > environment > recorded; nullopt when none gave a value.
+std::optional<std::string> lookup(const std::string& name, const std::map<std::string, std::string>& flags,
+                                  const EnvReader& env, const std::map<std::string, std::string>& recorded) {
+  if (auto it = flags.find(name); it != flags.end() && !it->second.empty()) return it->second;
+  if (auto v = env(name)) return v;
+  if (auto it = recorded.find(name); it != recorded.end() && !it->second.empty()) return it->second;
+  return std::nullopt;
+}
+
+Result<uint16_t> parse_port(const std::string& name, const std::string& value) {
+  if (value.empty() || value.size() > 5 || value.find_first_not_of("0123456789") != std::string::npos) {
+    return Status(Code::kConfig, name + " " + quote(value) + ": not a port number");
+  }
+  unsigned long n = std::stoul(value);
+  if (n == 0 || n > 65535) return Status(Code::kConfig, name + " " + quote(value) + ": port must be 1-65535");
+  return static_cast<uint16_t>(n);
+}
+
+bool is_ipv4(const std::string& s) {
+  in_addr a{};
+  return inet_pton(AF_INET, s.c_str(), &a) == 1;
+}
+
+bool is_ipv6(const std::string& s) {
+  in6_addr a{};
+  return inet_pton(AF_INET6, s.c_str(), &a) == 1;
+}
+
+// One mynetworks entry: address or address/prefix, IPv6 in brackets.
+bool valid_network(const std::string& token) {
+  std::string addr = token;
+  std::string prefix;
+  if (auto slash = token.rfind('/'); slash != std::string::npos) {
+    addr = token.substr(0, slash);
+    prefix = token.substr(slash + 1);
+    if (prefix.empty() || prefix.size() > 3 || prefix.find_first_not_of("0123456789") != std::string::npos) {
+      return false;
+    }
+  }
+  if (addr.size() > 2 && addr.front() == '[' && addr.back() == ']') {
+    if (!is_ipv6(addr.substr(1, addr.size() - 2))) return false;
+    return prefix.empty() || std::stoi(prefix) <= 128;
+  }
+  if (!is_ipv4(addr)) return false;
+  return prefix.empty() || std::stoi(prefix) <= 32;
+}
+
+}  // namespace
+
+Result<std::string> parse_mynetworks(const std::string& value) {
+  std::string out;
+  std::string token;
+  auto flush = [&]() -> Status {
+    if (token.empty()) return Status::Ok();
+    if (!valid_network(token)) {
+      return Status(Code::kConfig,
+                    "VMAIL_MYNETWORKS " + quote(token) + ": not an IPv4 address or network, nor an [IPv6] one");
+    }
+    out += (out.empty() ? "" : " ") + token;
+    token.clear();
+    return Status::Ok();
+  };
+  for (char c : value) {
+    if (c == ' ' || c == ',' || c == '\t') {
+      if (Status s = flush(); !s.ok()) return s;
+    } else {
+      token += c;
+    }
+  }
+  if (Status s = flush(); !s.ok()) return s;
+  if (out.empty()) return Status(Code::kConfig, "VMAIL_MYNETWORKS " + quote(value) + ": no network given");
+  return out;
+}
+
+Result<Endpoints> load_endpoints(const std::map<std::string, std::string>& flags, const EnvReader& env,
+                                 const std::map<std::string, std::string>& recorded) {
+  Endpoints e;
+  std::string listen = lookup("VMAIL_LISTEN", flags, env, recorded).value_or("");
+  if (listen == "*" || listen == "all") listen.clear();
+  if (listen.size() > 2 && listen.front() == '[' && listen.back() == ']') listen = listen.substr(1, listen.size() - 2);
+  if (!listen.empty()) {
+    if (is_ipv6(listen)) {
+      e.listen_ipv6 = true;
+    } else if (!is_ipv4(listen)) {
+      return Status(Code::kConfig, "VMAIL_LISTEN " + quote(listen) + ": not an IPv4 or IPv6 address");
+    }
+  }
+  e.listen = listen;
+  std::set<uint16_t> seen;
+  for (const auto& spec : kServices) {
+    uint16_t port = spec.default_port;
+    if (auto v = lookup(spec.variable, flags, env, recorded)) {
+      auto p = parse_port(spec.variable, *v);
+      if (!p.ok()) return p.status();
+      port = *p;
+    }
+    if (!seen.insert(port).second) {
+      return Status(Code::kConfig,
+                    std::string(spec.variable) + " " + std::to_string(port) + ": port already used by another service");
+    }
+    e.ports.push_back(port);
+  }
+  return e;
+}
+
+std::map<std::string, std::string> recordable_endpoints(const Endpoints& endpoints) {
+  std::map<std::string, std::string> out = {{"VMAIL_LISTEN", endpoints.listen.empty() ? "*" : endpoints.listen}};
+  for (size_t i = 0; i < kServices.size(); ++i) out[kServices[i].variable] = std::to_string(endpoints.ports[i]);
+  return out;
+}
+
+Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::string>& flags, const EnvReader& env) {
+  LaunchSettings l;
+  auto base = load_settings(flags, env);
+  if (!base.ok()) return base.status();
+  l.base = std::move(*base);
+  const Settings& s = l.base;
+  auto get = [&](const std::string& name) { return lookup(name, flags, env, {}); };
+
+  auto domain = get("MAIL_DOMAIN");
+  if (!domain) return Status(Code::kConfig, "MAIL_DOMAIN: not set (the primary mail domain, e.g. example.com)");
+  auto normalized = normalize_domain(*domain, "MAIL_DOMAIN");
+  if (!normalized.ok()) return Status(Code::kConfig, normalized.status().message());
+  l.mail_domain = *normalized;
+
+  if (auto name = get("MAIL_SERVER_NAME")) {
+    auto n = normalize_domain(*name, "MAIL_SERVER_NAME");
+    if (!n.ok()) return Status(Code::kConfig, n.status().message());
+    l.server_name = *n;
+  } else {
+    l.server_name = "mail." + l.mail_domain;
+  }
+
+  auto mynetworks = parse_mynetworks(get("VMAIL_MYNETWORKS").value_or("127.0.0.0/8 [::1]/128"));
+  if (!mynetworks.ok()) return mynetworks.status();
+  l.mynetworks = *mynetworks;
+
+  auto endpoints = load_endpoints(flags, env);
+  if (!endpoints.ok()) return endpoints.status();
+  l.endpoints = std::move(*endpoints);
+
+  const std::string cert_base = s.state_dir + "/certificates/" + l.mail_domain;
+  auto cert = get("SSL_CERT_FILE");
+  auto key = get("SSL_KEY_FILE");
+  auto chain = get("SSL_CHAIN_FILE");
+  l.cert_explicit = cert.has_value() || key.has_value();
+  l.key_explicit = key.has_value();
+  l.chain_explicit = chain.has_value();
+  l.cert_source = cert ? absolute_path(*cert) : cert_base + "/cert.pem";
+  l.key_source = key ? absolute_path(*key) : cert_base + "/privkey.pem";
+  l.chain_source = chain ? absolute_path(*chain) : cert_base + "/fullchain.pem";
+
+  l.queue_dir = s.rooted("/var/spool/postfix");
+  l.postfix_data_dir = s.rooted("/var/lib/postfix");
+  l.dovecot_base_dir = s.rooted("/run/dovecot");
+  l.dovecot_state_dir = s.rooted("/var/lib/dovecot");
+  l.cert_dir = s.rooted("/etc/ssl/certs/mail");
+  l.self_signed_dir = s.state_dir + "/self-signed";
+  l.dh_file = s.state_dir + "/dh.pem";
+  l.backup_dir = s.state_dir + "/backups";
+  l.lock_file = s.state_dir + "/vmail-launch.pid";
+
+  // Paths end up in config files: refuse characters that would break a line.
+  for (const std::string* p : std::initializer_list<const std::string*>{&s.state_dir, &s.mail_dir, &s.postfix_dir,
+                                                                        &s.dovecot_dir, &l.queue_dir}) {
+    if (p->find_first_of("\n\r\t ,#\"\\") != std::string::npos) {
+      return Status(Code::kConfig, "path " + quote(*p) + ": spaces, commas, quotes and '#' are not allowed");
+    }
+  }
+  return l;
+}
+
+}  // namespace vmail

@@ -1,0 +1,99 @@
+// Settings of the launcher and of `vmail health` on top of the shared ones
+// (settings.h): the primary domain, server name, certificate sources,
+// listening address and ports, and the folders each daemon writes, all under
+// VMAIL_ROOT (SPEC "Paths and settings", "Launcher").
+//
+// Same resolution as settings.h: flag, environment, then (ports and listen
+// address only, for `vmail health`) the values the launcher recorded, then the
+// default. Pure functions, thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/settings.h"
+#include "core/status.h"
+
+namespace vmail {
+
+// One listening service: its name in `vmail health`, its variable and default.
+struct ServiceSpec {
+  const char* name;      // "smtp", "submission", ...
+  const char* variable;  // "VMAIL_SMTP_PORT", ...
+  uint16_t default_port;
+};
+// smtp, submission, smtps, imap, imaps, pop3, pop3s, in that order.
+extern const std::vector<ServiceSpec> kServices;
+
+// Where the services listen: the address (empty = all addresses) and one port
+// per entry of kServices.
+struct Endpoints {
+  std::string listen;           // VMAIL_LISTEN: an IPv4 or IPv6 address, "" = all
+  bool listen_ipv6 = false;     // `listen` is an IPv6 address
+  std::vector<uint16_t> ports;  // parallel to kServices
+  uint16_t port(const std::string& service) const;
+  // The address clients use to reach the services: `listen`, or 127.0.0.1
+  // when listening on all addresses.
+  std::string connect_host() const;
+};
+
+// Resolves VMAIL_LISTEN and the port variables. kConfig on a port that is not
+// 1-65535, two services on one port, or an address that is not an IP address.
+Result<Endpoints> load_endpoints(const std::map<std::string, std::string>& flags, const EnvReader& env,
+                                 const std::map<std::string, std::string>& recorded = {});
+
+// Everything vmail-launch needs to know.
+struct LaunchSettings {
+  Settings base;
+  Endpoints endpoints;
+  std::string mail_domain;  // MAIL_DOMAIN, lowercase A-label
+  std::string server_name;  // MAIL_SERVER_NAME, default mail.$MAIL_DOMAIN
+  std::string mynetworks;   // VMAIL_MYNETWORKS, Postfix syntax
+  // Certificate sources (SSL_CERT_FILE, SSL_KEY_FILE, SSL_CHAIN_FILE) and
+  // whether any was given by flag or environment.
+  std::string cert_source;
+  std::string key_source;
+  std::string chain_source;
+  bool cert_explicit = false;
+  bool key_explicit = false;
+  bool chain_explicit = false;
+
+  // Derived folders and files, all under VMAIL_ROOT.
+  std::string queue_dir;          // Postfix queue_directory
+  std::string postfix_data_dir;   // Postfix data_directory (owned by postfix)
+  std::string dovecot_base_dir;   // Dovecot base_dir (runtime sockets)
+  std::string dovecot_state_dir;  // Dovecot state_dir
+  std::string cert_dir;           // $VMAIL_ROOT/etc/ssl/certs/mail
+  std::string self_signed_dir;    // $VMAIL_STATE_DIR/self-signed
+  std::string dh_file;            // $VMAIL_STATE_DIR/dh.pem
+  std::string backup_dir;         // $VMAIL_STATE_DIR/backups
+  std::string lock_file;          // $VMAIL_STATE_DIR/vmail-launch.pid
+};
+
+// The variables vmail-launch reads beyond settings.h's, with their help text
+// (flag name: lowercase without the VMAIL_ prefix, `_` -> `-`).
+struct SettingDoc {
+  const char* variable;
+  const char* help;
+};
+extern const std::vector<SettingDoc> kLaunchSettingDocs;
+
+// `VMAIL_SMTP_PORT` -> `--smtp-port`, `MAIL_DOMAIN` -> `--mail-domain`.
+std::string flag_name(const std::string& variable);
+
+// Loads and checks every launcher setting. kConfig with one line naming the
+// variable on a missing MAIL_DOMAIN or any bad value.
+Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::string>& flags, const EnvReader& env);
+
+// Settings the launcher records in the database besides recordable(): the
+// listening address and ports, so `vmail health` checks where the server is.
+std::map<std::string, std::string> recordable_endpoints(const Endpoints& endpoints);
+
+// Checks VMAIL_MYNETWORKS: IPv4 or [IPv6] addresses or networks separated by
+// spaces or commas. Returns it normalised to single spaces.
+Result<std::string> parse_mynetworks(const std::string& value);
+
+}  // namespace vmail

@@ -1,0 +1,113 @@
+// Launcher units without daemons: settings, template rendering, certificate checks.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <set>
+
+#include "core/files.h"
+#include "launch/config.h"
+#include "launch/launch_settings.h"
+#include "launch/tls.h"
+#include "tests/test_util.h"
+
+namespace vmail {
+namespace {
+
+std::map<std::string, std::string> base_env() { return {{"VMAIL_ROOT", "/srv/one"}, {"MAIL_DOMAIN", "Example.TEST"}}; }
+
+TEST(LaunchSettingsTest, DefaultsUnderRoot) {
+  auto l = load_launch_settings({}, map_env(base_env()));
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_EQ(l->mail_domain, "example.test");
+  EXPECT_EQ(l->server_name, "mail.example.test");
+  EXPECT_EQ(l->queue_dir, "/srv/one/var/spool/postfix");
+  EXPECT_EQ(l->cert_dir, "/srv/one/etc/ssl/certs/mail");
+  EXPECT_EQ(l->cert_source, "/srv/one/data/state/certificates/example.test/cert.pem");
+  EXPECT_EQ(l->endpoints.port("smtp"), 25);
+  EXPECT_EQ(l->endpoints.port("pop3s"), 995);
+  EXPECT_EQ(l->endpoints.connect_host(), "127.0.0.1");
+  EXPECT_EQ(l->mynetworks, "127.0.0.0/8 [::1]/128");
+}
+
+TEST(LaunchSettingsTest, RejectsBadValues) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"MAIL_DOMAIN", ""},          {"MAIL_DOMAIN", "no spaces.test"},   {"VMAIL_SMTP_PORT", "0"},
+      {"VMAIL_SMTP_PORT", "65536"}, {"VMAIL_IMAP_PORT", "25"},           {"VMAIL_LISTEN", "localhost"},
+      {"VMAIL_MYNETWORKS", "0/0"},  {"VMAIL_MYNETWORKS", "hash:/etc/x"}, {"VMAIL_MYNETWORKS", "10.0.0.0/33"},
+      {"VMAIL_UID", "0"},           {"VMAIL_ROOT", "/with space"},
+  };
+  for (const auto& [name, value] : bad) {
+    auto env = base_env();
+    env[name] = value;
+    if (name == "MAIL_DOMAIN" && value.empty()) env.erase(name);
+    auto l = load_launch_settings({}, map_env(env));
+    ASSERT_FALSE(l.ok()) << name << "=" << value;
+    EXPECT_EQ(l.status().code(), Code::kConfig) << name;
+    EXPECT_EQ(l.status().message().find('\n'), std::string::npos);
+  }
+}
+
+TEST(LaunchSettingsTest, FlagsAndRecordedEndpoints) {
+  EXPECT_EQ(flag_name("VMAIL_SMTP_PORT"), "--smtp-port");
+  EXPECT_EQ(flag_name("MAIL_DOMAIN"), "--mail-domain");
+  auto e = load_endpoints({{"VMAIL_IMAPS_PORT", "1993"}}, map_env({{"VMAIL_SMTP_PORT", "2525"}}),
+                          {{"VMAIL_SMTP_PORT", "9"}, {"VMAIL_POP3_PORT", "1110"}, {"VMAIL_LISTEN", "::1"}});
+  ASSERT_TRUE(e.ok()) << e.status().message();
+  EXPECT_EQ(e->port("imaps"), 1993);
+  EXPECT_EQ(e->port("smtp"), 2525);  // environment beats recorded
+  EXPECT_EQ(e->port("pop3"), 1110);
+  EXPECT_TRUE(e->listen_ipv6);
+  auto back = load_endpoints({}, map_env({}), recordable_endpoints(*e));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->ports, e->ports);
+}
+
+TEST(LaunchConfigTest, EveryTemplateVariableHasAValue) {
+  auto l = load_launch_settings({}, map_env(base_env()));
+  ASSERT_TRUE(l.ok());
+  TlsFiles tls{"/c/cert.pem", "/c/privkey.pem", "/c/fullchain.pem", false};
+  auto values = template_values(*l, tls);
+  ASSERT_GE(embedded_templates().size(), 4u);
+  std::regex var(R"(\{\{\s*([a-z0-9_]+)\s*\}\})");
+  for (const auto& t : embedded_templates()) {
+    for (std::sregex_iterator it(t.text.begin(), t.text.end(), var), end; it != end; ++it) {
+      EXPECT_TRUE(values.count((*it)[1].str())) << t.name << " uses unknown {{" << (*it)[1].str() << "}}";
+    }
+  }
+  auto files = render_configs(*l, tls);
+  ASSERT_TRUE(files.ok()) << files.status().message();
+  std::set<std::string> paths;
+  for (const auto& f : *files) {
+    paths.insert(f.path);
+    EXPECT_EQ(f.content.find("{{"), std::string::npos) << f.path;
+  }
+  EXPECT_TRUE(paths.count("/srv/one/etc/postfix/main.cf"));
+  EXPECT_TRUE(paths.count("/srv/one/etc/postfix/master.cf"));
+  EXPECT_TRUE(paths.count("/srv/one/etc/dovecot/dovecot.conf"));
+  EXPECT_TRUE(paths.count("/srv/one/etc/dovecot/conf.d/10-ssl.conf"));
+  for (const auto& f : *files) {
+    if (f.path.ends_with("main.cf")) {
+      EXPECT_NE(f.content.find("virtual_mailbox_maps = hash:/srv/one/etc/postfix/vmailbox"), std::string::npos);
+      EXPECT_NE(f.content.find("queue_directory = /srv/one/var/spool/postfix"), std::string::npos);
+      EXPECT_NE(f.content.find("smtpd_tls_auth_only = yes"), std::string::npos);
+    }
+  }
+}
+
+TEST(LaunchTlsTest, SelfSignedMatchesAndForeignKeyDoesNot) {
+  testing::TempDir a, b;
+  ASSERT_TRUE(make_self_signed(a.path(), {"mail.example.test", "example.test"}).ok());
+  ASSERT_TRUE(make_self_signed(b.path(), {"mail.example.test"}).ok());
+  EXPECT_TRUE(check_key_matches(a.path() + "/cert.pem", a.path() + "/privkey.pem").ok());
+  Status mismatch = check_key_matches(a.path() + "/cert.pem", b.path() + "/privkey.pem");
+  EXPECT_EQ(mismatch.code(), Code::kConfig);
+  EXPECT_NE(mismatch.message().find("does not match"), std::string::npos);
+  EXPECT_EQ(check_key_matches(a.path() + "/missing.pem", a.path() + "/privkey.pem").code(), Code::kConfig);
+  FileOptions o;
+  ASSERT_TRUE(write_file_atomic(a.path() + "/junk.pem", "not pem\n", o).ok());
+  Status junk = check_key_matches(a.path() + "/junk.pem", a.path() + "/privkey.pem");
+  EXPECT_NE(junk.message().find("not a PEM certificate"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vmail

@@ -1,0 +1,124 @@
+#include "launch/launcher.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "core/database.h"
+#include "exporters/export.h"
+#include "launch/config.h"
+#include "launch/prepare.h"
+#include "launch/supervise.h"
+#include "launch/tls.h"
+#include "core/process.h"
+
+namespace vmail {
+namespace {
+
+void log_warnings(const std::vector<std::string>& warnings) {
+  for (const auto& w : warnings) spdlog::warn("{}", w);
+}
+
+Status export_now(const LaunchSettings& l) {
+  auto db = Database::open_migrated(l.base.db);
+  if (!db.ok()) return db.status();
+  auto report = export_all(**db, l.base);
+  if (!report.ok()) return report.status();
+  for (const auto& path : report->written) spdlog::debug("exported {}", path);
+  return Status::Ok();
+}
+
+// Runs a Postfix admin command (stop, reload) for this instance.
+Status postfix_command(const LaunchSettings& l, const std::string& command) {
+  auto r = run_process({"postfix", "-c", l.base.postfix_dir, command}, daemon_environment());
+  if (!r.ok()) return r.status();
+  for (size_t start = 0; start < r->output.size();) {
+    size_t end = r->output.find('\n', start);
+    if (end == std::string::npos) end = r->output.size();
+    if (end > start) spdlog::info("postfix {}: {}", command, r->output.substr(start, end - start));
+    start = end + 1;
+  }
+  if (r->exit_code != 0)
+    return Status(Code::kInternal, "postfix " + command + " exited " + std::to_string(r->exit_code));
+  return Status::Ok();
+}
+
+bool socket_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+}  // namespace
+
+Status reconfigure(const LaunchSettings& l) {
+  std::vector<std::string> warnings;
+  auto tls = install_certificates(l, &warnings);
+  if (!tls.ok()) return tls.status();
+  if (Status s = ensure_dh_params(l.dh_file); !s.ok()) return s;
+  auto files = render_configs(l, *tls);
+  if (!files.ok()) return files.status();
+  auto written = write_configs(*files);
+  if (!written.ok()) return written.status();
+  for (const auto& path : *written) spdlog::info("wrote {}", path);
+  if (Status s = validate_configs(l, &warnings); !s.ok()) return s;
+  log_warnings(warnings);
+  return export_now(l);
+}
+
+Status configure(const LaunchSettings& l) {
+  if (Status s = lock_instance(l); !s.ok()) return s;
+  if (Status s = ensure_vmail_account(l.base.uid, l.base.gid); !s.ok()) return s;
+  std::vector<std::string> warnings;
+  if (Status s = prepare_dirs(l, &warnings); !s.ok()) return s;
+  log_warnings(warnings);
+  std::string backup;
+  if (Status s = prepare_database(l, &backup); !s.ok()) return s;
+  if (!backup.empty()) spdlog::info("database backed up to {} before migrating", backup);
+  return reconfigure(l);
+}
+
+int run_launcher(const LaunchSettings& l, bool configure_only) {
+  if (!configure_only) {
+    // Fail before touching anything when a port is taken.
+    if (Status s = check_ports_free(l.endpoints); !s.ok()) {
+      spdlog::error("{}", s.message());
+      return s.exit_code();
+    }
+  }
+  if (Status s = configure(l); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return s.exit_code();
+  }
+  if (configure_only) {
+    spdlog::info("configured {} (server {}); daemons not started (--configure-only)", l.mail_domain, l.server_name);
+    return 0;
+  }
+
+  const std::string lmtp_socket = l.queue_dir + "/private/dovecot-lmtp";
+  std::vector<DaemonSpec> daemons;
+  // Dovecot first: Postfix hands mail to its LMTP socket and authenticates
+  // through its auth socket.
+  daemons.push_back(DaemonSpec{"dovecot", {"dovecot", "-F", "-c", dovecot_config_file(l)}, {}, {}, {}});
+  daemons.push_back(DaemonSpec{"postfix",
+                               {"postfix", "-c", l.base.postfix_dir, "start-fg"},
+                               [&l](pid_t) { return postfix_command(l, "stop"); },
+                               [&l](pid_t) { return postfix_command(l, "reload"); },
+                               // Give Dovecot a moment to create its sockets so the first mail is not deferred.
+                               [lmtp_socket] {
+                                 for (int i = 0; i < 50 && !socket_exists(lmtp_socket); ++i) {
+                                   std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                                 }
+                               }});
+  SupervisorOptions options;
+  options.environment = daemon_environment();
+  Supervisor supervisor(
+      std::move(daemons), [&l] { return reconfigure(l); }, options);
+  spdlog::info("starting Postfix and Dovecot for {} (server {})", l.mail_domain, l.server_name);
+  return supervisor.run();
+}
+
+}  // namespace vmail

@@ -1,0 +1,259 @@
+#include "launch/prepare.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "core/database.h"
+#include "core/files.h"
+#include "core/process.h"
+#include "core/store.h"
+
+namespace vmail {
+namespace {
+
+bool group_exists(gid_t gid) {
+  struct group gr;
+  struct group* found = nullptr;
+  char buf[4096];
+  return getgrgid_r(gid, &gr, buf, sizeof buf, &found) == 0 && found != nullptr;
+}
+
+bool group_name_taken(const std::string& name) {
+  struct group gr;
+  struct group* found = nullptr;
+  char buf[4096];
+  return getgrnam_r(name.c_str(), &gr, buf, sizeof buf, &found) == 0 && found != nullptr;
+}
+
+bool user_exists(uid_t uid) {
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  char buf[4096];
+  return getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr;
+}
+
+bool user_name_taken(const std::string& name) {
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  char buf[4096];
+  return getpwnam_r(name.c_str(), &pw, buf, sizeof buf, &found) == 0 && found != nullptr;
+}
+
+std::optional<std::pair<uid_t, gid_t>> system_user(const char* name) {
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  char buf[4096];
+  if (getpwnam_r(name, &pw, buf, sizeof buf, &found) == 0 && found != nullptr) {
+    return std::make_pair(found->pw_uid, found->pw_gid);
+  }
+  return std::nullopt;
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+// make_dirs applies one mode to every folder it creates; here the parents
+// stay searchable (0755) and only the leaf gets `mode`.
+Status make_leaf_dir(const std::string& path, mode_t mode) {
+  auto slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    if (Status s = make_dirs(path.substr(0, slash), 0755); !s.ok()) return s;
+  }
+  return make_dirs(path, mode);
+}
+
+Status set_owner_mode(const std::string& path, uid_t uid, gid_t gid, mode_t mode) {
+  if (::chown(path.c_str(), uid, gid) != 0) return Status(Code::kCantCreate, path + ": chown: " + errno_text());
+  if (::chmod(path.c_str(), mode) != 0) return Status(Code::kCantCreate, path + ": chmod: " + errno_text());
+  return Status::Ok();
+}
+
+// The first folder above `path` that others cannot search, or "".
+std::string unsearchable_parent(const std::string& path) {
+  std::string p = path;
+  while (true) {
+    auto slash = p.rfind('/');
+    if (slash == std::string::npos || slash == 0) return "";
+    p.resize(slash);
+    struct stat st;
+    if (::stat(p.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0) return p;
+  }
+}
+
+std::string timestamp() {
+  char buf[32];
+  time_t now = time(nullptr);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+  return buf;
+}
+
+Status record_settings(Database& db, const std::map<std::string, std::string>& values) {
+  return db.write([&]() -> Status {
+    SQLite::Statement q(db.sql(),
+                        "INSERT INTO settings (name, value) VALUES (?, ?) "
+                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+    for (const auto& [name, value] : values) {
+      q.bind(1, name);
+      q.bind(2, value);
+      q.exec();
+      q.reset();
+    }
+    return Status::Ok();
+  });
+}
+
+}  // namespace
+
+Status lock_instance(const LaunchSettings& l) {
+  if (Status s = make_dirs(l.base.state_dir, 0755); !s.ok()) return s;
+  int fd = ::open(l.lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status(Code::kCantCreate, l.lock_file + ": " + errno_text());
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    ::close(fd);
+    return Status(Code::kConfig,
+                  "another vmail-launch (pid " + pid + ") already runs on this VMAIL_ROOT (" + l.lock_file + ")");
+  }
+  std::string pid = std::to_string(getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    ::close(fd);
+    return Status(Code::kCantCreate, l.lock_file + ": " + errno_text());
+  }
+  // The descriptor stays open (and locked) for the life of the process.
+  return Status::Ok();
+}
+
+Status ensure_vmail_account(uint32_t uid, uint32_t gid) {
+  if (uid == 0 || gid == 0) return Status(Code::kConfig, "VMAIL_UID/VMAIL_GID: must not be 0 (root)");
+  if (!group_exists(gid)) {
+    std::string name = group_name_taken("vmail") ? "vmail" + std::to_string(gid) : "vmail";
+    auto r = run_process({"groupadd", "-g", std::to_string(gid), name});
+    // Another launcher may have created it meanwhile: look again before failing.
+    if ((!r.ok() || r->exit_code != 0) && !group_exists(gid)) {
+      return Status(Code::kConfig, "VMAIL_GID " + std::to_string(gid) + ": cannot create group " + name + ": " +
+                                       (r.ok() ? r->output.substr(0, r->output.find('\n')) : r.status().message()));
+    }
+  }
+  if (!user_exists(uid)) {
+    std::string name = user_name_taken("vmail") ? "vmail" + std::to_string(uid) : "vmail";
+    auto r = run_process({"useradd", "-u", std::to_string(uid), "-g", std::to_string(gid), "-M", "-N", "-d",
+                          "/nonexistent", "-s", "/usr/sbin/nologin", "-c", "vmail mailboxes", name});
+    if ((!r.ok() || r->exit_code != 0) && !user_exists(uid)) {
+      return Status(Code::kConfig, "VMAIL_UID " + std::to_string(uid) + ": cannot create user " + name + ": " +
+                                       (r.ok() ? r->output.substr(0, r->output.find('\n')) : r.status().message()));
+    }
+  }
+  return Status::Ok();
+}
+
+Status prepare_dirs(const LaunchSettings& l, std::vector<std::string>* warnings) {
+  const Settings& s = l.base;
+  for (const auto& dir : {s.state_dir, s.postfix_dir, s.dovecot_dir, s.dovecot_dir + "/conf.d", l.queue_dir,
+                          l.dovecot_base_dir, l.cert_dir}) {
+    if (Status st = make_dirs(dir, 0755); !st.ok()) return st;
+  }
+  if (Status st = make_leaf_dir(l.dovecot_state_dir, 0750); !st.ok()) return st;
+  if (Status st = make_leaf_dir(s.mail_dir, 0750); !st.ok()) return st;
+  // Dovecot delivers and reads as the vmail user.
+  if (Status st = set_owner_mode(s.mail_dir, s.uid, s.gid, 0750); !st.ok()) return st;
+  if (Status st = make_leaf_dir(l.postfix_data_dir, 0700); !st.ok()) return st;
+  auto postfix = system_user("postfix");
+  if (!postfix) return Status(Code::kConfig, "user postfix: missing (is Postfix installed?)");
+  if (Status st = set_owner_mode(l.postfix_data_dir, postfix->first, postfix->second, 0700); !st.ok()) return st;
+  if (!system_user("dovecot") || !system_user("dovenull")) {
+    return Status(Code::kConfig, "users dovecot/dovenull: missing (is Dovecot installed?)");
+  }
+  if (warnings) {
+    for (const auto& dir : {l.queue_dir, s.mail_dir}) {
+      std::string p = unsearchable_parent(dir);
+      if (!p.empty()) {
+        warnings->push_back(p + ": others cannot search this folder, so Postfix and Dovecot cannot reach " + dir +
+                            " (chmod o+x)");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status prepare_database(const LaunchSettings& l, std::string* backup) {
+  struct stat st;
+  if (::stat(l.base.db.c_str(), &st) == 0) {
+    auto db = Database::open(l.base.db, Database::Mode::kReadWrite);
+    if (!db.ok()) return db.status();
+    if ((*db)->version() < Database::latest()) {
+      // A migration is pending: keep a copy of the database as it was.
+      if (Status s = make_dirs(l.backup_dir, 0700); !s.ok()) return s;
+      std::string target = l.backup_dir + "/vmail-" + timestamp() + "-v" + std::to_string((*db)->version()) + ".db";
+      if (Status s = (*db)->backup_to(target); !s.ok()) {
+        return Status(s.code(), "backup before migration: " + s.message());
+      }
+      if (backup) *backup = target;
+    }
+  }
+  auto db = Database::open_migrated(l.base.db);
+  if (!db.ok()) return db.status();
+  auto values = recordable(l.base);
+  for (const auto& [name, value] : recordable_endpoints(l.endpoints)) values[name] = value;
+  if (Status s = record_settings(**db, values); !s.ok()) return s;
+  Store store(**db);
+  auto exists = store.domain_exists(l.mail_domain);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) {
+    if (Status s = store.add_domain(l.mail_domain); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status check_ports_free(const Endpoints& e) {
+  for (size_t i = 0; i < kServices.size(); ++i) {
+    const bool v6 = e.listen_ipv6;
+    int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Status(Code::kInternal, std::string("socket: ") + errno_text());
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc;
+    if (v6) {
+      sockaddr_in6 a{};
+      a.sin6_family = AF_INET6;
+      a.sin6_port = htons(e.ports[i]);
+      inet_pton(AF_INET6, e.listen.c_str(), &a.sin6_addr);
+      rc = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    } else {
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(e.ports[i]);
+      if (e.listen.empty()) {
+        a.sin_addr.s_addr = htonl(INADDR_ANY);
+      } else {
+        inet_pton(AF_INET, e.listen.c_str(), &a.sin_addr);
+      }
+      rc = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    }
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) {
+      std::string where = (e.listen.empty() ? std::string("*") : e.listen) + ":" + std::to_string(e.ports[i]);
+      return Status(Code::kConfig, std::string(kServices[i].variable) + " " + std::to_string(e.ports[i]) +
+                                       ": cannot listen on " + where + ": " + std::strerror(err));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace vmail

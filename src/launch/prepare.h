@@ -1,0 +1,38 @@
+// The launcher's preparation steps before any daemon runs: one launcher per
+// root, the vmail account, folders, database and free ports. Each step is
+// idempotent: a restart on the same VMAIL_ROOT redoes them all and keeps
+// every user, alias, password and message.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "launch/launch_settings.h"
+#include "core/status.h"
+
+namespace vmail {
+
+// Takes an exclusive lock on settings.lock_file (held until the process
+// exits) and writes our PID into it. kConfig when another vmail-launch holds it.
+Status lock_instance(const LaunchSettings& settings);
+
+// Ensures a group with VMAIL_GID and a user with VMAIL_UID exist, creating
+// them ("vmail", no login) with groupadd/useradd when missing. kConfig when
+// they cannot be created.
+Status ensure_vmail_account(uint32_t uid, uint32_t gid);
+
+// Creates every folder the daemons use under VMAIL_ROOT with its owner and
+// mode. Warnings (e.g. a parent folder others cannot search) go to *warnings.
+Status prepare_dirs(const LaunchSettings& settings, std::vector<std::string>* warnings);
+
+// Opens the database, backs it up into settings.backup_dir first when a
+// migration is pending, migrates, records the export settings and the
+// endpoints, and ensures the MAIL_DOMAIN domain. *backup gets the backup path
+// when one was made.
+Status prepare_database(const LaunchSettings& settings, std::string* backup);
+
+// Checks that every service port can be bound on the listening address.
+// kConfig naming the variable and the address when one is in use.
+Status check_ports_free(const Endpoints& endpoints);
+
+}  // namespace vmail

@@ -1,0 +1,298 @@
+#include "launch/tls.h"
+
+#include <grp.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "core/files.h"
+
+namespace vmail {
+namespace {
+
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct KeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+using KeyPtr = std::unique_ptr<EVP_PKEY, KeyFree>;
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+
+// The reason OpenSSL gave for the last failure, for one message line.
+std::string openssl_reason() {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return "no PEM data";
+  const char* reason = ERR_reason_error_string(e);
+  return reason != nullptr ? reason : "OpenSSL error " + std::to_string(e);
+}
+
+// Never prompt for a pass phrase: an encrypted key is a configuration error.
+int no_passphrase(char*, int, int, void*) { return -1; }
+
+Result<std::string> read_source(const std::string& path, const std::string& field) {
+  auto content = read_file(path);
+  if (!content.ok()) return Status(Code::kConfig, field + " " + path + ": cannot read: " + content.status().message());
+  if (!*content) return Status(Code::kConfig, field + " " + path + ": cannot read: no such file");
+  return **content;
+}
+
+Result<X509Ptr> parse_cert(const std::string& pem, const std::string& path, const std::string& field) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, no_passphrase, nullptr));
+  if (!cert) return Status(Code::kConfig, field + " " + path + ": not a PEM certificate (" + openssl_reason() + ")");
+  return cert;
+}
+
+Result<KeyPtr> parse_key(const std::string& pem, const std::string& path, const std::string& field) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  KeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr));
+  if (!key) {
+    return Status(Code::kConfig,
+                  field + " " + path + ": not an unencrypted PEM private key (" + openssl_reason() + ")");
+  }
+  return key;
+}
+
+Status cert_matches_key(X509* cert, EVP_PKEY* key, const std::string& cert_path, const std::string& cert_field,
+                        const std::string& key_path, const std::string& key_field) {
+  if (X509_check_private_key(cert, key) != 1) {
+    ERR_clear_error();
+    return Status(Code::kConfig,
+                  key_field + " " + key_path + " does not match the certificate " + cert_field + " " + cert_path);
+  }
+  return Status::Ok();
+}
+
+std::optional<gid_t> group_id(const char* name) {
+  struct group gr;
+  struct group* found = nullptr;
+  char buf[4096];
+  if (getgrnam_r(name, &gr, buf, sizeof buf, &found) == 0 && found != nullptr) return found->gr_gid;
+  return std::nullopt;
+}
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// Writes only when the content differs, so a restart does not touch the files.
+Status write_if_changed(const std::string& path, const std::string& content, const FileOptions& options) {
+  auto current = read_file(path);
+  if (current.ok() && *current && **current == content) {
+    // Keep the modes right even when the content already is.
+    if (::chmod(path.c_str(), options.mode) != 0) {
+      return Status(Code::kCantCreate, path + ": chmod: " + std::strerror(errno));
+    }
+    if (options.group && ::chown(path.c_str(), options.owner.value_or(0), *options.group) != 0) {
+      return Status(Code::kCantCreate, path + ": chown: " + std::strerror(errno));
+    }
+    return Status::Ok();
+  }
+  return write_file_atomic(path, content, options);
+}
+
+// A self-signed certificate is reused while it is valid for a week more and
+// names the server.
+bool self_signed_usable(const std::string& dir, const std::string& server_name) {
+  auto cert_pem = read_file(dir + "/cert.pem");
+  auto key_pem = read_file(dir + "/privkey.pem");
+  if (!cert_pem.ok() || !*cert_pem || !key_pem.ok() || !*key_pem) return false;
+  auto cert = parse_cert(**cert_pem, dir, "self-signed");
+  auto key = parse_key(**key_pem, dir, "self-signed");
+  if (!cert.ok() || !key.ok()) return false;
+  if (X509_check_private_key(cert->get(), key->get()) != 1) {
+    ERR_clear_error();
+    return false;
+  }
+  time_t week = time(nullptr) + 7 * 24 * 3600;
+  if (X509_cmp_time(X509_get0_notAfter(cert->get()), &week) <= 0) return false;
+  return X509_check_host(cert->get(), server_name.c_str(), server_name.size(), 0, nullptr) == 1;
+}
+
+// RFC 7919 ffdhe2048 (as `openssl genpkey -genparam -algorithm DH -pkeyopt
+// group:ffdhe2048` prints it): a well-known safe group, nothing to generate.
+constexpr const char* kFfdhe2048 =
+    "-----BEGIN DH PARAMETERS-----\n"
+    "MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz\n"
+    "+8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a\n"
+    "87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7\n"
+    "YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi\n"
+    "7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD\n"
+    "ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==\n"
+    "-----END DH PARAMETERS-----\n";
+
+}  // namespace
+
+Status check_key_matches(const std::string& cert_path, const std::string& key_path, const std::string& cert_field,
+                         const std::string& key_field) {
+  auto cert_pem = read_source(cert_path, cert_field);
+  if (!cert_pem.ok()) return cert_pem.status();
+  auto key_pem = read_source(key_path, key_field);
+  if (!key_pem.ok()) return key_pem.status();
+  auto cert = parse_cert(*cert_pem, cert_path, cert_field);
+  if (!cert.ok()) return cert.status();
+  auto key = parse_key(*key_pem, key_path, key_field);
+  if (!key.ok()) return key.status();
+  return cert_matches_key(cert->get(), key->get(), cert_path, cert_field, key_path, key_field);
+}
+
+Status make_self_signed(const std::string& dir, const std::vector<std::string>& names) {
+  if (names.empty()) return Status(Code::kInternal, "make_self_signed: no names");
+  KeyPtr key(EVP_RSA_gen(2048));
+  X509Ptr cert(X509_new());
+  if (!key || !cert) return Status(Code::kInternal, "self-signed certificate: " + openssl_reason());
+  X509_set_version(cert.get(), 2);
+  unsigned char serial[16];
+  RAND_bytes(serial, sizeof serial);
+  serial[0] &= 0x7f;  // a positive serial number
+  BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
+  BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get()));
+  BN_free(bn);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 10L * 365 * 24 * 3600);
+  X509_set_pubkey(cert.get(), key.get());
+  X509_NAME* subject = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(names[0].c_str()), -1,
+                             -1, 0);
+  X509_NAME_add_entry_by_txt(subject, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("vmail self-signed"),
+                             -1, -1, 0);
+  X509_set_issuer_name(cert.get(), subject);
+  std::string san;
+  for (const auto& n : names) san += (san.empty() ? "DNS:" : ",DNS:") + n;
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
+  for (const auto& [nid, value] :
+       std::vector<std::pair<int, std::string>>{{NID_subject_alt_name, san},
+                                                {NID_basic_constraints, "critical,CA:FALSE"},
+                                                {NID_key_usage, "critical,digitalSignature,keyEncipherment"},
+                                                {NID_ext_key_usage, "serverAuth"}}) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+    if (ext == nullptr) return Status(Code::kInternal, "self-signed certificate: " + openssl_reason());
+    X509_add_ext(cert.get(), ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) {
+    return Status(Code::kInternal, "self-signed certificate: " + openssl_reason());
+  }
+
+  BioPtr cert_bio(BIO_new(BIO_s_mem()));
+  BioPtr key_bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509(cert_bio.get(), cert.get());
+  PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  auto text = [](BIO* b) {
+    char* data = nullptr;
+    long n = BIO_get_mem_data(b, &data);
+    return std::string(data, static_cast<size_t>(n));
+  };
+  if (Status s = make_dirs(dir, 0700); !s.ok()) return s;
+  FileOptions secret;
+  secret.mode = 0600;
+  if (Status s = write_file_atomic(dir + "/privkey.pem", text(key_bio.get()), secret); !s.ok()) return s;
+  FileOptions open;
+  open.mode = 0644;
+  return write_file_atomic(dir + "/cert.pem", text(cert_bio.get()), open);
+}
+
+Result<TlsFiles> install_certificates(const LaunchSettings& l, std::vector<std::string>* warnings) {
+  std::string cert_src = l.cert_source;
+  std::string key_src = l.key_source;
+  std::string chain_src = l.chain_source;
+  bool self_signed = false;
+  if (!l.cert_explicit && !exists(cert_src) && !exists(key_src)) {
+    // No certificate given: TLS stays on with a self-signed one.
+    if (!self_signed_usable(l.self_signed_dir, l.server_name)) {
+      std::vector<std::string> names = {l.server_name};
+      if (l.mail_domain != l.server_name) names.push_back(l.mail_domain);
+      if (Status s = make_self_signed(l.self_signed_dir, names); !s.ok()) return s;
+    }
+    cert_src = l.self_signed_dir + "/cert.pem";
+    key_src = l.self_signed_dir + "/privkey.pem";
+    chain_src = cert_src;
+    self_signed = true;
+    if (warnings) {
+      warnings->push_back("no certificate at " + l.cert_source + " (SSL_CERT_FILE): using a self-signed one for " +
+                          l.server_name + "; clients will warn until a real certificate is installed");
+    }
+  }
+
+  auto cert_pem = read_source(cert_src, "SSL_CERT_FILE");
+  if (!cert_pem.ok()) return cert_pem.status();
+  if (!self_signed && !l.key_explicit && !exists(key_src)) {
+    // SSL_CERT_FILE alone (often left over from OpenSSL's own use of that
+    // variable for a CA bundle) is not enough.
+    return Status(Code::kConfig, "SSL_KEY_FILE: not set and " + key_src + " does not exist (SSL_CERT_FILE is " +
+                                     cert_src + "; set both, or neither for a self-signed certificate)");
+  }
+  auto key_pem = read_source(key_src, "SSL_KEY_FILE");
+  if (!key_pem.ok()) return key_pem.status();
+  auto cert = parse_cert(*cert_pem, cert_src, "SSL_CERT_FILE");
+  if (!cert.ok()) return cert.status();
+  auto key = parse_key(*key_pem, key_src, "SSL_KEY_FILE");
+  if (!key.ok()) return key.status();
+  if (Status s = cert_matches_key(cert->get(), key->get(), cert_src, "SSL_CERT_FILE", key_src, "SSL_KEY_FILE");
+      !s.ok()) {
+    return s;
+  }
+  if (X509_cmp_current_time(X509_get0_notAfter(cert->get())) <= 0 && warnings) {
+    warnings->push_back("SSL_CERT_FILE " + cert_src + ": the certificate has expired");
+  }
+
+  // The chain file is optional unless named: without it the certificate alone is served.
+  std::string chain_pem = *cert_pem;
+  if (!self_signed && (l.chain_explicit || exists(chain_src))) {
+    auto chain = read_source(chain_src, "SSL_CHAIN_FILE");
+    if (!chain.ok()) return chain.status();
+    auto first = parse_cert(*chain, chain_src, "SSL_CHAIN_FILE");
+    if (!first.ok()) return first.status();
+    if (Status s = cert_matches_key(first->get(), key->get(), chain_src, "SSL_CHAIN_FILE", key_src, "SSL_KEY_FILE");
+        !s.ok()) {
+      return s;
+    }
+    chain_pem = *chain;
+  }
+
+  TlsFiles out;
+  out.cert = l.cert_dir + "/cert.pem";
+  out.key = l.cert_dir + "/privkey.pem";
+  out.fullchain = l.cert_dir + "/fullchain.pem";
+  out.self_signed = self_signed;
+  if (Status s = make_dirs(l.cert_dir, 0755); !s.ok()) return s;
+  FileOptions key_options;
+  key_options.mode = 0640;
+  key_options.owner = 0;
+  key_options.group = group_id("dovecot").value_or(0);
+  FileOptions public_options;
+  public_options.mode = 0644;
+  if (Status s = write_if_changed(out.key, *key_pem, key_options); !s.ok()) return s;
+  if (Status s = write_if_changed(out.cert, *cert_pem, public_options); !s.ok()) return s;
+  if (Status s = write_if_changed(out.fullchain, chain_pem, public_options); !s.ok()) return s;
+  return out;
+}
+
+Status ensure_dh_params(const std::string& path) {
+  if (exists(path)) return Status::Ok();
+  FileOptions options;
+  options.mode = 0644;
+  return write_file_atomic(path, kFfdhe2048, options);
+}
+
+}  // namespace vmail

@@ -1,0 +1,41 @@
+// TLS material for the launcher: certificate checks, the self-signed
+// fallback, the copies Postfix and Dovecot read, and DH parameters
+// (SPEC "Launcher"). Uses OpenSSL in-process; thread-compatible.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "launch/launch_settings.h"
+#include "core/status.h"
+
+namespace vmail {
+
+// The files the daemons read, in LaunchSettings::cert_dir.
+struct TlsFiles {
+  std::string cert;       // cert.pem, 0644
+  std::string key;        // privkey.pem, 0640 root:dovecot
+  std::string fullchain;  // fullchain.pem, 0644: the certificate and its chain
+  bool self_signed = false;
+};
+
+// kConfig naming the file when `cert_path` is not a readable PEM certificate,
+// `key_path` not a readable unencrypted PEM key, or the key does not belong to
+// the certificate. `cert_field`/`key_field` name the settings in the message.
+Status check_key_matches(const std::string& cert_path, const std::string& key_path,
+                         const std::string& cert_field = "SSL_CERT_FILE",
+                         const std::string& key_field = "SSL_KEY_FILE");
+
+// Makes a self-signed certificate (RSA 2048, SHA-256, 10 years, subject and
+// SANs `names`) as `dir`/cert.pem and `dir`/privkey.pem (0600).
+Status make_self_signed(const std::string& dir, const std::vector<std::string>& names);
+
+// Installs the certificate, key and chain into settings.cert_dir with the
+// seed's modes, after checking them. Without any certificate given it makes
+// (or reuses) a self-signed one in the state dir and says so in *warnings.
+Result<TlsFiles> install_certificates(const LaunchSettings& settings, std::vector<std::string>* warnings);
+
+// Writes RFC 7919 ffdhe2048 parameters to `path` (0644) unless a file is there.
+Status ensure_dh_params(const std::string& path);
+
+}  // namespace vmail
