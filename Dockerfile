@@ -11,7 +11,7 @@ COPY scripts/install-deps scripts/install-deps
 RUN scripts/install-deps && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN rm -rf build* demo \
- && VMAIL_BUILD_DIR=/build CMAKE_BUILD_TYPE=Release scripts/build -DVMAIL_WERROR=ON \
+ && VMAIL_BUILD_DIR=/build CMAKE_BUILD_TYPE=Release scripts/build -DVMAIL_WERROR=ON -DVMAIL_BUILD_TESTS=OFF \
  && cmake --install /build --prefix /usr/local --strip \
  && cp /usr/local/lib/*/libnss_vmail.so.2 /usr/local/lib/libnss_vmail.so.2
 

@@ -53,6 +53,7 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
       {"ssl_key", tls.key},
       {"ssl_cert", tls.cert},
       {"ssl_fullchain", tls.fullchain},
+      {"ssl_pair", tls.pair},
       {"dh_file", l.dh_file},
       {"dovecot_listen", e.listen.empty() ? "*, ::" : e.listen},
       {"dovecot_base_dir", l.dovecot_base_dir},

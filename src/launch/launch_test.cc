@@ -65,7 +65,7 @@ TEST(LaunchSettingsTest, FlagsAndRecordedEndpoints) {
 TEST(LaunchConfigTest, EveryTemplateVariableHasAValue) {
   auto l = load_launch_settings({}, map_env(base_env()));
   ASSERT_TRUE(l.ok());
-  TlsFiles tls{"/c/cert.pem", "/c/privkey.pem", "/c/fullchain.pem", false};
+  TlsFiles tls{"/c/cert.pem", "/c/privkey.pem", "/c/fullchain.pem", false, "/c/pair.pem"};
   auto values = template_values(*l, tls);
   ASSERT_GE(embedded_templates().size(), 4u);
   std::regex var(R"(\{\{\s*([a-z0-9_]+)\s*\}\})");

@@ -274,6 +274,7 @@ Result<TlsFiles> install_certificates(const LaunchSettings& l, std::vector<std::
   out.cert = l.cert_dir + "/cert.pem";
   out.key = l.cert_dir + "/privkey.pem";
   out.fullchain = l.cert_dir + "/fullchain.pem";
+  out.pair = l.cert_dir + "/pair.pem";
   out.self_signed = self_signed;
   if (Status s = make_dirs(l.cert_dir, 0755); !s.ok()) return s;
   FileOptions key_options;
@@ -285,6 +286,9 @@ Result<TlsFiles> install_certificates(const LaunchSettings& l, std::vector<std::
   if (Status s = write_if_changed(out.key, *key_pem, key_options); !s.ok()) return s;
   if (Status s = write_if_changed(out.cert, *cert_pem, public_options); !s.ok()) return s;
   if (Status s = write_if_changed(out.fullchain, chain_pem, public_options); !s.ok()) return s;
+  std::string pair = *key_pem;
+  if (!pair.empty() && pair.back() != '\n') pair += '\n';
+  if (Status s = write_if_changed(out.pair, pair + chain_pem, key_options); !s.ok()) return s;
   return out;
 }
 

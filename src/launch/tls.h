@@ -17,6 +17,11 @@ struct TlsFiles {
   std::string key;        // privkey.pem, 0640 root:dovecot
   std::string fullchain;  // fullchain.pem, 0644: the certificate and its chain
   bool self_signed = false;
+  // pair.pem, 0640 root:dovecot: the key followed by the certificate and its
+  // chain. The only file Postfix and Dovecot read, so that a renewal replaces
+  // key and certificate in one rename: no daemon can load a new key with an
+  // old certificate.
+  std::string pair;
 };
 
 // kConfig naming the file when `cert_path` is not a readable PEM certificate,
