@@ -203,7 +203,10 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   l.key_source = key ? absolute_path(*key) : cert_base + "/privkey.pem";
   l.chain_source = chain ? absolute_path(*chain) : cert_base + "/fullchain.pem";
 
-  l.queue_dir = s.rooted("/var/spool/postfix");
+  // Postfix's queue holds accepted mail not yet delivered: it lives on the
+  // state volume so that re-creating the container loses none of it.
+  auto queue = get("VMAIL_QUEUE_DIR");
+  l.queue_dir = queue ? absolute_path(*queue) : s.state_dir + "/queue";
   l.postfix_data_dir = s.rooted("/var/lib/postfix");
   l.dovecot_base_dir = s.rooted("/run/dovecot");
   l.dovecot_state_dir = s.rooted("/var/lib/dovecot");

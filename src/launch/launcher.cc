@@ -64,6 +64,9 @@ Status reconfigure(const LaunchSettings& l) {
   auto written = write_configs(*files);
   if (!written.ok()) return written.status();
   for (const auto& path : *written) spdlog::info("wrote {}", path);
+  auto repaired = repair_queue_owner(l);
+  if (!repaired.ok()) return repaired.status();
+  if (!repaired->empty()) spdlog::warn("{}", *repaired);
   if (Status s = validate_configs(l, &warnings); !s.ok()) return s;
   log_warnings(warnings);
   return export_now(l);

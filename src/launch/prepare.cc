@@ -19,6 +19,7 @@
 #include "core/files.h"
 #include "core/process.h"
 #include "core/store.h"
+#include "launch/config.h"
 
 namespace vmail {
 namespace {
@@ -189,6 +190,26 @@ Status prepare_dirs(const LaunchSettings& l, std::vector<std::string>* warnings)
     }
   }
   return Status::Ok();
+}
+
+Result<std::string> repair_queue_owner(const LaunchSettings& l) {
+  auto postfix = system_user("postfix");
+  if (!postfix) return Status(Code::kConfig, "user postfix: missing (is Postfix installed?)");
+  bool stranded = false;
+  for (const char* sub : {"active", "deferred", "incoming", "hold", "defer", "private"}) {
+    struct stat st;
+    std::string dir = l.queue_dir + "/" + sub;
+    if (::lstat(dir.c_str(), &st) == 0 && st.st_uid != postfix->first) stranded = true;
+  }
+  if (!stranded) return std::string();
+  auto r = run_process({"postfix", "-c", l.base.postfix_dir, "set-permissions"}, daemon_environment());
+  if (!r.ok()) return r.status();
+  if (r->exit_code != 0) {
+    return Status(Code::kConfig, l.queue_dir + ": queue owned by another uid and postfix set-permissions failed: " +
+                                     r->output.substr(0, r->output.find('\n')));
+  }
+  return l.queue_dir + ": queue files belonged to another uid; ownership repaired for postfix (uid " +
+         std::to_string(postfix->first) + ")";
 }
 
 Status prepare_database(const LaunchSettings& l, std::string* backup) {

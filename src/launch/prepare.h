@@ -25,6 +25,13 @@ Status ensure_vmail_account(uint32_t uid, uint32_t gid);
 // mode. Warnings (e.g. a parent folder others cannot search) go to *warnings.
 Status prepare_dirs(const LaunchSettings& settings, std::vector<std::string>* warnings);
 
+// Postfix's queue lives on the state volume and outlives the image: when its
+// files belong to another uid than this image's postfix user (an upgrade to
+// an image whose packages numbered the users differently), runs
+// `postfix set-permissions` so that queued mail is delivered, not stranded.
+// Needs the rendered main.cf. The message names what was repaired.
+Result<std::string> repair_queue_owner(const LaunchSettings& settings);
+
 // Opens the database, backs it up into settings.backup_dir first when a
 // migration is pending, migrates, records the export settings and the
 // endpoints, and ensures the MAIL_DOMAIN domain. *backup gets the backup path

@@ -119,6 +119,10 @@ class Server:
     def dovecot_conf(self):
         return self.path("etc/dovecot/dovecot.conf")
 
+    def queue_path(self, *parts):
+        """Postfix's queue: on the state volume (SPEC "Deployment on volumes")."""
+        return self.path("data/state/queue", *parts)
+
     def maildir(self, address):
         local, domain = address.split("@")
         return self.path("var/mail/vhosts", domain, local, "Maildir")
@@ -209,7 +213,7 @@ class Server:
         if name == "dovecot":
             with open(self.path("run/dovecot/master.pid")) as f:
                 return int(f.read().split()[0])
-        with open(self.path("var/spool/postfix/pid/master.pid")) as f:
+        with open(self.queue_path("pid/master.pid")) as f:
             return int(f.read().split()[0])
 
     # Admin CLI ------------------------------------------------------------
@@ -298,7 +302,7 @@ class Server:
         while time.monotonic() - start < timeout:
             busy = False
             for q in ("incoming", "active"):
-                for _, _, files in os.walk(self.path("var/spool/postfix", q)):
+                for _, _, files in os.walk(self.queue_path(q)):
                     busy = busy or bool(files)
             if not busy:
                 return

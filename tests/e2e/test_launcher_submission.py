@@ -49,7 +49,7 @@ class SubmissionTest(ServerTestCase):
         # The message is in Postfix's queue (it cannot leave this machine).
         found = []
         for d in ("incoming", "active", "deferred"):
-            for _, _, files in os.walk(self.server.path("var/spool/postfix", d)):
+            for _, _, files in os.walk(self.server.queue_path(d)):
                 found += [f for f in files if f == queue_id]
         if not found:
             self.assertIn(f"{queue_id}: from=<{ALICE}>", self.server.log())
