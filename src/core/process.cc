@@ -15,12 +15,27 @@ namespace vmail {
 
 const char* const kSafePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+Result<std::string> find_program(const std::string& program) {
+  if (program.find('/') != std::string::npos) return program;
+  std::string_view path = kSafePath;
+  while (true) {
+    size_t end = path.find(':');
+    std::string candidate = std::string(path.substr(0, end)) + "/" + program;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (end == std::string_view::npos) break;
+    path.remove_prefix(end + 1);
+  }
+  return Status(Code::kConfig, program + ": program not found in " + kSafePath);
+}
+
 namespace {
 
 // Runs argv with `stdin_fd` (or /dev/null when -1) as standard input.
 Result<ProcessResult> spawn_and_wait(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                                      int stdin_fd) {
   if (argv.empty()) return Status(Code::kInternal, "run_process: empty argument vector");
+  auto program = find_program(argv[0]);
+  if (!program.ok()) return program.status();
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return Status(Code::kInternal, std::string("pipe: ") + std::strerror(errno));
 
@@ -34,29 +49,6 @@ Result<ProcessResult> spawn_and_wait(const std::vector<std::string>& argv, const
   std::vector<char*> cenv;
   for (const auto& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
   cenv.push_back(nullptr);
-
-  std::string program = argv[0];
-  if (program.find('/') == std::string::npos) {
-    std::string path = kSafePath;
-    size_t start = 0;
-    std::string found;
-    while (start <= path.size()) {
-      size_t end = path.find(':', start);
-      std::string candidate = path.substr(start, end - start) + "/" + program;
-      if (access(candidate.c_str(), X_OK) == 0) {
-        found = candidate;
-        break;
-      }
-      if (end == std::string::npos) break;
-      start = end + 1;
-    }
-    if (found.empty()) {
-      close(pipefd[0]);
-      close(pipefd[1]);
-      return Status(Code::kConfig, program + ": program not found in " + kSafePath);
-    }
-    program = found;
-  }
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -79,13 +71,13 @@ Result<ProcessResult> spawn_and_wait(const std::vector<std::string>& argv, const
   posix_spawnattr_setsigdefault(&attr, &dfl);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid;
-  int rc = posix_spawn(&pid, program.c_str(), &actions, &attr, cargv.data(), cenv.data());
+  int rc = posix_spawn(&pid, program->c_str(), &actions, &attr, cargv.data(), cenv.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   close(pipefd[1]);
   if (rc != 0) {
     close(pipefd[0]);
-    return Status(Code::kConfig, program + ": cannot start: " + std::strerror(rc));
+    return Status(Code::kConfig, *program + ": cannot start: " + std::strerror(rc));
   }
   ProcessResult result;
   char buf[4096];

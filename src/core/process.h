@@ -26,4 +26,9 @@ Result<ProcessResult> run_process_with_input(const std::vector<std::string>& arg
 // The PATH given to children.
 extern const char* const kSafePath;
 
+// The executable `program` names: itself when it contains a '/', else the
+// first executable file of that name in kSafePath. kConfig naming the program
+// when there is none.
+Result<std::string> find_program(const std::string& program);
+
 }  // namespace vmail
