@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstring>
 #include <functional>
 #include <thread>
 
@@ -143,7 +142,9 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
     return configured.status().exit_code();
   }
   if (*configured == Configured::kStopped) {
-    spdlog::info("{} while configuring: stopped before starting the daemons", strsignal(pending_stop_signal()));
+    int sig = pending_stop_signal();
+    spdlog::info("{} while configuring: stopped before starting the daemons",
+                 sig == SIGINT ? "SIGINT" : sig == SIGQUIT ? "SIGQUIT" : "SIGTERM");
     return 0;
   }
   if (configure_only) {
