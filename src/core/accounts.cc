@@ -34,24 +34,22 @@ gid_t group_id(const group& gr) { return gr.gr_gid; }
 }  // namespace
 
 std::optional<UserIds> user_by_name(const std::string& name) {
-  return lookup<passwd>(
-      [&](passwd* e, char* b, size_t n, passwd** f) { return getpwnam_r(name.c_str(), e, b, n, f); }, user_ids);
+  return lookup<passwd>([&](passwd* e, char* b, size_t n, passwd** f) { return getpwnam_r(name.c_str(), e, b, n, f); },
+                        user_ids);
 }
 
 bool user_exists(uid_t uid) {
-  return lookup<passwd>([&](passwd* e, char* b, size_t n, passwd** f) { return getpwuid_r(uid, e, b, n, f); },
-                        user_ids)
+  return lookup<passwd>([&](passwd* e, char* b, size_t n, passwd** f) { return getpwuid_r(uid, e, b, n, f); }, user_ids)
       .has_value();
 }
 
 std::optional<gid_t> group_by_name(const std::string& name) {
-  return lookup<group>(
-      [&](group* e, char* b, size_t n, group** f) { return getgrnam_r(name.c_str(), e, b, n, f); }, group_id);
+  return lookup<group>([&](group* e, char* b, size_t n, group** f) { return getgrnam_r(name.c_str(), e, b, n, f); },
+                       group_id);
 }
 
 bool group_exists(gid_t gid) {
-  return lookup<group>([&](group* e, char* b, size_t n, group** f) { return getgrgid_r(gid, e, b, n, f); },
-                       group_id)
+  return lookup<group>([&](group* e, char* b, size_t n, group** f) { return getgrgid_r(gid, e, b, n, f); }, group_id)
       .has_value();
 }
 

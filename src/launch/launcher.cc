@@ -10,12 +10,12 @@
 #include <thread>
 
 #include "core/database.h"
+#include "core/process.h"
 #include "exporters/export.h"
 #include "launch/config.h"
 #include "launch/prepare.h"
 #include "launch/supervise.h"
 #include "launch/tls.h"
-#include "core/process.h"
 
 namespace vmail {
 namespace {
@@ -143,8 +143,9 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
   }
   if (*configured == Configured::kStopped) {
     int sig = pending_stop_signal();
-    spdlog::info("{} while configuring: stopped before starting the daemons",
-                 sig == SIGINT ? "SIGINT" : sig == SIGQUIT ? "SIGQUIT" : "SIGTERM");
+    spdlog::info("{} while configuring: stopped before starting the daemons", sig == SIGINT    ? "SIGINT"
+                                                                              : sig == SIGQUIT ? "SIGQUIT"
+                                                                                               : "SIGTERM");
     return 0;
   }
   if (configure_only) {
@@ -170,7 +171,8 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
   SupervisorOptions options;
   options.environment = daemon_environment();
   spdlog::info("starting Postfix and Dovecot for {} (server {})", l.mail_domain, l.server_name);
-  return supervise(std::move(daemons), [&l] { return reconfigure(l); }, options);
+  return supervise(
+      std::move(daemons), [&l] { return reconfigure(l); }, options);
 }
 
 }  // namespace vmail

@@ -5,8 +5,8 @@
 
 #include <functional>
 
-#include "launch/launch_settings.h"
 #include "core/status.h"
+#include "launch/launch_settings.h"
 
 namespace vmail {
 

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -50,8 +49,6 @@ class ProcessSpawner final : public Spawner {
 };
 
 Result<SpawnedChild> ProcessSpawner::spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
-  auto program = find_program(argv.at(0));
-  if (!program.ok()) return program.status();
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0) return Status(Code::kInternal, "pipe: " + errno_text(errno));
   if (pipe2(err, O_CLOEXEC) != 0) {
@@ -60,43 +57,15 @@ Result<SpawnedChild> ProcessSpawner::spawn(const std::vector<std::string>& argv,
     ::close(out[1]);
     return Status(Code::kInternal, "pipe: " + errno_text(e));
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  sigset_t all;
-  sigfillset(&all);
-  sigdelset(&all, SIGKILL);
-  sigdelset(&all, SIGSTOP);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  // Its own process group: a Ctrl-C on our terminal reaches only us, and
-  // we stop the daemons the graceful way.
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, program->c_str(), &actions, &attr, cargv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  auto pid = spawn_program(argv, env, SpawnOptions{-1, out[1], err[1], true});
   ::close(out[1]);
   ::close(err[1]);
-  if (rc != 0) {
+  if (!pid.ok()) {
     ::close(out[0]);
     ::close(err[0]);
-    return Status(Code::kConfig, *program + ": cannot start: " + errno_text(rc));
+    return pid.status();
   }
-  return SpawnedChild{pid, out[0], err[0]};
+  return SpawnedChild{*pid, out[0], err[0]};
 }
 
 // steady_clock, and a signalfd to wait on.
@@ -157,7 +126,11 @@ int supervise(std::vector<DaemonSpec> daemons, std::function<Status()> reconfigu
 
 Supervisor::Supervisor(std::vector<DaemonSpec> daemons, std::function<Status()> reconfigure, SupervisorOptions options,
                        Spawner& spawner, Clock& clock, LogForwarder& logs)
-    : reconfigure_(std::move(reconfigure)), options_(std::move(options)), spawner_(spawner), clock_(clock), logs_(logs) {
+    : reconfigure_(std::move(reconfigure)),
+      options_(std::move(options)),
+      spawner_(spawner),
+      clock_(clock),
+      logs_(logs) {
   for (auto& spec : daemons) daemons_.push_back(Daemon{std::move(spec), 0, {}, std::nullopt, milliseconds(0), {}});
 }
 
@@ -227,7 +200,7 @@ bool Supervisor::spawn(Daemon& d) {
   d.started = clock_.now();
   auto child = spawner_.spawn(d.spec.argv, options_.environment);
   if (!child.ok()) {
-    spdlog::error("{}: cannot start: {}", d.spec.name, child.status().message());
+    spdlog::error("{} not started: {}", d.spec.name, child.status().message());
     return false;
   }
   logs_.add(child->out_fd, STDOUT_FILENO, d.spec.name);

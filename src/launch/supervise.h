@@ -101,7 +101,7 @@ class Supervisor {
  private:
   struct Daemon {
     DaemonSpec spec;
-    pid_t pid = 0;  // 0: not running
+    pid_t pid = 0;              // 0: not running
     Clock::time_point started;  // of the last attempt to start
     std::optional<Clock::time_point> restart_at;
     std::chrono::milliseconds backoff{0};
