@@ -138,7 +138,7 @@ int Supervisor::run() {
   // A stop asked for before the daemons start (e.g. during the
   // configuration) means nothing starts; a SIGHUP then has nothing to reload.
   if (handle_signals(milliseconds(0))) start_all();
-  while (stopping_ == false || any_running()) {
+  while (!stopping_ || any_running()) {
     if (stopping_ && !killed_ && clock_.now() >= stop_deadline_) kill_remaining();
     if (!stopping_) restart_due();
     handle_signals(time_to_next_event());
@@ -153,8 +153,8 @@ int Supervisor::run() {
   return exit_code_;
 }
 
-// Waits up to `timeout` and acts on the signals that arrived. False when a
-// stop began before any daemon started.
+// Waits up to `timeout` and acts on the signals that arrived. False once a
+// stop has begun.
 bool Supervisor::handle_signals(milliseconds timeout) {
   auto signals = clock_.wait(timeout);
   if (!signals.ok()) {
