@@ -142,10 +142,7 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
     return configured.status().exit_code();
   }
   if (*configured == Configured::kStopped) {
-    int sig = pending_stop_signal();
-    spdlog::info("{} while configuring: stopped before starting the daemons", sig == SIGINT    ? "SIGINT"
-                                                                              : sig == SIGQUIT ? "SIGQUIT"
-                                                                                               : "SIGTERM");
+    spdlog::info("{} while configuring: stopped before starting the daemons", signal_name(pending_stop_signal()));
     return 0;
   }
   if (configure_only) {

@@ -96,6 +96,17 @@ void block_supervisor_signals() {
   signal(SIGPIPE, SIG_IGN);
 }
 
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGQUIT: return "SIGQUIT";
+    case SIGHUP: return "SIGHUP";
+    case SIGCHLD: return "SIGCHLD";
+    default: return "a signal";
+  }
+}
+
 int pending_stop_signal() {
   sigset_t pending;
   sigemptyset(&pending);
@@ -172,9 +183,9 @@ bool Supervisor::handle_signals(milliseconds timeout) {
 void Supervisor::handle(int signo) {
   switch (signo) {
     case SIGCHLD: reap(); break;
-    case SIGTERM: begin_stop(0, "SIGTERM"); break;
-    case SIGINT: begin_stop(0, "SIGINT"); break;
-    case SIGQUIT: begin_stop(0, "SIGQUIT"); break;
+    case SIGTERM:
+    case SIGINT:
+    case SIGQUIT: begin_stop(0, signal_name(signo)); break;
     case SIGHUP:
       if (!stopping_) reload();
       break;

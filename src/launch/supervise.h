@@ -141,6 +141,9 @@ class Supervisor {
 // them, and ignores SIGPIPE. Call first thing in main, before any thread.
 void block_supervisor_signals();
 
+// "SIGTERM" and the like, for log lines.
+const char* signal_name(int sig);
+
 // The stop signal (SIGTERM, SIGINT or SIGQUIT) pending since
 // block_supervisor_signals(), or 0. It stays pending.
 int pending_stop_signal();
