@@ -1,6 +1,5 @@
 // vmail-launch: the container entrypoint. Parses settings (environment,
 // overridden by flags of the same name) and runs the launcher (src/launcher.h).
-#include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -12,6 +11,7 @@
 
 #include "launch/launch_settings.h"
 #include "launch/launcher.h"
+#include "launch/supervise.h"
 
 namespace {
 
@@ -78,7 +78,10 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  signal(SIGPIPE, SIG_IGN);
+  // First thing: as PID 1 a SIGTERM would otherwise be ignored (no handler)
+  // until the supervisor runs. Blocked, it waits for the launcher to look
+  // between configuration steps, and then for the supervisor's signalfd.
+  vmail::block_supervisor_signals();
   umask(022);
   return run(argc, argv);
 }

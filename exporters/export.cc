@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -19,6 +18,7 @@
 #include <thread>
 
 #include "exporters/dovecot_users.h"
+#include "core/accounts.h"
 #include "core/files.h"
 #include "exporters/map_delta.h"
 #include "exporters/postfix_maps.h"
@@ -68,14 +68,6 @@ class Stopwatch {
  private:
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
-
-std::optional<gid_t> dovecot_gid() {
-  struct group gr;
-  struct group* found = nullptr;
-  char buf[4096];
-  if (getgrnam_r("dovecot", &gr, buf, sizeof buf, &found) == 0 && found != nullptr) return found->gr_gid;
-  return std::nullopt;
-}
 
 std::string dir_of(const std::string& path) { return std::filesystem::path(path).parent_path().string(); }
 
@@ -129,7 +121,7 @@ FileOptions options_for(const ExportedFile& f) {
   if (!f.postmap) {
     options.mode = 0640;  // the passwd-file holds hashes: never world-readable
     options.owner = 0;
-    options.group = dovecot_gid();
+    options.group = group_by_name("dovecot");
   }
   return options;
 }

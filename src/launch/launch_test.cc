@@ -20,13 +20,27 @@ TEST(LaunchSettingsTest, DefaultsUnderRoot) {
   ASSERT_TRUE(l.ok()) << l.status().message();
   EXPECT_EQ(l->mail_domain, "example.test");
   EXPECT_EQ(l->server_name, "mail.example.test");
-  EXPECT_EQ(l->queue_dir, "/srv/one/var/spool/postfix");
+  EXPECT_EQ(l->queue_dir, "/srv/one/data/state/queue");
   EXPECT_EQ(l->cert_dir, "/srv/one/etc/ssl/certs/mail");
   EXPECT_EQ(l->cert_source, "/srv/one/data/state/certificates/example.test/cert.pem");
   EXPECT_EQ(l->endpoints.port("smtp"), 25);
   EXPECT_EQ(l->endpoints.port("pop3s"), 995);
   EXPECT_EQ(l->endpoints.connect_host(), "127.0.0.1");
   EXPECT_EQ(l->mynetworks, "127.0.0.0/8 [::1]/128");
+}
+
+TEST(LaunchSettingsTest, QueueFollowsTheStateVolumeOrItsOwnSetting) {
+  auto env = base_env();
+  env["VMAIL_STATE_DIR"] = "/vol/state";
+  auto l = load_launch_settings({}, map_env(env));
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_EQ(l->queue_dir, "/vol/state/queue");
+  env["VMAIL_QUEUE_DIR"] = "/vol/queue";
+  l = load_launch_settings({}, map_env(env));
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_EQ(l->queue_dir, "/vol/queue");
+  env["VMAIL_QUEUE_DIR"] = "/vol/my queue";
+  EXPECT_FALSE(load_launch_settings({}, map_env(env)).ok());
 }
 
 TEST(LaunchSettingsTest, RejectsBadValues) {
@@ -88,7 +102,7 @@ TEST(LaunchConfigTest, EveryTemplateVariableHasAValue) {
   for (const auto& f : *files) {
     if (f.path.ends_with("main.cf")) {
       EXPECT_NE(f.content.find("virtual_mailbox_maps = hash:/srv/one/etc/postfix/vmailbox"), std::string::npos);
-      EXPECT_NE(f.content.find("queue_directory = /srv/one/var/spool/postfix"), std::string::npos);
+      EXPECT_NE(f.content.find("queue_directory = /srv/one/data/state/queue"), std::string::npos);
       EXPECT_NE(f.content.find("smtpd_tls_auth_only = yes"), std::string::npos);
     }
   }

@@ -6,15 +6,16 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "core/database.h"
+#include "core/process.h"
 #include "exporters/export.h"
 #include "launch/config.h"
 #include "launch/prepare.h"
 #include "launch/supervise.h"
 #include "launch/tls.h"
-#include "core/process.h"
 
 namespace vmail {
 namespace {
@@ -52,36 +53,85 @@ bool socket_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-}  // namespace
+using Step = std::function<Status()>;
 
-Status reconfigure(const LaunchSettings& l) {
-  std::vector<std::string> warnings;
-  auto tls = install_certificates(l, &warnings);
-  if (!tls.ok()) return tls.status();
-  if (Status s = ensure_dh_params(l.dh_file); !s.ok()) return s;
-  auto files = render_configs(l, *tls);
-  if (!files.ok()) return files.status();
-  auto written = write_configs(*files);
-  if (!written.ok()) return written.status();
-  for (const auto& path : *written) spdlog::info("wrote {}", path);
-  auto repaired = repair_queue_owner(l);
-  if (!repaired.ok()) return repaired.status();
-  if (!repaired->empty()) spdlog::warn("{}", *repaired);
-  if (Status s = validate_configs(l, &warnings); !s.ok()) return s;
-  log_warnings(warnings);
-  return export_now(l);
+// Certificates, DH parameters, configs, export: what SIGHUP redoes. The steps
+// share *tls and *warnings, which must outlive them; warnings are logged once
+// the configs pass their checks.
+std::vector<Step> reconfigure_steps(const LaunchSettings& l, TlsFiles* tls, std::vector<std::string>* warnings) {
+  return {
+      [&l, tls, warnings] {
+        auto installed = install_certificates(l, warnings);
+        if (!installed.ok()) return installed.status();
+        *tls = *installed;
+        return Status::Ok();
+      },
+      [&l] { return ensure_dh_params(l.dh_file); },
+      [&l, tls] {
+        auto files = render_configs(l, *tls);
+        if (!files.ok()) return files.status();
+        auto written = write_configs(*files);
+        if (!written.ok()) return written.status();
+        for (const auto& path : *written) spdlog::info("wrote {}", path);
+        return Status::Ok();
+      },
+      [&l] {
+        auto repaired = repair_queue_owner(l);
+        if (!repaired.ok()) return repaired.status();
+        if (!repaired->empty()) spdlog::warn("{}", *repaired);
+        return Status::Ok();
+      },
+      [&l, warnings] {
+        if (Status s = validate_configs(l, warnings); !s.ok()) return s;
+        log_warnings(*warnings);
+        return Status::Ok();
+      },
+      [&l] { return export_now(l); },
+  };
 }
 
-Status configure(const LaunchSettings& l) {
-  if (Status s = lock_instance(l); !s.ok()) return s;
-  if (Status s = ensure_vmail_account(l.base.uid, l.base.gid); !s.ok()) return s;
-  std::vector<std::string> warnings;
-  if (Status s = prepare_dirs(l, &warnings); !s.ok()) return s;
-  log_warnings(warnings);
+Result<Configured> run_steps(const std::vector<Step>& steps, const StopCheck& stop) {
+  for (const auto& step : steps) {
+    if (stop && stop()) return Configured::kStopped;
+    if (Status s = step(); !s.ok()) return s;
+  }
+  return Configured::kDone;
+}
+
+Status prepare_database_step(const LaunchSettings& l) {
   std::string backup;
   if (Status s = prepare_database(l, &backup); !s.ok()) return s;
   if (!backup.empty()) spdlog::info("database backed up to {} before migrating", backup);
-  return reconfigure(l);
+  return Status::Ok();
+}
+
+Status prepare_dirs_step(const LaunchSettings& l) {
+  std::vector<std::string> warnings;
+  if (Status s = prepare_dirs(l, &warnings); !s.ok()) return s;
+  log_warnings(warnings);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status reconfigure(const LaunchSettings& l) {
+  TlsFiles tls;
+  std::vector<std::string> warnings;
+  auto done = run_steps(reconfigure_steps(l, &tls, &warnings), {});
+  return done.ok() ? Status::Ok() : done.status();
+}
+
+Result<Configured> configure(const LaunchSettings& l, const StopCheck& stop) {
+  TlsFiles tls;
+  std::vector<std::string> warnings;
+  std::vector<Step> steps = {
+      [&l] { return lock_instance(l); },
+      [&l] { return ensure_vmail_account(l.base.uid, l.base.gid); },
+      [&l] { return prepare_dirs_step(l); },
+      [&l] { return prepare_database_step(l); },
+  };
+  for (auto& step : reconfigure_steps(l, &tls, &warnings)) steps.push_back(std::move(step));
+  return run_steps(steps, stop);
 }
 
 int run_launcher(const LaunchSettings& l, bool configure_only) {
@@ -92,9 +142,14 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
       return s.exit_code();
     }
   }
-  if (Status s = configure(l); !s.ok()) {
-    spdlog::error("{}", s.message());
-    return s.exit_code();
+  auto configured = configure(l, [] { return pending_stop_signal() != 0; });
+  if (!configured.ok()) {
+    spdlog::error("{}", configured.status().message());
+    return configured.status().exit_code();
+  }
+  if (*configured == Configured::kStopped) {
+    spdlog::info("{} while configuring: stopped before starting the daemons", signal_name(pending_stop_signal()));
+    return 0;
   }
   if (configure_only) {
     spdlog::info("configured {} (server {}); daemons not started (--configure-only)", l.mail_domain, l.server_name);
@@ -118,10 +173,9 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
                                }});
   SupervisorOptions options;
   options.environment = daemon_environment();
-  Supervisor supervisor(
-      std::move(daemons), [&l] { return reconfigure(l); }, options);
   spdlog::info("starting Postfix and Dovecot for {} (server {})", l.mail_domain, l.server_name);
-  return supervisor.run();
+  return supervise(
+      std::move(daemons), [&l] { return reconfigure(l); }, options);
 }
 
 }  // namespace vmail

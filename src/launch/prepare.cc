@@ -2,9 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -15,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "core/accounts.h"
 #include "core/database.h"
 #include "core/files.h"
 #include "core/process.h"
@@ -23,44 +22,6 @@
 
 namespace vmail {
 namespace {
-
-bool group_exists(gid_t gid) {
-  struct group gr;
-  struct group* found = nullptr;
-  char buf[4096];
-  return getgrgid_r(gid, &gr, buf, sizeof buf, &found) == 0 && found != nullptr;
-}
-
-bool group_name_taken(const std::string& name) {
-  struct group gr;
-  struct group* found = nullptr;
-  char buf[4096];
-  return getgrnam_r(name.c_str(), &gr, buf, sizeof buf, &found) == 0 && found != nullptr;
-}
-
-bool user_exists(uid_t uid) {
-  struct passwd pw;
-  struct passwd* found = nullptr;
-  char buf[4096];
-  return getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != nullptr;
-}
-
-bool user_name_taken(const std::string& name) {
-  struct passwd pw;
-  struct passwd* found = nullptr;
-  char buf[4096];
-  return getpwnam_r(name.c_str(), &pw, buf, sizeof buf, &found) == 0 && found != nullptr;
-}
-
-std::optional<std::pair<uid_t, gid_t>> system_user(const char* name) {
-  struct passwd pw;
-  struct passwd* found = nullptr;
-  char buf[4096];
-  if (getpwnam_r(name, &pw, buf, sizeof buf, &found) == 0 && found != nullptr) {
-    return std::make_pair(found->pw_uid, found->pw_gid);
-  }
-  return std::nullopt;
-}
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -143,7 +104,7 @@ Status lock_instance(const LaunchSettings& l) {
 Status ensure_vmail_account(uint32_t uid, uint32_t gid) {
   if (uid == 0 || gid == 0) return Status(Code::kConfig, "VMAIL_UID/VMAIL_GID: must not be 0 (root)");
   if (!group_exists(gid)) {
-    std::string name = group_name_taken("vmail") ? "vmail" + std::to_string(gid) : "vmail";
+    std::string name = group_by_name("vmail").has_value() ? "vmail" + std::to_string(gid) : "vmail";
     auto r = run_process({"groupadd", "-g", std::to_string(gid), name});
     // Another launcher may have created it meanwhile: look again before failing.
     if ((!r.ok() || r->exit_code != 0) && !group_exists(gid)) {
@@ -152,7 +113,7 @@ Status ensure_vmail_account(uint32_t uid, uint32_t gid) {
     }
   }
   if (!user_exists(uid)) {
-    std::string name = user_name_taken("vmail") ? "vmail" + std::to_string(uid) : "vmail";
+    std::string name = user_by_name("vmail").has_value() ? "vmail" + std::to_string(uid) : "vmail";
     auto r = run_process({"useradd", "-u", std::to_string(uid), "-g", std::to_string(gid), "-M", "-N", "-d",
                           "/nonexistent", "-s", "/usr/sbin/nologin", "-c", "vmail mailboxes", name});
     if ((!r.ok() || r->exit_code != 0) && !user_exists(uid)) {
@@ -174,10 +135,10 @@ Status prepare_dirs(const LaunchSettings& l, std::vector<std::string>* warnings)
   // Dovecot delivers and reads as the vmail user.
   if (Status st = set_owner_mode(s.mail_dir, s.uid, s.gid, 0750); !st.ok()) return st;
   if (Status st = make_leaf_dir(l.postfix_data_dir, 0700); !st.ok()) return st;
-  auto postfix = system_user("postfix");
+  auto postfix = user_by_name("postfix");
   if (!postfix) return Status(Code::kConfig, "user postfix: missing (is Postfix installed?)");
-  if (Status st = set_owner_mode(l.postfix_data_dir, postfix->first, postfix->second, 0700); !st.ok()) return st;
-  if (!system_user("dovecot") || !system_user("dovenull")) {
+  if (Status st = set_owner_mode(l.postfix_data_dir, postfix->uid, postfix->gid, 0700); !st.ok()) return st;
+  if (!user_by_name("dovecot") || !user_by_name("dovenull")) {
     return Status(Code::kConfig, "users dovecot/dovenull: missing (is Dovecot installed?)");
   }
   if (warnings) {
@@ -193,13 +154,13 @@ Status prepare_dirs(const LaunchSettings& l, std::vector<std::string>* warnings)
 }
 
 Result<std::string> repair_queue_owner(const LaunchSettings& l) {
-  auto postfix = system_user("postfix");
+  auto postfix = user_by_name("postfix");
   if (!postfix) return Status(Code::kConfig, "user postfix: missing (is Postfix installed?)");
   bool stranded = false;
   for (const char* sub : {"active", "deferred", "incoming", "hold", "defer", "private"}) {
     struct stat st;
     std::string dir = l.queue_dir + "/" + sub;
-    if (::lstat(dir.c_str(), &st) == 0 && st.st_uid != postfix->first) stranded = true;
+    if (::lstat(dir.c_str(), &st) == 0 && st.st_uid != postfix->uid) stranded = true;
   }
   if (!stranded) return std::string();
   auto r = run_process({"postfix", "-c", l.base.postfix_dir, "set-permissions"}, daemon_environment());
@@ -209,7 +170,7 @@ Result<std::string> repair_queue_owner(const LaunchSettings& l) {
                                      r->output.substr(0, r->output.find('\n')));
   }
   return l.queue_dir + ": queue files belonged to another uid; ownership repaired for postfix (uid " +
-         std::to_string(postfix->first) + ")";
+         std::to_string(postfix->uid) + ")";
 }
 
 Status prepare_database(const LaunchSettings& l, std::string* backup) {

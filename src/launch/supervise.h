@@ -4,23 +4,30 @@
 // SIGTERM/SIGINT and reconfigure + reload on SIGHUP. Each daemon's stdout and
 // stderr lines reach ours, prefixed with the daemon's name.
 //
-// One Supervisor per process (it owns the signal mask); run() blocks.
+// The Supervisor's logic sees processes only through a Spawner and time and
+// signals only through a Clock, so tests drive it with fakes (no daemon runs,
+// no time passes); supervise() wires in the real ones.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
+#include <deque>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
+#include "launch/log_forwarder.h"
 
 namespace vmail {
 
 struct DaemonSpec {
   std::string name;               // prefix of its log lines, e.g. "postfix"
-  std::vector<std::string> argv;  // runs in the foreground; argv[0] looked up in a fixed PATH
+  std::vector<std::string> argv;  // runs in the foreground; argv[0] looked up in kSafePath
   // Graceful stop; when empty the daemon gets SIGTERM.
   std::function<Status(pid_t pid)> stop;
   // Reload after a reconfiguration; when empty the daemon gets SIGHUP.
@@ -32,33 +39,119 @@ struct DaemonSpec {
 struct SupervisorOptions {
   std::chrono::milliseconds first_backoff{1000};
   std::chrono::milliseconds max_backoff{30000};
-  int max_deaths = 5;  // deaths of one daemon within death_window: give up
+  int max_deaths = 5;  // deaths (or failed restarts) of one daemon within death_window: give up
   std::chrono::seconds death_window{60};
   std::chrono::seconds stop_timeout{25};  // then SIGKILL what is left
   std::vector<std::string> environment;   // the daemons' whole environment
 };
 
+// A started child: its pid and the read ends of its stdout and stderr pipes
+// (-1 when it has none), which the caller then owns.
+struct SpawnedChild {
+  pid_t pid = 0;
+  int out_fd = -1;
+  int err_fd = -1;
+};
+
+// How the supervisor starts, signals and reaps processes. Used from one thread.
+class Spawner {
+ public:
+  virtual ~Spawner() = default;
+  // Starts `argv` with `env` as its whole environment, standard input
+  // /dev/null, stdout and stderr into fresh pipes, in a process group of its
+  // own, with default signal dispositions and an empty signal mask. An error
+  // Status naming the program when it cannot be started.
+  virtual Result<SpawnedChild> spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env) = 0;
+  // Sends `sig` to `pid` (a negative pid: that process group). Errors are
+  // ignored: the process may be gone already.
+  virtual void signal(pid_t pid, int sig) = 0;
+  // One exited child (any, including adopted orphans) and its wait status,
+  // without blocking; nullopt when none is waiting.
+  virtual std::optional<std::pair<pid_t, int>> reap() = 0;
+};
+
+// Time, and waiting for it to pass. A wait ends early when one of the
+// signals the supervisor handles (SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT)
+// arrives. Used from one thread.
+class Clock {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+  virtual ~Clock() = default;
+  virtual time_point now() = 0;
+  // Waits up to `timeout` (0: just looks) and returns the signals that
+  // arrived, in order; an error Status when waiting itself failed.
+  virtual Result<std::vector<int>> wait(std::chrono::milliseconds timeout) = 0;
+};
+
 class Supervisor {
  public:
   // `reconfigure` runs on SIGHUP before the daemons reload; when it fails the
-  // daemons keep their current configuration.
-  Supervisor(std::vector<DaemonSpec> daemons, std::function<Status()> reconfigure, SupervisorOptions options);
+  // daemons keep their current configuration. `spawner` and `clock` must
+  // outlive the Supervisor. Daemon log pipes go to `logs`.
+  Supervisor(std::vector<DaemonSpec> daemons, std::function<Status()> reconfigure, SupervisorOptions options,
+             Spawner& spawner, Clock& clock, LogForwarder& logs);
 
-  // Starts the daemons in order and supervises them. Returns 0 after a
-  // SIGTERM/SIGINT stop, 70 when a daemon kept dying (after stopping the
-  // others), or the code of a Status that prevented the start.
+  // Starts the daemons in order and supervises them until they are stopped.
+  // Returns 0 after a SIGTERM/SIGINT/SIGQUIT stop (also one that arrived
+  // before the start: then nothing starts), 70 when a daemon kept dying or
+  // failing to start (after stopping the others), 78 when a daemon could not
+  // start at all. Call once.
   int run();
 
  private:
-  struct Daemon;
-  struct Stream;
-  std::vector<DaemonSpec> specs_;
+  struct Daemon {
+    DaemonSpec spec;
+    pid_t pid = 0;              // 0: not running
+    Clock::time_point started;  // of the last attempt to start
+    std::optional<Clock::time_point> restart_at;
+    std::chrono::milliseconds backoff{0};
+    std::deque<Clock::time_point> deaths;  // and failed restarts, within the window
+  };
+
+  bool spawn(Daemon& d);
+  void start_all();
+  void restart_due();
+  void reap();
+  void on_exit(Daemon& d, int status);
+  bool record_death(Daemon& d, const std::string& what);
+  void back_off(Daemon& d, const std::string& what);
+  void begin_stop(int code, const std::string& why);
+  void kill_remaining();
+  void reload();
+  void handle(int signo);
+  bool handle_signals(std::chrono::milliseconds timeout);
+  std::chrono::milliseconds time_to_next_event();
+  bool any_running() const;
+
+  std::vector<Daemon> daemons_;
   std::function<Status()> reconfigure_;
   SupervisorOptions options_;
+  Spawner& spawner_;
+  Clock& clock_;
+  LogForwarder& logs_;
+  bool started_ = false;  // start_all() ran
+  bool stopping_ = false;
+  bool killed_ = false;
+  int exit_code_ = 0;
+  Clock::time_point stop_deadline_;
 };
 
 // Blocks the signals the supervisor handles (SIGCHLD, SIGTERM, SIGINT,
-// SIGHUP, SIGQUIT) so none is lost between now and run(); call early.
+// SIGHUP, SIGQUIT) so none is lost or kills us before supervise() reads
+// them, and ignores SIGPIPE. Call first thing in main, before any thread.
 void block_supervisor_signals();
+
+// "SIGTERM" and the like, for log lines.
+const char* signal_name(int sig);
+
+// The stop signal (SIGTERM, SIGINT or SIGQUIT) pending since
+// block_supervisor_signals(), or 0. It stays pending.
+int pending_stop_signal();
+
+// Runs a Supervisor with the real process spawner, a steady clock waiting on
+// a signalfd, and log lines to our stdout/stderr; makes this process the
+// subreaper of the daemons' orphans. Returns run()'s exit code, or 70 when
+// the signals cannot be read.
+int supervise(std::vector<DaemonSpec> daemons, std::function<Status()> reconfigure, SupervisorOptions options);
 
 }  // namespace vmail

@@ -1,6 +1,5 @@
 #include "launch/tls.h"
 
-#include <grp.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -16,6 +15,7 @@
 #include <cstring>
 #include <memory>
 
+#include "core/accounts.h"
 #include "core/files.h"
 
 namespace vmail {
@@ -78,14 +78,6 @@ Status cert_matches_key(X509* cert, EVP_PKEY* key, const std::string& cert_path,
                   key_field + " " + key_path + " does not match the certificate " + cert_field + " " + cert_path);
   }
   return Status::Ok();
-}
-
-std::optional<gid_t> group_id(const char* name) {
-  struct group gr;
-  struct group* found = nullptr;
-  char buf[4096];
-  if (getgrnam_r(name, &gr, buf, sizeof buf, &found) == 0 && found != nullptr) return found->gr_gid;
-  return std::nullopt;
 }
 
 bool exists(const std::string& path) {
@@ -280,7 +272,7 @@ Result<TlsFiles> install_certificates(const LaunchSettings& l, std::vector<std::
   FileOptions key_options;
   key_options.mode = 0640;
   key_options.owner = 0;
-  key_options.group = group_id("dovecot").value_or(0);
+  key_options.group = group_by_name("dovecot").value_or(0);
   FileOptions public_options;
   public_options.mode = 0644;
   if (Status s = write_if_changed(out.key, *key_pem, key_options); !s.ok()) return s;
