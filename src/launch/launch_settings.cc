@@ -69,6 +69,18 @@ Result<uint16_t> parse_port(const std::string& name, const std::string& value) {
   return static_cast<uint16_t>(n);
 }
 
+Result<int> parse_seconds(const std::string& name, const std::string& value, int low, int high) {
+  if (value.empty() || value.size() > 5 || value.find_first_not_of("0123456789") != std::string::npos) {
+    return Status(Code::kConfig, name + " " + quote(value) + ": not a whole number of seconds");
+  }
+  int n = std::stoi(value);
+  if (n < low || n > high) {
+    return Status(Code::kConfig,
+                  name + " " + quote(value) + ": must be " + std::to_string(low) + "-" + std::to_string(high) + " s");
+  }
+  return n;
+}
+
 bool is_ipv4(const std::string& s) {
   in_addr a{};
   return inet_pton(AF_INET, s.c_str(), &a) == 1;
@@ -202,6 +214,12 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   l.cert_source = cert ? absolute_path(*cert) : cert_base + "/cert.pem";
   l.key_source = key ? absolute_path(*key) : cert_base + "/privkey.pem";
   l.chain_source = chain ? absolute_path(*chain) : cert_base + "/fullchain.pem";
+
+  if (auto v = get("VMAIL_CERT_CHECK_INTERVAL")) {
+    auto n = parse_seconds("VMAIL_CERT_CHECK_INTERVAL", *v, 1, 3600);
+    if (!n.ok()) return n.status();
+    l.cert_check_interval = *n;
+  }
 
   // Postfix's queue holds accepted mail not yet delivered: it lives on the
   // state volume so that re-creating the container loses none of it.

@@ -60,6 +60,9 @@ struct LaunchSettings {
   bool cert_explicit = false;
   bool key_explicit = false;
   bool chain_explicit = false;
+  // VMAIL_CERT_CHECK_INTERVAL: how often the running launcher looks for
+  // renewed certificates at the source paths (1-3600 s, default 30).
+  int cert_check_interval = 30;
 
   // Derived folders and files, all under VMAIL_ROOT.
   std::string queue_dir;          // Postfix queue_directory

@@ -173,6 +173,9 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
                                }});
   SupervisorOptions options;
   options.environment = daemon_environment();
+  CertificateWatch certificates(l);
+  options.watch_interval = std::chrono::seconds(l.cert_check_interval);
+  options.watch = [&certificates] { return certificates.changed(); };
   spdlog::info("starting Postfix and Dovecot for {} (server {})", l.mail_domain, l.server_name);
   return supervise(
       std::move(daemons), [&l] { return reconfigure(l); }, options);

@@ -152,6 +152,7 @@ int Supervisor::run() {
   while (!stopping_ || any_running()) {
     if (stopping_ && !killed_ && clock_.now() >= stop_deadline_) kill_remaining();
     if (!stopping_) restart_due();
+    if (!stopping_) watch_due();
     handle_signals(time_to_next_event());
     // A stop or a reload ran helpers (postfix stop): catch children that
     // exited meanwhile even without a SIGCHLD of their own.
@@ -187,7 +188,7 @@ void Supervisor::handle(int signo) {
     case SIGINT:
     case SIGQUIT: begin_stop(0, signal_name(signo)); break;
     case SIGHUP:
-      if (!stopping_) reload();
+      if (!stopping_) reload("SIGHUP");
       break;
     default: break;
   }
@@ -197,6 +198,7 @@ void Supervisor::handle(int signo) {
 // configuration problem (exit 78), not something a restart would fix.
 void Supervisor::start_all() {
   started_ = true;
+  if (options_.watch && options_.watch_interval.count() > 0) next_watch_ = clock_.now() + options_.watch_interval;
   for (auto& d : daemons_) {
     if (!spawn(d)) {
       begin_stop(static_cast<int>(Code::kConfig), d.spec.name + " could not start");
@@ -317,8 +319,14 @@ void Supervisor::kill_remaining() {
 
 // A daemon waiting out its back-off is not reloaded: it reads the new
 // configuration when it starts.
-void Supervisor::reload() {
-  spdlog::info("SIGHUP: reconfiguring");
+void Supervisor::watch_due() {
+  if (!next_watch_ || clock_.now() < *next_watch_) return;
+  next_watch_ = clock_.now() + options_.watch_interval;
+  if (auto why = options_.watch()) reload(*why);
+}
+
+void Supervisor::reload(const std::string& why) {
+  spdlog::info("{}: reconfiguring", why);
   if (reconfigure_) {
     if (Status s = reconfigure_(); !s.ok()) {
       spdlog::error("reconfiguration failed, daemons keep their configuration: {}", s.message());
@@ -344,6 +352,7 @@ milliseconds Supervisor::time_to_next_event() {
     if (d.restart_at) wake = std::min(wake, *d.restart_at);
   }
   if (stopping_ && !killed_) wake = std::min(wake, stop_deadline_);
+  if (!stopping_ && next_watch_) wake = std::min(wake, *next_watch_);
   // Rounded up: waking a little late is harmless, early would spin.
   return std::max(milliseconds(0), std::chrono::ceil<milliseconds>(wake - now));
 }

@@ -43,6 +43,12 @@ struct SupervisorOptions {
   std::chrono::seconds death_window{60};
   std::chrono::seconds stop_timeout{25};  // then SIGKILL what is left
   std::vector<std::string> environment;   // the daemons' whole environment
+  // A periodic check while the daemons run (the launcher's: certificates
+  // renewed at their source paths). Every watch_interval (0: never) `watch`
+  // runs; when it returns a reason, the supervisor reconfigures and reloads
+  // exactly as on SIGHUP, and logs the reason.
+  std::chrono::milliseconds watch_interval{0};
+  std::function<std::optional<std::string>()> watch;
 };
 
 // A started child: its pid and the read ends of its stdout and stderr pipes
@@ -117,7 +123,8 @@ class Supervisor {
   void back_off(Daemon& d, const std::string& what);
   void begin_stop(int code, const std::string& why);
   void kill_remaining();
-  void reload();
+  void reload(const std::string& why);
+  void watch_due();
   void handle(int signo);
   bool handle_signals(std::chrono::milliseconds timeout);
   std::chrono::milliseconds time_to_next_event();
@@ -134,6 +141,7 @@ class Supervisor {
   bool killed_ = false;
   int exit_code_ = 0;
   Clock::time_point stop_deadline_;
+  std::optional<Clock::time_point> next_watch_;
 };
 
 // Blocks the signals the supervisor handles (SIGCHLD, SIGTERM, SIGINT,

@@ -329,6 +329,35 @@ TEST(SupervisorTest, FailedReconfigurationReloadsNothing) {
   EXPECT_FALSE(h.sys.signalled("dovecot", SIGHUP));
 }
 
+TEST(SupervisorTest, WatchThatSeesAChangeReloadsLikeSighup) {
+  Harness h;
+  int checks = 0;
+  h.options.watch_interval = seconds(30);
+  h.options.watch = [&]() -> std::optional<std::string> {
+    ++checks;
+    if (checks == 2) return std::string("certificate files changed");
+    return std::nullopt;
+  };
+  h.sys.signal_at(seconds(100), SIGTERM);
+  EXPECT_EQ(h.run(), 0);
+  EXPECT_EQ(checks, 3);  // at 30, 60 and 90 s
+  EXPECT_EQ(h.reconfigures, 1);
+  EXPECT_EQ(h.postfix_reloads, 1);
+  EXPECT_TRUE(h.sys.signalled("dovecot", SIGHUP));
+}
+
+TEST(SupervisorTest, WatchWithAFailedReconfigurationReloadsNothing) {
+  Harness h;
+  h.reconfigure_fails = true;
+  h.options.watch_interval = seconds(30);
+  h.options.watch = []() -> std::optional<std::string> { return std::string("certificate files changed"); };
+  h.sys.signal_at(seconds(45), SIGTERM);
+  EXPECT_EQ(h.run(), 0);
+  EXPECT_EQ(h.reconfigures, 1);
+  EXPECT_EQ(h.postfix_reloads, 0);
+  EXPECT_FALSE(h.sys.signalled("dovecot", SIGHUP));
+}
+
 // The daemon waiting out its back-off is not reloaded (it reads the new
 // configuration when it starts) and restarts when it was due to.
 TEST(SupervisorTest, SighupDuringBackoffKeepsTheRestartTime) {

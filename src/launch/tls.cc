@@ -284,6 +284,36 @@ Result<TlsFiles> install_certificates(const LaunchSettings& l, std::vector<std::
   return out;
 }
 
+CertificateWatch::CertificateWatch(const LaunchSettings& settings) : settings_(settings), last_(fingerprint()) {}
+
+// SHA-256 over each source's content ("-" for a missing or unreadable one).
+std::string CertificateWatch::fingerprint() const {
+  std::string out;
+  for (const std::string* path : {&settings_.cert_source, &settings_.key_source, &settings_.chain_source}) {
+    auto content = read_file(*path);
+    if (!content.ok() || !*content) {
+      out += "-;";
+      continue;
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_Digest((*content)->data(), (*content)->size(), md, &len, EVP_sha256(), nullptr) != 1) {
+      out += "?;";
+      continue;
+    }
+    out.append(reinterpret_cast<const char*>(md), len);
+    out += ';';
+  }
+  return out;
+}
+
+std::optional<std::string> CertificateWatch::changed() {
+  std::string now = fingerprint();
+  if (now == last_) return std::nullopt;
+  last_ = std::move(now);
+  return "certificate files changed at " + settings_.cert_source + " / " + settings_.key_source;
+}
+
 Status ensure_dh_params(const std::string& path) {
   if (exists(path)) return Status::Ok();
   FileOptions options;

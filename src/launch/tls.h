@@ -3,6 +3,7 @@
 // (SPEC "Launcher"). Uses OpenSSL in-process; thread-compatible.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,25 @@ Status make_self_signed(const std::string& dir, const std::vector<std::string>& 
 // seed's modes, after checking them. Without any certificate given it makes
 // (or reuses) a self-signed one in the state dir and says so in *warnings.
 Result<TlsFiles> install_certificates(const LaunchSettings& settings, std::vector<std::string>* warnings);
+
+// Notices certificates renewed in place at the source paths (SSL_CERT_FILE,
+// SSL_KEY_FILE, SSL_CHAIN_FILE) by their content, so a touch or an identical
+// copy is no change. The running launcher asks every
+// VMAIL_CERT_CHECK_INTERVAL seconds and, on a change, reconfigures: the new
+// pair is checked (a mismatched or half-written pair is refused with one log
+// line and the old pair keeps serving) and installed in one rename. Each
+// change is reported once. Not thread-safe; `settings` must outlive it.
+class CertificateWatch {
+ public:
+  explicit CertificateWatch(const LaunchSettings& settings);
+  // A reason naming the files when their content differs from the last look.
+  std::optional<std::string> changed();
+
+ private:
+  std::string fingerprint() const;
+  const LaunchSettings& settings_;
+  std::string last_;
+};
 
 // Writes RFC 7919 ffdhe2048 parameters to `path` (0644) unless a file is there.
 Status ensure_dh_params(const std::string& path);
