@@ -267,7 +267,7 @@ class KilledImport(ImportTestCase):
     def test_shipped_program_has_no_pause_hook(self):
         # Regression: the shipped vmail read VMAIL_TEST_PAUSE_BEFORE_COMMIT.
         with open(VMAIL, "rb") as f:
-            self.assertNotIn(PAUSE.encode(), f.read())
+            self.assertFalse(PAUSE.encode() in f.read(), f"{VMAIL} mentions {PAUSE}")
         path = self.write("one.csv", "email,password_hash\nhook@example.test," + HASH + "\n")
         started = time.monotonic()
         p = self.inst.vmail("user", "import", path, env={PAUSE: "60"}, check=0)
