@@ -1,10 +1,16 @@
-// The `vmail` command line: shared context and the registration of each
-// command group. Every command parses its arguments, validates them through
-// the core library and returns a Status; main() prints the Status and exits
-// with its code.
+// The `vmail` command line: the context every command shares and the
+// registration of each command group. Every command parses its arguments,
+// validates them through the core library and returns a Status; main() prints
+// the Status and exits with its code.
+//
+// One registration mechanism: each command group has an `add_X_commands`
+// function, defined in its own cli/X_command.cc, and vmail_main.cc calls them
+// all from one list. A command's callback stores the work in Context::action;
+// main() runs it once parsing has finished.
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <functional>
 #include <map>
@@ -16,9 +22,11 @@
 #include "core/database.h"
 #include "core/settings.h"
 #include "core/status.h"
+#include "core/store.h"
 
 namespace vmail::cli {
 
+// Shared by the commands of one run; single-threaded.
 class Context {
  public:
   // Setting flags by variable name (`--db` -> VMAIL_DB), filled by CLI11.
@@ -43,8 +51,11 @@ class Context {
   // database is open). kConfig on a bad value.
   Result<Settings*> settings();
   // The database, created and migrated on first use; applies the recorded
-  // export settings.
+  // export settings. Owned by the context.
   Result<Database*> database();
+  // A Store over database(): the Status why the database cannot be opened,
+  // or a Store valid as long as this context.
+  Result<Store> store();
   // After a committed change: regenerate the exported files unless
   // --no-export. A failure keeps the change and returns 73/74.
   Status export_after_change();
@@ -55,26 +66,29 @@ class Context {
   std::vector<std::shared_ptr<void>> kept_;
 };
 
-// Prints a line on stdout unless --json (used for confirmations and tables).
+// An optional DOMAIN argument of `list`: nullopt for "" (every domain), else
+// the normalized domain; kBadInput for a bad name.
+Result<std::optional<std::string>> domain_filter(const std::string& input);
+
+// Output on stdout. print_line prints unless --json or --quiet (confirmations);
+// print_table prints left-aligned columns unless --quiet; print_json prints
+// `value` indented by two.
 void print_line(const Context& ctx, const std::string& line);
+void print_table(const Context& ctx, const std::vector<std::vector<std::string>>& rows);
+void print_json(const nlohmann::ordered_json& value);
 
-void add_domain_commands(CLI::App& app, Context& ctx);
-void add_user_commands(CLI::App& app, Context& ctx);
-void add_alias_commands(CLI::App& app, Context& ctx);
-void add_export_command(CLI::App& app, Context& ctx);
-void add_db_commands(CLI::App& app, Context& ctx);
+// The command groups, in the order `vmail --help` lists them.
+void add_domain_commands(CLI::App& app, Context& ctx);  // domain_command.cc
+void add_user_commands(CLI::App& app, Context& ctx);    // user_command.cc
+void add_alias_commands(CLI::App& app, Context& ctx);   // alias_command.cc
+void add_export_command(CLI::App& app, Context& ctx);   // export_command.cc
+void add_db_commands(CLI::App& app, Context& ctx);      // db_command.cc
+void add_getent_command(CLI::App& app, Context& ctx);   // getent_command.cc
+void add_health_command(CLI::App& app, Context& ctx);   // health_command.cc
 
-// Further command groups (getent, import, health) register themselves from
-// their own files: `static RegisterGroup reg(add_getent_commands);`.
-using CommandGroup = void (*)(CLI::App& app, Context& ctx);
-std::vector<CommandGroup>& extra_command_groups();
-struct RegisterGroup {
-  explicit RegisterGroup(CommandGroup group) { extra_command_groups().push_back(group); }
-};
-
-// Reads a password: `--password-stdin` reads one line from standard input;
-// otherwise prompts twice without echo on the terminal. kUsage when neither
-// is possible.
-Result<std::string> read_password(bool from_stdin);
+// `user import` or `alias import` (import_command.cc), added to the group by
+// add_user_commands and add_alias_commands.
+enum class ImportKind { kUsers, kAliases };
+void add_import_command(CLI::App& group, Context& ctx, ImportKind kind);
 
 }  // namespace vmail::cli

@@ -1,19 +1,14 @@
 #include <spdlog/spdlog.h>
-#include <termios.h>
-#include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
 #include "cli/app.h"
+#include "core/validate.h"
 #include "exporters/export.h"
 
 namespace vmail::cli {
-
-std::vector<CommandGroup>& extra_command_groups() {
-  static std::vector<CommandGroup> groups;
-  return groups;
-}
 
 Result<Settings*> Context::settings() {
   if (!settings_) {
@@ -37,6 +32,12 @@ Result<Database*> Context::database() {
   return db_.get();
 }
 
+Result<Store> Context::store() {
+  auto db = database();
+  if (!db.ok()) return db.status();
+  return Store(**db);
+}
+
 Status Context::export_after_change() {
   if (no_export) return Status::Ok();
   auto db = database();
@@ -50,63 +51,36 @@ Status Context::export_after_change() {
   return Status::Ok();
 }
 
+Result<std::optional<std::string>> domain_filter(const std::string& input) {
+  if (input.empty()) return std::optional<std::string>();
+  auto domain = normalize_domain(input);
+  if (!domain.ok()) return domain.status();
+  return std::optional<std::string>(*domain);
+}
+
 void print_line(const Context& ctx, const std::string& line) {
   if (ctx.json || ctx.quiet) return;
   std::fputs(line.c_str(), stdout);
   std::fputc('\n', stdout);
 }
 
-namespace {
-
-// Reads one line from `fd` without echo; restores the terminal afterwards.
-// Echo goes off before the prompt appears, and nothing typed is discarded
-// (TCSANOW, not TCSAFLUSH): a password typed or pasted as soon as the prompt
-// shows, or ahead of it, is read, never echoed and never lost.
-std::optional<std::string> prompt_no_echo(FILE* tty, const char* prompt) {
-  int fd = fileno(tty);
-  termios old{};
-  bool restore = tcgetattr(fd, &old) == 0;
-  if (restore) {
-    termios quiet = old;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    quiet.c_lflag |= ECHONL;
-    tcsetattr(fd, TCSANOW, &quiet);
+void print_table(const Context& ctx, const std::vector<std::vector<std::string>>& rows) {
+  if (ctx.quiet) return;
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
   }
-  std::fputs(prompt, stderr);
-  std::fflush(stderr);
-  std::string line;
-  int c;
-  bool got = false;
-  while ((c = std::fgetc(tty)) != EOF) {
-    got = true;
-    if (c == '\n') break;
-    line += static_cast<char>(c);
-  }
-  if (restore) tcsetattr(fd, TCSANOW, &old);
-  if (!got) return std::nullopt;
-  return line;
-}
-
-}  // namespace
-
-Result<std::string> read_password(bool from_stdin) {
-  if (from_stdin) {
+  for (const auto& row : rows) {
     std::string line;
-    if (!std::getline(std::cin, line)) return Status(Code::kBadInput, "password: nothing on standard input");
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    return line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    std::cout << line << '\n';
   }
-  if (!isatty(STDIN_FILENO)) {
-    return Status(Code::kUsage, "password: no terminal to prompt on; use --password-stdin or --hash");
-  }
-  FILE* tty = std::fopen("/dev/tty", "r+");
-  if (tty == nullptr) return Status(Code::kUsage, "password: cannot open the terminal; use --password-stdin");
-  auto first = prompt_no_echo(tty, "Password: ");
-  auto second = first ? prompt_no_echo(tty, "Repeat password: ") : std::nullopt;
-  std::fclose(tty);
-  if (!first || !second) return Status(Code::kBadInput, "password: no password entered");
-  if (*first != *second) return Status(Code::kBadInput, "password: the two entries differ");
-  return *first;
 }
+
+void print_json(const nlohmann::ordered_json& value) { std::cout << value.dump(2) << '\n'; }
 
 }  // namespace vmail::cli

@@ -72,7 +72,9 @@ Status getent(Context& ctx, const GetentArgs& args) {
                            : by_keys<AliasEntry>(s, args.keys, lookup_alias, alias_line);
 }
 
-void add_getent_commands(CLI::App& app, Context& ctx) {
+}  // namespace
+
+void add_getent_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("getent", "print passwd or aliases entries as `getent -s vmail` does");
   auto* args = ctx.keep<GetentArgs>();
   cmd->add_option("database", args->database, "passwd or aliases")
@@ -82,7 +84,4 @@ void add_getent_commands(CLI::App& app, Context& ctx) {
   cmd->callback([&ctx, args] { ctx.action = [&ctx, args] { return getent(ctx, *args); }; });
 }
 
-RegisterGroup reg(add_getent_commands);
-
-}  // namespace
 }  // namespace vmail::cli

@@ -1,12 +1,8 @@
 // `vmail health [--timeout SECONDS] [--json]`: checks every mail service
 // (src/health.h). Ports and address: flags, environment, then the values the
 // launcher recorded in the database, then the defaults.
-#include <sys/stat.h>
-#include <nlohmann/json.hpp>
-
 #include <cmath>
 #include <cstdio>
-#include <iostream>
 
 #include "cli/app.h"
 #include "launch/health.h"
@@ -20,12 +16,11 @@ struct HealthArgs {
   std::map<std::string, std::string> flags;  // VMAIL_LISTEN and the port variables
 };
 
-// The launcher's recorded endpoints, when the database exists and is readable.
+// The launcher's recorded endpoints, when the database exists and is readable
+// (a read-only open never creates it).
 std::map<std::string, std::string> recorded_endpoints(Context& ctx) {
   auto settings = ctx.settings();
   if (!settings.ok()) return {};
-  struct stat st;
-  if (::stat((*settings)->db.c_str(), &st) != 0) return {};
   auto db = Database::open((*settings)->db, Database::Mode::kReadOnly);
   if (!db.ok()) return {};
   auto recorded = (*db)->recorded_settings();
@@ -55,7 +50,7 @@ Status health(Context& ctx, const HealthArgs& args) {
       services[r.name] = s;
     }
     nlohmann::ordered_json out = {{"status", healthy ? "healthy" : "unhealthy"}, {"services", services}};
-    std::cout << out.dump(2) << '\n';
+    print_json(out);
   } else if (!ctx.quiet) {
     for (const auto& r : results) {
       std::printf("%-10s %5u  %-9s %5lld ms%s%s\n", r.name.c_str(), static_cast<unsigned>(r.port),
@@ -67,7 +62,9 @@ Status health(Context& ctx, const HealthArgs& args) {
   return healthy ? Status::Ok() : Status(Code::kUnhealthy, "");
 }
 
-void add_health_commands(CLI::App& app, Context& ctx) {
+}  // namespace
+
+void add_health_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("health", "check SMTP, submission, SMTPS, IMAP(S) and POP3(S): greeting, TLS, quit");
   auto* args = ctx.keep<HealthArgs>();
   cmd->add_option("--timeout", args->timeout, "seconds per service (default 5)");
@@ -79,7 +76,4 @@ void add_health_commands(CLI::App& app, Context& ctx) {
   cmd->callback([&ctx, args] { ctx.action = [&ctx, args] { return health(ctx, *args); }; });
 }
 
-RegisterGroup reg(add_health_commands);
-
-}  // namespace
 }  // namespace vmail::cli

@@ -3,14 +3,12 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <nlohmann/json.hpp>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
 #include <thread>
 
 #include "cli/app.h"
@@ -98,6 +96,24 @@ class ProgressBar {
   bool shown_ = false;
 };
 
+#ifdef VMAIL_TEST_HOOKS
+// Only in the test-only program vmail-testhooks (never installed): the
+// "killed while writing" test holds the open write transaction for
+// VMAIL_TEST_PAUSE_BEFORE_COMMIT seconds before the commit.
+void add_test_hooks(ImportOptions& options) {
+  const char* pause = std::getenv("VMAIL_TEST_PAUSE_BEFORE_COMMIT");
+  if (pause == nullptr) return;
+  int seconds = std::atoi(pause);
+  options.before_commit = [seconds] {
+    std::fprintf(stderr, "vmail: test: paused before commit\n");
+    std::fflush(stderr);
+    std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  };
+}
+#else
+void add_test_hooks(ImportOptions&) {}
+#endif
+
 Status run_import(Context& ctx, const ImportArgs& args, bool users) {
   ImportOptions options;
   if (args.format == "dms") options.format = ImportFormat::kDms;
@@ -110,16 +126,7 @@ Status run_import(Context& ctx, const ImportArgs& args, bool users) {
   if (!ctx.quiet && isatty(STDERR_FILENO)) {
     options.progress = [&bar](std::string_view stage, size_t done, size_t total) { bar.update(stage, done, total); };
   }
-  // Test seam for the "killed while writing" test: hold the open write
-  // transaction for this many seconds before committing.
-  if (const char* pause = std::getenv("VMAIL_TEST_PAUSE_BEFORE_COMMIT"); pause != nullptr) {
-    int seconds = std::atoi(pause);
-    options.before_commit = [seconds] {
-      std::fprintf(stderr, "vmail: test: paused before commit\n");
-      std::fflush(stderr);
-      std::this_thread::sleep_for(std::chrono::seconds(seconds));
-    };
-  }
+  add_test_hooks(options);
 
   const std::string name = args.file == "-" ? "<stdin>" : args.file;
   auto data = read_input(args.file);
@@ -146,17 +153,15 @@ Status run_import(Context& ctx, const ImportArgs& args, bool users) {
     for (size_t i = 0; i < errors.size() && i < kMaxReported; ++i) {
       errs.push_back(json{{"line", errors[i].line}, {"reason", errors[i].reason}});
     }
-    std::cout << json{{"file", name},
-                      {"kind", what},
-                      {"dry_run", args.dry_run},
-                      {"written", report->written},
-                      {"created", report->created},
-                      {"updated", report->updated},
-                      {"skipped", report->skipped},
-                      {"error_count", errors.size()},
-                      {"errors", errs}}
-                     .dump(2)
-              << '\n';
+    print_json(json{{"file", name},
+                    {"kind", what},
+                    {"dry_run", args.dry_run},
+                    {"written", report->written},
+                    {"created", report->created},
+                    {"updated", report->updated},
+                    {"skipped", report->skipped},
+                    {"error_count", errors.size()},
+                    {"errors", errs}});
   }
   if (!errors.empty()) {
     return Status(Code::kBadInput, name + ": " + std::to_string(errors.size()) +
@@ -173,28 +178,25 @@ Status run_import(Context& ctx, const ImportArgs& args, bool users) {
   return ctx.export_after_change();
 }
 
-void add_import_commands(CLI::App& app, Context& ctx) {
-  for (bool users : {true, false}) {
-    CLI::App* group = app.get_subcommand(users ? "user" : "alias");
-    auto* cmd = group->add_subcommand("import", users ? "add users from a CSV or docker-mailserver file"
-                                                      : "add aliases from a CSV or docker-mailserver file");
-    auto* a = ctx.keep<ImportArgs>();
-    cmd->add_option("FILE", a->file, "the file, or - for standard input")->required();
-    cmd->add_option("--format", a->format,
-                    users ? "csv, or dms for docker-mailserver's postfix-accounts.cf"
-                          : "csv, or dms for docker-mailserver's postfix-virtual.cf")
-        ->check(CLI::IsMember({"csv", "dms"}));
-    cmd->add_flag("--dry-run", a->dry_run, "check every row, write nothing");
-    if (users) {
-      cmd->add_option("--on-existing", a->on_existing, "an existing user is an error (fail), left alone, or updated")
-          ->check(CLI::IsMember({"fail", "skip", "update"}));
-      cmd->add_option("--jobs", a->jobs, "hashing threads (default: all cores)")->check(CLI::Range(1u, 1024u));
-    }
-    cmd->callback([&ctx, a, users] { ctx.action = [&ctx, a, users] { return run_import(ctx, *a, users); }; });
+}  // namespace
+
+void add_import_command(CLI::App& group, Context& ctx, ImportKind kind) {
+  const bool users = kind == ImportKind::kUsers;
+  auto* cmd = group.add_subcommand("import", users ? "add users from a CSV or docker-mailserver file"
+                                                   : "add aliases from a CSV or docker-mailserver file");
+  auto* a = ctx.keep<ImportArgs>();
+  cmd->add_option("FILE", a->file, "the file, or - for standard input")->required();
+  cmd->add_option("--format", a->format,
+                  users ? "csv, or dms for docker-mailserver's postfix-accounts.cf"
+                        : "csv, or dms for docker-mailserver's postfix-virtual.cf")
+      ->check(CLI::IsMember({"csv", "dms"}));
+  cmd->add_flag("--dry-run", a->dry_run, "check every row, write nothing");
+  if (users) {
+    cmd->add_option("--on-existing", a->on_existing, "an existing user is an error (fail), left alone, or updated")
+        ->check(CLI::IsMember({"fail", "skip", "update"}));
+    cmd->add_option("--jobs", a->jobs, "hashing threads (default: all cores)")->check(CLI::Range(1u, 1024u));
   }
+  cmd->callback([&ctx, a, users] { ctx.action = [&ctx, a, users] { return run_import(ctx, *a, users); }; });
 }
 
-RegisterGroup reg(add_import_commands);
-
-}  // namespace
 }  // namespace vmail::cli

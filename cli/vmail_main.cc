@@ -37,12 +37,14 @@ int run(int argc, char** argv) {
   app.add_flag("-v,--verbose", ctx.verbose, "debug output on stderr")->excludes(quiet);
   app.add_flag("--no-export", ctx.no_export, "do not regenerate the exported files");
 
+  // Every command group, in the order --help lists them (cli/app.h).
   add_domain_commands(app, ctx);
   add_user_commands(app, ctx);
   add_alias_commands(app, ctx);
   add_export_command(app, ctx);
   add_db_commands(app, ctx);
-  for (const auto& extra : extra_command_groups()) extra(app, ctx);
+  add_getent_command(app, ctx);
+  add_health_command(app, ctx);
 
   try {
     app.parse(argc, argv);

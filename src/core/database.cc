@@ -57,6 +57,13 @@ Status sqlite_status(const std::exception& e, const std::string& context) {
 }
 
 Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode mode) {
+  if (mode == Mode::kReadOnly) {
+    // Said here in words: SQLite would only report "unable to open database file".
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+      return Status(Code::kNoInput, path + ": no such database (`vmail db migrate` creates it)");
+    }
+  }
   try {
     int flags = SQLITE_OPEN_READONLY;
     if (mode == Mode::kReadWrite) {

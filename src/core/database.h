@@ -34,7 +34,8 @@ class Database {
   enum class Mode { kReadWrite, kReadOnly };
 
   // Opens (and for kReadWrite creates) the database. Does not migrate.
-  // kConfig when the database is newer than this program.
+  // kConfig when the database is newer than this program. kReadOnly never
+  // creates anything: kNoInput when the file does not exist.
   static Result<std::unique_ptr<Database>> open(const std::string& path, Mode mode);
 
   // Opens read-write and applies pending migrations: what every command that

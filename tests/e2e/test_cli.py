@@ -4,12 +4,28 @@ against a real SQLite database under a private VMAIL_ROOT."""
 import json
 import os
 import pty
+import signal
 import sqlite3
 import subprocess
+import termios
 import time
 import unittest
 
 from harness import VMAIL, InstanceTestCase
+
+
+def wait_or_kill(pid, timeout=30):
+    """Waits for a child; kills it after `timeout` seconds so that a stuck
+    prompt never hangs the suite. Returns its wait status."""
+    deadline = time.time() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.time() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            return os.waitpid(pid, 0)[1]
+        time.sleep(0.05)
 
 
 class CliTour(InstanceTestCase):
@@ -109,17 +125,7 @@ class CliTour(InstanceTestCase):
         read_until(b"Repeat password: ")
         os.write(fd, b"tty-password-1\n")
         read_until(b"added")
-        deadline = time.time() + 30
-        status = None
-        while status is None:
-            done, st = os.waitpid(pid, os.WNOHANG)
-            if done:
-                status = st
-            elif time.time() > deadline:
-                os.kill(pid, 9)  # never hang the suite on a stuck prompt
-                _, status = os.waitpid(pid, 0)
-            else:
-                time.sleep(0.05)
+        status = wait_or_kill(pid)
         os.close(fd)
         self.assertEqual(os.waitstatus_to_exitcode(status), 0, out)
         self.assertNotIn(b"tty-password-1", out, "the password is never echoed")
@@ -128,6 +134,33 @@ class CliTour(InstanceTestCase):
         h = line.split(":")[1]
         check = subprocess.run(["doveadm", "pw", "-t", h, "-p", "tty-password-1"], capture_output=True)
         self.assertEqual(check.returncode, 0, check.stderr)
+
+    def test_ctrl_c_at_the_password_prompt_restores_echo(self):
+        # Regression: Ctrl-C at the prompt left the terminal without echo.
+        self.inst.vmail("domain", "add", "example.com", check=0)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            with self.subTest(signal=sig):
+                pid, fd = pty.fork()
+                if pid == 0:
+                    os.execve(VMAIL, [VMAIL, "user", "add", "tty@example.com"], self.inst.env)
+                out = b""
+                deadline = time.time() + 30
+                while b"Password: " not in out and time.time() < deadline:
+                    out += os.read(fd, 1024)
+                self.assertIn(b"Password: ", out)
+                self.assertFalse(termios.tcgetattr(fd)[3] & termios.ECHO, "echo is off while the prompt is up")
+                if sig == signal.SIGINT:
+                    os.write(fd, b"half-typed\x03")  # Ctrl-C: the terminal sends SIGINT
+                else:
+                    os.kill(pid, sig)
+                status = wait_or_kill(pid)
+                lflag = termios.tcgetattr(fd)[3]
+                os.close(fd)
+                # Dead of the signal itself: a shell reports 128+N (130 for
+                # Ctrl-C) and stops a loop.
+                self.assertEqual(os.waitstatus_to_exitcode(status), -sig, out)
+                self.assertTrue(lflag & termios.ECHO, "echo is back on")
+        self.inst.vmail("user", "show", "tty@example.com", check=67)
 
     def test_password_schemes_from_settings(self):
         self.inst.vmail("domain", "add", "example.com", check=0)
@@ -258,11 +291,26 @@ class Concurrency(InstanceTestCase):
 
 
 class Upkeep(InstanceTestCase):
-    def test_db_status_migrate_check_backup(self):
+    def test_db_status_never_creates_the_database(self):
+        # Regression: `db status` created an empty database (and its folder).
         v = self.inst.vmail
+        for args in (("db", "status"), ("--json", "db", "status")):
+            p = v(*args, check=66)
+            self.assertEqual(p.stdout, "")
+            self.assertEqual(p.stderr.strip().splitlines(), [f"vmail: {self.inst.db}: no such database "
+                                                             "(`vmail db migrate` creates it)"])
+            self.assertFalse(os.path.exists(os.path.dirname(self.inst.db)))
+        # An empty file is a database at version 0, every migration pending;
+        # status reads it and writes nothing.
+        os.makedirs(os.path.dirname(self.inst.db))
+        open(self.inst.db, "wb").close()
         status = json.loads(v("--json", "db", "status", check=0).stdout)
         self.assertEqual(status, {"version": 0, "latest": status["latest"], "pending": status["latest"]})
         self.assertGreaterEqual(status["latest"], 1)
+        self.assertEqual(os.path.getsize(self.inst.db), 0)
+
+    def test_db_status_migrate_check_backup(self):
+        v = self.inst.vmail
         v("db", "migrate", check=0)
         status = json.loads(v("--json", "db", "status", check=0).stdout)
         self.assertEqual(status["pending"], 0)

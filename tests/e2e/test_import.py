@@ -10,11 +10,14 @@ import subprocess
 import time
 import unittest
 
-from harness import VMAIL, InstanceTestCase
+from harness import BUILD_DIR, VMAIL, InstanceTestCase
 from server import DOMAIN, ServerTestCase, imap_login_ok, tls_context  # noqa: F401
 
 HASH = "{SHA512-CRYPT}$6$importsalt$" + "x" * 86
 GOOD = "good@example.test,correct horse\n"  # line 2 of most cases below
+# vmail with the test seams compiled in (cli/CMakeLists.txt); never installed.
+VMAIL_TESTHOOKS = os.path.join(BUILD_DIR, "vmail-testhooks")
+PAUSE = "VMAIL_TEST_PAUSE_BEFORE_COMMIT"
 
 
 def reported_lines(stderr, name):
@@ -211,10 +214,10 @@ class KilledImport(ImportTestCase):
     """kill -9 (and SIGINT) at any point leaves the database as it was: the
     import is one transaction that commits only at the end."""
 
-    def start_import(self, path, env=None):
+    def start_import(self, path, env=None, program=VMAIL):
         e = dict(self.inst.env)
         e.update(env or {})
-        return subprocess.Popen([VMAIL, "user", "import", path, "--jobs", "2"], env=e, stdout=subprocess.PIPE,
+        return subprocess.Popen([program, "user", "import", path, "--jobs", "2"], env=e, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
     def plaintext_file(self, rows):
@@ -250,7 +253,9 @@ class KilledImport(ImportTestCase):
                 path = self.write("hashed.csv", "email,password_hash\n" + "".join(
                     f"w{i}@example.test,{HASH}\n" for i in range(5000)))
                 db_before, files_before = self.inst.dump_db(), self.inst.exported_files()
-                proc = self.start_import(path, {"VMAIL_TEST_PAUSE_BEFORE_COMMIT": "60"})
+                # No SQLite lock held from outside can stop a WAL commit once the
+                # rows are written, so the test-only build pauses right there.
+                proc = self.start_import(path, {PAUSE: "60"}, program=VMAIL_TESTHOOKS)
                 line = proc.stderr.readline()
                 self.assertIn("paused before commit", line)
                 # Every row is written inside the open transaction by now.
@@ -258,6 +263,16 @@ class KilledImport(ImportTestCase):
                 self.assertNotEqual(proc.wait(timeout=60), 0)
                 self.assert_unchanged(proc, db_before, files_before)
                 self.inst.vmail("user", "del", "after@example.test", check=0)
+
+    def test_shipped_program_has_no_pause_hook(self):
+        # Regression: the shipped vmail read VMAIL_TEST_PAUSE_BEFORE_COMMIT.
+        with open(VMAIL, "rb") as f:
+            self.assertFalse(PAUSE.encode() in f.read(), f"{VMAIL} mentions {PAUSE}")
+        path = self.write("one.csv", "email,password_hash\nhook@example.test," + HASH + "\n")
+        started = time.monotonic()
+        p = self.inst.vmail("user", "import", path, env={PAUSE: "60"}, check=0)
+        self.assertLess(time.monotonic() - started, 30)
+        self.assertNotIn("paused", p.stderr)
 
 
 class TenThousandLogins(ServerTestCase):

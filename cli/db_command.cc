@@ -1,0 +1,101 @@
+// `vmail db status|migrate|backup|check`: database upkeep.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/app.h"
+
+namespace vmail::cli {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// Read-only: reports on the database without creating or migrating it, and
+// says so (exit 66, as `getent`) when there is none.
+Status db_status(Context& ctx) {
+  auto settings = ctx.settings();
+  if (!settings.ok()) return settings.status();
+  auto db = Database::open((*settings)->db, Database::Mode::kReadOnly);
+  if (!db.ok()) return db.status();
+  int version = (*db)->version();
+  int latest = Database::latest();
+  if (ctx.json) {
+    print_json(json{{"version", version}, {"latest", latest}, {"pending", latest - version}});
+  } else {
+    print_line(ctx, "database: " + (*settings)->db);
+    print_line(ctx, "version " + std::to_string(version) + ", latest " + std::to_string(latest) + ", " +
+                        std::to_string(latest - version) + " pending");
+  }
+  return Status::Ok();
+}
+
+Status db_migrate(Context& ctx) {
+  auto db = ctx.database();
+  if (!db.ok()) return db.status();
+  print_line(ctx, "database at version " + std::to_string((*db)->version()));
+  return Status::Ok();
+}
+
+Status db_backup(Context& ctx, const std::string& target) {
+  auto db = ctx.database();
+  if (!db.ok()) return db.status();
+  if (Status s = (*db)->backup_to(target); !s.ok()) return s;
+  print_line(ctx, "backup written to " + target);
+  return Status::Ok();
+}
+
+// The problems SQLite's integrity and foreign key checks find, one a line.
+Result<std::vector<std::string>> db_problems(Database& db) {
+  std::vector<std::string> problems;
+  try {
+    SQLite::Statement integrity(db.sql(), "PRAGMA integrity_check");
+    while (integrity.executeStep()) {
+      std::string line = integrity.getColumn(0).getString();
+      if (line != "ok") problems.push_back("integrity: " + line);
+    }
+    SQLite::Statement fk(db.sql(), "PRAGMA foreign_key_check");
+    while (fk.executeStep()) {
+      problems.push_back("foreign key: table " + fk.getColumn(0).getString() + " row " + fk.getColumn(1).getString() +
+                         " refers to a missing " + fk.getColumn(2).getString());
+    }
+  } catch (const std::exception& e) {
+    return sqlite_status(e, db.path());
+  }
+  return problems;
+}
+
+Status db_check(Context& ctx) {
+  auto db = ctx.database();
+  if (!db.ok()) return db.status();
+  auto problems = db_problems(**db);
+  if (!problems.ok()) return problems.status();
+  if (problems->empty()) {
+    print_line(ctx, "database ok");
+    return Status::Ok();
+  }
+  for (const auto& p : *problems) std::printf("%s\n", p.c_str());
+  return Status(Code::kBadInput, (*db)->path() + ": " + std::to_string(problems->size()) + " problems found");
+}
+
+}  // namespace
+
+void add_db_commands(CLI::App& app, Context& ctx) {
+  auto* group = app.add_subcommand("db", "database upkeep")->require_subcommand(1);
+  group->add_subcommand("status", "schema version and pending migrations")->callback([&ctx] {
+    ctx.action = [&ctx] { return db_status(ctx); };
+  });
+  group->add_subcommand("migrate", "apply pending migrations")->callback([&ctx] {
+    ctx.action = [&ctx] { return db_migrate(ctx); };
+  });
+  {
+    auto* cmd = group->add_subcommand("backup", "consistent copy while others write");
+    auto* file = ctx.keep<std::string>();
+    cmd->add_option("FILE", *file)->required();
+    cmd->callback([&ctx, file] { ctx.action = [&ctx, file] { return db_backup(ctx, *file); }; });
+  }
+  group->add_subcommand("check", "integrity and foreign key check")->callback([&ctx] {
+    ctx.action = [&ctx] { return db_check(ctx); };
+  });
+}
+
+}  // namespace vmail::cli

@@ -1,0 +1,256 @@
+// `vmail user add|del|passwd|disable|enable|quota|list|show` (and `user
+// import`, registered from import_command.cc).
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cli/app.h"
+#include "cli/password_prompt.h"
+#include "core/maildir.h"
+#include "core/password.h"
+#include "core/validate.h"
+
+namespace vmail::cli {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+json user_json(const User& u) {
+  return json{{"address", u.address}, {"domain", u.domain},
+              {"name", u.name},       {"quota", u.quota ? json(*u.quota) : json(nullptr)},
+              {"enabled", u.enabled}, {"created", u.created}};
+}
+
+std::string quota_text(const std::optional<uint64_t>& q) { return q ? format_quota(*q) : "none"; }
+
+struct PasswordArgs {
+  bool from_stdin = false;
+  std::string hash;
+  CLI::Option* hash_option = nullptr;
+};
+
+void add_password_options(CLI::App* cmd, PasswordArgs& args) {
+  auto* in = cmd->add_flag("--password-stdin", args.from_stdin, "read the password as one line from standard input");
+  args.hash_option = cmd->add_option("--hash", args.hash, "a ready hash, {SCHEME}...")->excludes(in);
+}
+
+// Turns the password options into a stored `{SCHEME}hash`.
+Result<std::string> password_hash(Context& ctx, const PasswordArgs& args) {
+  if (args.hash_option->count() > 0) {
+    if (Status s = check_hash(args.hash); !s.ok()) return s;
+    return args.hash;
+  }
+  auto password = read_password(args.from_stdin);
+  if (!password.ok()) return password.status();
+  if (Status s = check_password(*password); !s.ok()) return s;
+  auto settings = ctx.settings();
+  if (!settings.ok()) return settings.status();
+  return hash_password(*password, (*settings)->scheme);
+}
+
+struct UserAddArgs {
+  std::string address;
+  PasswordArgs password;
+  std::string quota;
+  CLI::Option* quota_option = nullptr;
+  std::string name;
+};
+
+Status user_add(Context& ctx, const UserAddArgs& args) {
+  auto address = parse_address(args.address);
+  if (!address.ok()) return address.status();
+  if (Status s = check_display_name(args.name); !s.ok()) return s;
+  std::optional<uint64_t> quota;
+  if (args.quota_option->count() > 0) {
+    auto q = parse_quota(args.quota);
+    if (!q.ok()) return q.status();
+    quota = *q;
+  }
+  auto settings = ctx.settings();
+  if (!settings.ok()) return settings.status();
+  auto store = ctx.store();
+  if (!store.ok()) return store.status();
+  // Refuse an unknown domain before asking for a password.
+  auto exists = store->domain_exists(address->domain);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) return Status(Code::kNotFound, "domain " + quote(address->domain) + ": no such domain");
+  auto hash = password_hash(ctx, args.password);
+  if (!hash.ok()) return hash.status();
+  User user;
+  user.address = address->str();
+  user.local = address->local;
+  user.domain = address->domain;
+  user.name = args.name;
+  user.password = *hash;
+  user.quota = quota;
+  const Settings& s = **settings;
+  Status added =
+      store->add_user(user, [&](const User& u) { return create_maildir(s.mail_dir, u.domain, u.local, s.uid, s.gid); });
+  if (!added.ok()) return added;
+  print_line(ctx, "user " + user.address + " added");
+  return ctx.export_after_change();
+}
+
+Status user_del(Context& ctx, const std::string& input, bool purge) {
+  auto address = parse_address(input);
+  if (!address.ok()) return address.status();
+  auto store = ctx.store();
+  if (!store.ok()) return store.status();
+  User removed;
+  if (Status s = store->delete_user(address->str(), &removed); !s.ok()) return s;
+  print_line(ctx, "user " + removed.address + " deleted");
+  Status exported = ctx.export_after_change();
+  if (purge) {
+    auto settings = ctx.settings();
+    if (Status s = purge_maildir((*settings)->mail_dir, removed.domain, removed.local); !s.ok()) return s;
+  }
+  return exported;
+}
+
+Status user_passwd(Context& ctx, const std::string& input, const PasswordArgs& args) {
+  auto address = parse_address(input);
+  if (!address.ok()) return address.status();
+  auto store = ctx.store();
+  if (!store.ok()) return store.status();
+  if (auto u = store->get_user(address->str()); !u.ok()) return u.status();
+  auto hash = password_hash(ctx, args);
+  if (!hash.ok()) return hash.status();
+  if (Status s = store->set_password(address->str(), *hash); !s.ok()) return s;
+  print_line(ctx, "password of " + address->str() + " changed");
+  return ctx.export_after_change();
+}
+
+Status user_enable(Context& ctx, const std::string& input, bool enabled) {
+  auto address = parse_address(input);
+  if (!address.ok()) return address.status();
+  auto store = ctx.store();
+  if (!store.ok()) return store.status();
+  if (Status s = store->set_enabled(address->str(), enabled); !s.ok()) return s;
+  print_line(ctx, "user " + address->str() + (enabled ? " enabled" : " disabled"));
+  return ctx.export_after_change();
+}
+
+Status user_quota(Context& ctx, const std::string& input, const std::string& size) {
+  auto address = parse_address(input);
+  if (!address.ok()) return address.status();
+  auto quota = parse_quota(size);
+  if (!quota.ok()) return quota.status();
+  auto store = ctx.store();
+  if (!store.ok()) return store.status();
+  if (Status s = store->set_quota(address->str(), *quota); !s.ok()) return s;
+  print_line(ctx, "quota of " + address->str() + " set to " + quota_text(*quota));
+  return ctx.export_after_change();
+}
+
+Status user_list(Context& ctx, const std::string& domain_in) {
+  auto domain = domain_filter(domain_in);
+  if (!domain.ok()) return domain.status();
+  auto store = ctx.store();
+  if (!store.ok()) return store.status();
+  auto users = store->list_users(*domain);
+  if (!users.ok()) return users.status();
+  if (ctx.json) {
+    json out = json::array();
+    for (const auto& u : *users) out.push_back(user_json(u));
+    print_json(out);
+    return Status::Ok();
+  }
+  std::vector<std::vector<std::string>> rows = {{"ADDRESS", "NAME", "QUOTA", "ENABLED", "CREATED"}};
+  for (const auto& u : *users) {
+    rows.push_back({u.address, u.name, quota_text(u.quota), u.enabled ? "yes" : "no", u.created});
+  }
+  print_table(ctx, rows);
+  return Status::Ok();
+}
+
+Status user_show(Context& ctx, const std::string& input) {
+  auto address = parse_address(input);
+  if (!address.ok()) return address.status();
+  auto store = ctx.store();
+  if (!store.ok()) return store.status();
+  auto user = store->get_user(address->str());
+  if (!user.ok()) return user.status();
+  if (ctx.json) {
+    print_json(user_json(*user));
+    return Status::Ok();
+  }
+  auto settings = ctx.settings();
+  print_table(ctx, {{"address:", user->address},
+                    {"domain:", user->domain},
+                    {"name:", user->name},
+                    {"quota:", quota_text(user->quota)},
+                    {"enabled:", user->enabled ? "yes" : "no"},
+                    {"created:", user->created},
+                    {"updated:", user->updated},
+                    {"maildir:", (*settings)->mail_dir + "/" + user->domain + "/" + user->local + "/Maildir"}});
+  return Status::Ok();
+}
+
+}  // namespace
+
+void add_user_commands(CLI::App& app, Context& ctx) {
+  auto* group = app.add_subcommand("user", "mailboxes")->require_subcommand(1);
+  {
+    auto* cmd = group->add_subcommand("add", "add a mailbox");
+    auto* a = ctx.keep<UserAddArgs>();
+    cmd->add_option("ADDRESS", a->address)->required();
+    add_password_options(cmd, a->password);
+    a->quota_option = cmd->add_option("--quota", a->quota, "0|N[K|M|G|T] or none");
+    cmd->add_option("--name", a->name, "display name");
+    cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_add(ctx, *a); }; });
+  }
+  {
+    auto* cmd = group->add_subcommand("del", "delete a mailbox");
+    struct Args {
+      std::string address;
+      bool purge = false;
+    };
+    auto* a = ctx.keep<Args>();
+    cmd->add_option("ADDRESS", a->address)->required();
+    cmd->add_flag("--purge", a->purge, "also remove the maildir");
+    cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_del(ctx, a->address, a->purge); }; });
+  }
+  {
+    auto* cmd = group->add_subcommand("passwd", "change a password");
+    struct Args {
+      std::string address;
+      PasswordArgs password;
+    };
+    auto* a = ctx.keep<Args>();
+    cmd->add_option("ADDRESS", a->address)->required();
+    add_password_options(cmd, a->password);
+    cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_passwd(ctx, a->address, a->password); }; });
+  }
+  for (bool enable : {false, true}) {
+    auto* cmd = group->add_subcommand(enable ? "enable" : "disable",
+                                      enable ? "allow logins again" : "refuse logins (mail is still received)");
+    auto* address = ctx.keep<std::string>();
+    cmd->add_option("ADDRESS", *address)->required();
+    cmd->callback([&ctx, address, enable] {
+      ctx.action = [&ctx, address, enable] { return user_enable(ctx, *address, enable); };
+    });
+  }
+  {
+    auto* cmd = group->add_subcommand("quota", "set or clear a quota");
+    auto* a = ctx.keep<std::pair<std::string, std::string>>();
+    cmd->add_option("ADDRESS", a->first)->required();
+    cmd->add_option("SIZE", a->second, "0|N[K|M|G|T] or none")->required();
+    cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_quota(ctx, a->first, a->second); }; });
+  }
+  {
+    auto* cmd = group->add_subcommand("list", "list mailboxes");
+    auto* domain = ctx.keep<std::string>();
+    cmd->add_option("DOMAIN", *domain);
+    cmd->callback([&ctx, domain] { ctx.action = [&ctx, domain] { return user_list(ctx, *domain); }; });
+  }
+  {
+    auto* cmd = group->add_subcommand("show", "show one mailbox");
+    auto* address = ctx.keep<std::string>();
+    cmd->add_option("ADDRESS", *address)->required();
+    cmd->callback([&ctx, address] { ctx.action = [&ctx, address] { return user_show(ctx, *address); }; });
+  }
+  add_import_command(*group, ctx, ImportKind::kUsers);
+}
+
+}  // namespace vmail::cli
