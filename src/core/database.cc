@@ -56,6 +56,12 @@ Status sqlite_status(const std::exception& e, const std::string& context) {
   return Status(Code::kInternal, context + ": " + e.what());
 }
 
+Status check_journal_mode(const std::string& path, const std::string& journal_mode) {
+  if (journal_mode == "wal") return Status::Ok();
+  return Status(Code::kConfig, path + ": SQLite cannot use WAL journal mode here (it kept " + quote(journal_mode) +
+                                   "); vmail needs WAL: put the database on a local file system");
+}
+
 Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode mode) {
   try {
     int flags = SQLITE_OPEN_READONLY;
@@ -71,7 +77,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode m
     db->exec("PRAGMA foreign_keys = ON");
     if (mode == Mode::kReadWrite) {
       std::string journal = db->execAndGet("PRAGMA journal_mode = WAL").getString();
-      (void)journal;
+      if (Status s = check_journal_mode(path, journal); !s.ok()) return s;
       db->exec("PRAGMA synchronous = NORMAL");
     }
     std::unique_ptr<Database> out(new Database(std::move(db), path));
