@@ -26,6 +26,7 @@
 #include "exporters/map_delta.h"
 #include "exporters/postfix_maps.h"
 #include "core/process.h"
+#include "core/row_policy.h"
 #include "core/store.h"
 
 namespace vmail {
@@ -103,15 +104,12 @@ std::optional<gid_t> dovecot_gid() {
 
 // The mail folder is part of every users line: a ':' or a control character
 // in it (from the environment or a recorded setting) would corrupt them all.
+// The same rule as the NSS module's homes (core/row_policy.h).
 Status check_mail_dir(const std::string& mail_dir) {
-  for (unsigned char c : mail_dir) {
-    if (c == ':' || c < 0x20 || c == 0x7f) {
-      return Status(Code::kConfig,
-                    "VMAIL_MAIL_DIR " + quote(mail_dir) +
-                        ": contains ':' or a control character, which would corrupt the Dovecot users file");
-    }
-  }
-  return Status::Ok();
+  if (row_safe_mail_dir(mail_dir)) return Status::Ok();
+  return Status(Code::kConfig, "VMAIL_MAIL_DIR " + quote(mail_dir) +
+                                   ": not usable as a home folder base (must be absolute, without '.' or '..', "
+                                   "':' or a control character)");
 }
 
 // postmap reads main.cf from its -c folder and pauses ~2 s when that file
