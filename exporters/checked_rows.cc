@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/row_policy.h"
 #include "core/validate.h"
 
 namespace vmail {
@@ -24,25 +25,6 @@ std::vector<const T*> sorted(const std::vector<T>& rows, Key key) {
   return out;
 }
 
-bool safe_address(std::string_view address) {
-  auto a = parse_address(address);
-  return a.ok() && a->str() == address;
-}
-
-bool safe_user(const User& u) {
-  if (u.address.size() != u.local.size() + 1 + u.domain.size() || u.address.compare(0, u.local.size(), u.local) != 0 ||
-      u.address[u.local.size()] != '@' || u.address.compare(u.local.size() + 1, std::string::npos, u.domain) != 0) {
-    return false;
-  }
-  return safe_address(u.address);
-}
-
-bool safe_source(std::string_view source) {
-  auto a = parse_alias_source(source);
-  if (!a.ok()) return false;
-  return (a->local.empty() ? "@" + a->domain : a->str()) == source;
-}
-
 }  // namespace
 
 CheckedRows check_rows(const Snapshot& snapshot, const SkipReporter& skipped) {
@@ -51,7 +33,7 @@ CheckedRows check_rows(const Snapshot& snapshot, const SkipReporter& skipped) {
   rows.users.reserve(users.size());
   const User* last = nullptr;
   for (const User* u : users) {
-    if (!safe_user(*u) || (last != nullptr && last->address == u->address)) {
+    if (!row_safe_user(u->address, u->local, u->domain) || (last != nullptr && last->address == u->address)) {
       report(skipped, "user", u->address, "stored address is not valid");
       continue;
     }
@@ -64,13 +46,13 @@ CheckedRows check_rows(const Snapshot& snapshot, const SkipReporter& skipped) {
   auto aliases = sorted(snapshot.aliases, [](const Alias& a) -> const std::string& { return a.source; });
   rows.aliases.reserve(aliases.size());
   for (const Alias* a : aliases) {
-    if (!safe_source(a->source)) {
+    if (!row_safe_alias_source(a->source)) {
       report(skipped, "alias", a->source, "stored value is not valid");
       continue;
     }
     CheckedAlias& checked = rows.aliases.emplace_back(CheckedAlias{a, {}});
     for (const std::string& d : a->destinations) {
-      if (safe_address(d)) {
+      if (row_safe_address(d)) {
         checked.destinations.push_back(d);
       } else {
         report(skipped, "destination", d, "stored value is not valid");
@@ -79,8 +61,7 @@ CheckedRows check_rows(const Snapshot& snapshot, const SkipReporter& skipped) {
   }
 
   for (const std::string& d : snapshot.domains) {
-    auto n = normalize_domain(d);
-    if (n.ok() && *n == d) {
+    if (row_safe_domain(d)) {
       rows.domains.push_back(d);
     } else {
       report(skipped, "domain", d, "stored value is not valid");

@@ -2,10 +2,10 @@
 // checked once per export and shared by every renderer.
 //
 // Values read back from the database are untrusted: a row that could add a
-// line or a field to a file is left out and reported. Addresses and sources
-// must pass the validators unchanged (parse_address accepts only a-z 0-9 . _ -
-// and LDH labels, so nothing that passes can hold a space, a newline, '#' or
-// ':'); hashes must pass check_hash; domains normalize_domain.
+// line or a field to a file is left out and reported. Addresses, alias
+// sources, destinations and domains follow core/row_policy.h, the policy the
+// NSS lookups share (an alias keeps its safe destinations); hashes must pass
+// check_hash (only the Dovecot users file carries them).
 //
 // A CheckedRows points into its snapshot, which must outlive it.
 #pragma once

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -15,6 +16,8 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <set>
+#include <string_view>
 #include <thread>
 
 #include "exporters/dovecot_users.h"
@@ -23,6 +26,7 @@
 #include "exporters/map_delta.h"
 #include "exporters/postfix_maps.h"
 #include "core/process.h"
+#include "core/row_policy.h"
 #include "core/store.h"
 
 namespace vmail {
@@ -31,20 +35,41 @@ namespace {
 // The names export_all writes; only these get stale temp files swept.
 const char* const kExportNames[] = {"users", "vmailbox", "virtual", "vdomains", "sender_logins"};
 
+// How long an export waits for another one's lock before it gives up: a hung
+// postmap must not hang every later command (and the launcher's reload).
+// VMAIL_EXPORT_LOCK_TIMEOUT, in seconds; 30 by default.
+Result<std::chrono::milliseconds> lock_timeout() {
+  const char* v = std::getenv("VMAIL_EXPORT_LOCK_TIMEOUT");
+  if (v == nullptr || *v == '\0') return std::chrono::milliseconds(30000);
+  char* end = nullptr;
+  errno = 0;
+  double seconds = std::strtod(v, &end);
+  if (errno != 0 || *end != '\0' || !(seconds >= 0 && seconds <= 86400)) {
+    return Status(Code::kConfig, "VMAIL_EXPORT_LOCK_TIMEOUT " + quote(v) + ": not a number of seconds (0 to 86400)");
+  }
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
 class ExportLock {
  public:
-  static Result<ExportLock> acquire(const std::string& db_path) {
+  // kBusy (75) when another process holds the lock past `timeout`.
+  static Result<ExportLock> acquire(const std::string& db_path, std::chrono::milliseconds timeout) {
     std::string path = db_path + ".export-lock";
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) return Status(Code::kCantCreate, path + ": cannot open export lock: " + std::strerror(errno));
-    while (::flock(fd, LOCK_EX) != 0) {
-      if (errno != EINTR) {
-        int err = errno;
-        ::close(fd);
-        return Status(Code::kCantCreate, path + ": cannot lock: " + std::strerror(err));
+    ExportLock lock(fd);
+    // flock has no timeout: poll without blocking until the deadline.
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EINTR) continue;
+      if (errno != EWOULDBLOCK) return Status(Code::kCantCreate, path + ": cannot lock: " + std::strerror(errno));
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return Status(Code::kBusy, fmt::format("{}: export lock still held by another process after {:g} s", path,
+                                               static_cast<double>(timeout.count()) / 1000));
       }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    return ExportLock(fd);
+    return lock;
   }
   ExportLock(ExportLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
   ~ExportLock() {
@@ -69,19 +94,15 @@ class Stopwatch {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
-std::string dir_of(const std::string& path) { return std::filesystem::path(path).parent_path().string(); }
 
 // The mail folder is part of every users line: a ':' or a control character
 // in it (from the environment or a recorded setting) would corrupt them all.
+// The same rule as the NSS module's homes (core/row_policy.h).
 Status check_mail_dir(const std::string& mail_dir) {
-  for (unsigned char c : mail_dir) {
-    if (c == ':' || c < 0x20 || c == 0x7f) {
-      return Status(Code::kConfig,
-                    "VMAIL_MAIL_DIR " + quote(mail_dir) +
-                        ": contains ':' or a control character, which would corrupt the Dovecot users file");
-    }
-  }
-  return Status::Ok();
+  if (row_safe_mail_dir(mail_dir)) return Status::Ok();
+  return Status(Code::kConfig, "VMAIL_MAIL_DIR " + quote(mail_dir) +
+                                   ": not usable as a home folder base (must be absolute, without '.' or '..', "
+                                   "':' or a control character)");
 }
 
 // postmap reads main.cf from its -c folder and pauses ~2 s when that file
@@ -113,7 +134,8 @@ bool database_current(const std::string& source, const std::string& map_type) {
   struct stat src;
   struct stat db;
   if (::stat(source.c_str(), &src) != 0 || ::stat(map_database_path(source, map_type).c_str(), &db) != 0) return false;
-  return db.st_mtim.tv_sec >= src.st_mtim.tv_sec;
+  // A folder (or anything else) in the database's place is no database.
+  return S_ISREG(db.st_mode) && db.st_mtim.tv_sec >= src.st_mtim.tv_sec;
 }
 
 FileOptions options_for(const ExportedFile& f) {
@@ -160,23 +182,35 @@ Status bump_mtime_past(int fd, const std::string& temp, const std::string& targe
   return Status::Ok();
 }
 
-// Removes temp files left by an export that was killed: only names derived
-// from the exported files, and only while holding the export lock, so no
-// running export's files are touched.
+// True for a name a killed export may have left in a folder: exactly a
+// TempFile name of an exported file or its digest, or postmap's output for
+// such a temp (its database, cdb's scratch copy, Berkeley DB's `__db.` file).
+// Nothing else matches, so an admin's `virtual.tmpl` stays.
+bool is_export_leftover(std::string_view name) {
+  constexpr std::string_view kBdb = "__db.";
+  if (name.substr(0, kBdb.size()) == kBdb) name.remove_prefix(kBdb.size());
+  for (std::string_view suffix : {".db", ".lmdb", ".cdb", ".cdb.tmp"}) {
+    if (name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix) {
+      std::string_view temp = name.substr(0, name.size() - suffix.size());
+      for (const char* base : kExportNames) {
+        if (is_temp_name(temp, base)) return true;
+      }
+    }
+  }
+  for (const char* base : kExportNames) {
+    if (is_temp_name(name, base) || is_temp_name(name, map_digest_path(base))) return true;
+  }
+  return false;
+}
+
+// Removes temp files left by an export that was killed, only while holding
+// the export lock, so no running export's files are touched.
 void sweep_stale_temps(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return;
   while (struct dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    for (const char* base : kExportNames) {
-      std::string prefix = std::string(base) + ".tmp";
-      std::string bdb_prefix = "__db." + prefix;  // Berkeley DB's scratch name inside postmap
-      std::string digest_prefix = map_digest_path(base) + ".tmp";
-      if (name.rfind(prefix, 0) == 0 || name.rfind(bdb_prefix, 0) == 0 || name.rfind(digest_prefix, 0) == 0) {
-        if (::unlinkat(::dirfd(d), name.c_str(), 0) == 0) spdlog::debug("removed stale temp file {}/{}", dir, name);
-        break;
-      }
-    }
+    if (!is_export_leftover(e->d_name)) continue;
+    if (::unlinkat(::dirfd(d), e->d_name, 0) == 0) spdlog::debug("removed stale temp file {}/{}", dir, e->d_name);
   }
   ::closedir(d);
 }
@@ -246,6 +280,200 @@ std::optional<Result<ProcessResult>> update_incrementally(Staged& st, const std:
   return last;
 }
 
+// The addresses of a users file, one per line before the first ':'.
+std::set<std::string_view> users_addresses(std::string_view text) {
+  std::set<std::string_view> out;
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    out.insert(line.substr(0, line.find(':')));
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+  }
+  return out;
+}
+
+// True when the new users file drops an address the one on disk has.
+Result<bool> users_lose_an_address(const ExportedFile& users) {
+  auto old = read_file(users.path);
+  if (!old.ok()) return old.status();
+  if (!*old) return false;
+  std::set<std::string_view> now = users_addresses(users.content);
+  for (std::string_view a : users_addresses(**old)) {
+    if (!now.contains(a)) return true;
+  }
+  return false;
+}
+
+// A folder in place of a file an export renames onto makes rename(2) fail
+// after other files were replaced; found before anything is written instead.
+Status check_target(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return Status::Ok();
+  if (S_ISDIR(st.st_mode)) return Status(Code::kCantCreate, path + ": is a folder, so the export cannot replace it");
+  return Status::Ok();
+}
+
+// What one export will do, decided before anything is written.
+struct ExportPlan {
+  std::vector<const ExportedFile*> changed;  // in render order
+  std::vector<std::string> unchanged;
+  // The order the changed files are renamed in. No recipient may ever be
+  // accepted by Postfix that Dovecot cannot deliver to (LMTP 550, a bounce)
+  // or log in: additions reach Dovecot's users file first, then the Postfix
+  // maps; when the users file loses an address, the Postfix maps stop
+  // accepting it first. An export that does both (after --no-export) renames
+  // the maps first: mail for a new address is deferred by Postfix's own
+  // "unknown" for the moment between two renames, never bounced by Dovecot.
+  bool users_first = true;
+};
+
+Result<ExportPlan> plan_export(const std::vector<ExportedFile>& files, const std::string& map_type) {
+  ExportPlan plan;
+  for (const ExportedFile& f : files) {
+    auto same = in_sync(f, map_type);
+    if (!same.ok()) return same.status();
+    if (*same) {
+      plan.unchanged.push_back(f.path);
+      continue;
+    }
+    for (const std::string& target :
+         f.postmap ? std::vector<std::string>{f.path, map_database_path(f.path, map_type), map_digest_path(f.path)}
+                   : std::vector<std::string>{f.path}) {
+      if (Status s = check_target(target); !s.ok()) return s;
+    }
+    if (!f.postmap) {
+      auto loses = users_lose_an_address(f);
+      if (!loses.ok()) return loses.status();
+      plan.users_first = !*loses;
+    }
+    plan.changed.push_back(&f);
+  }
+  return plan;
+}
+
+// The staged files of one export and the threads finishing them. The threads
+// are declared last so they are joined (destroyed) first: no postmap is still
+// writing when a Staged removes its files.
+struct Stage {
+  std::vector<std::unique_ptr<Staged>> staged;
+  std::vector<std::string> dirs;  // every folder written to, swept once each
+  std::vector<std::jthread> workers;
+};
+
+// Writes one changed file to its temp (and its map's digest) and starts the
+// thread that syncs it and, for a map, runs postmap.
+Status stage_file(Stage& stage, const ExportedFile& f, const std::string& map_type,
+                  std::optional<std::string>& postmap_dir, const std::string& db_path) {
+  std::string dir = dir_of(f.path);
+  if (Status s = make_dirs(dir); !s.ok()) return s;
+  if (std::find(stage.dirs.begin(), stage.dirs.end(), dir) == stage.dirs.end()) {
+    sweep_stale_temps(dir);
+    stage.dirs.push_back(dir);
+  }
+  auto temp = TempFile::create(f.path, options_for(f));
+  if (!temp.ok()) return temp.status();
+  if (Status s = temp->write(f.content); !s.ok()) return s;
+  if (!f.postmap) {
+    if (Status s = bump_mtime_past(temp->fd(), temp->path(), f.path); !s.ok()) return s;
+  }
+  if (f.postmap && !postmap_dir) {
+    auto d = postmap_config_dir(db_path);
+    if (!d.ok()) return d.status();
+    postmap_dir = *d;
+  }
+  stage.staged.push_back(std::make_unique<Staged>(f.path, std::move(*temp), f.postmap ? map_type : ""));
+  Staged* st = stage.staged.back().get();
+  if (f.postmap) {
+    auto delta = plan_incremental(f, map_type);
+    if (!delta.ok()) return delta.status();
+    st->delta = std::move(*delta);
+    auto digest = TempFile::create(map_digest_path(f.path), FileOptions{0644, {}, {}});
+    if (!digest.ok()) return digest.status();
+    if (Status s = digest->write(map_digest(map_type, f.content)); !s.ok()) return s;
+    st->digest.emplace(std::move(*digest));
+  }
+  // Each file is synced (and a map postmapped) in its own thread: the maps
+  // are built side by side, and the next file is rendered and written
+  // meanwhile. Nothing else touches a Staged until the threads are joined.
+  std::vector<std::string> argv;
+  if (f.postmap) argv = {"postmap", "-c", *postmap_dir, map_type + ":" + st->temp.path()};
+  mode_t mode = options_for(f).mode;
+  stage.workers.emplace_back([st, argv = std::move(argv), config_dir = postmap_dir.value_or(""), mode] {
+    st->synced = st->temp.finish();
+    if (st->synced.ok() && st->digest) st->synced = st->digest->finish();
+    if (st->synced.ok() && !argv.empty()) {
+      if (st->delta) st->postmap = update_incrementally(*st, config_dir, mode);
+      if (!st->postmap) st->postmap = run_process(argv);
+      // postmap does not fsync its output: without this, a crash after
+      // the rename could leave an empty or torn database in place.
+      if (st->postmap->ok() && (*st->postmap)->exit_code == 0) st->synced = sync_file(st->temp_db);
+    }
+  });
+  return Status::Ok();
+}
+
+// Joins the threads; the first failure of any staged file.
+Status wait_for_stage(Stage& stage) {
+  stage.workers.clear();  // joins
+  for (const auto& st : stage.staged) {
+    if (!st->synced.ok()) return st->synced;
+    if (!st->postmap) continue;
+    const Result<ProcessResult>& run = *st->postmap;
+    if (!run.ok()) return Status(Code::kCantCreate, st->target + ": " + run.status().message());
+    if (run->exit_code != 0) {
+      std::string out = run->output.substr(0, run->output.find('\n'));
+      return Status(Code::kCantCreate, st->target + ": postmap failed: " + out);
+    }
+  }
+  return Status::Ok();
+}
+
+// Renames one staged file (and its database) into place.
+Status commit_file(Staged& st) {
+  if (!st.temp_db.empty()) {
+    if (Status s = TempFile::rename_into_place(st.temp_db, map_database_path(st.target, st.map_type)); !s.ok()) {
+      return s;
+    }
+    st.temp_db.clear();
+  }
+  return st.temp.commit(false);
+}
+
+// Every file is ready: put them in place. A rename that fails even so (the
+// folder went read-only) leaves some files new and the rest old; each old
+// one differs from the database, so `vmail export --check` names it and the
+// next export replaces it (a map whose database is new but source old no
+// longer matches its digest, so it is rebuilt in full).
+Status commit_stage(Stage& stage, bool users_first, ExportReport& report) {
+  // The digests go first (and are durable before anything else moves): a
+  // digest that matches the text on disk then proves the database beside it
+  // was built from that text.
+  std::vector<std::string> digest_dirs;
+  for (const auto& st : stage.staged) {
+    if (!st->digest) continue;
+    if (Status s = st->digest->commit(false); !s.ok()) return s;
+    std::string dir = dir_of(st->target);
+    if (std::find(digest_dirs.begin(), digest_dirs.end(), dir) == digest_dirs.end()) digest_dirs.push_back(dir);
+  }
+  for (const std::string& dir : digest_dirs) {
+    if (Status s = sync_dir(dir); !s.ok()) return s;
+  }
+  // Each database goes before its source so that Postfix never sees a source
+  // newer than its table. The users file goes first or last (see ExportPlan).
+  for (bool users_pass : {users_first, !users_first}) {
+    for (const auto& st : stage.staged) {
+      if (st->map_type.empty() != users_pass) continue;
+      if (Status s = commit_file(*st); !s.ok()) return s;
+      report.written.push_back(st->target);
+    }
+  }
+  // One folder sync per folder, after all its renames, instead of one per file.
+  for (const std::string& dir : stage.dirs) {
+    if (Status s = sync_dir(dir); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::vector<ExportedFile>> render_exports(Database& db, const Settings& settings) {
@@ -266,117 +494,30 @@ Result<std::vector<ExportedFile>> render_exports(Database& db, const Settings& s
 
 Result<ExportReport> export_all(Database& db, const Settings& settings) {
   Stopwatch clock;
-  auto lock = ExportLock::acquire(db.path());
+  auto timeout = lock_timeout();
+  if (!timeout.ok()) return timeout.status();
+  auto lock = ExportLock::acquire(db.path(), *timeout);
   if (!lock.ok()) return lock.status();
   double lock_ms = clock.lap_ms();
   auto files = render_exports(db, settings);
   if (!files.ok()) return files.status();
+  auto plan = plan_export(*files, settings.map_type);
+  if (!plan.ok()) return plan.status();
   double render_ms = clock.lap_ms();
 
   ExportReport report;
-  // Declared before the threads: the threads are joined (destroyed) first, so
-  // no postmap is still writing when a Staged removes its files.
-  std::vector<std::unique_ptr<Staged>> staged;
-  std::vector<std::jthread> workers;
+  report.unchanged = plan->unchanged;
+  Stage stage;
   std::optional<std::string> postmap_dir;
-  std::vector<std::string> swept;
-  for (const ExportedFile& f : *files) {
-    auto same = in_sync(f, settings.map_type);
-    if (!same.ok()) return same.status();
-    if (*same) {
-      report.unchanged.push_back(f.path);
-      continue;
-    }
-    std::string dir = dir_of(f.path);
-    if (Status s = make_dirs(dir); !s.ok()) return s;
-    if (std::find(swept.begin(), swept.end(), dir) == swept.end()) {
-      sweep_stale_temps(dir);
-      swept.push_back(dir);
-    }
-    auto temp = TempFile::create(f.path, options_for(f));
-    if (!temp.ok()) return temp.status();
-    if (Status s = temp->write(f.content); !s.ok()) return s;
-    if (!f.postmap) {
-      if (Status s = bump_mtime_past(temp->fd(), temp->path(), f.path); !s.ok()) return s;
-    }
-    if (f.postmap && !postmap_dir) {
-      auto d = postmap_config_dir(db.path());
-      if (!d.ok()) return d.status();
-      postmap_dir = *d;
-    }
-    staged.push_back(std::make_unique<Staged>(f.path, std::move(*temp), f.postmap ? settings.map_type : ""));
-    Staged* st = staged.back().get();
-    if (f.postmap) {
-      auto delta = plan_incremental(f, settings.map_type);
-      if (!delta.ok()) return delta.status();
-      st->delta = std::move(*delta);
-      auto digest = TempFile::create(map_digest_path(f.path), FileOptions{0644, {}, {}});
-      if (!digest.ok()) return digest.status();
-      if (Status s = digest->write(map_digest(settings.map_type, f.content)); !s.ok()) return s;
-      st->digest.emplace(std::move(*digest));
-    }
-    // Each file is synced (and a map postmapped) in its own thread: the maps
-    // are built side by side, and the next file is rendered and written
-    // meanwhile. Nothing else touches a Staged until the threads are joined.
-    std::vector<std::string> argv;
-    if (f.postmap) argv = {"postmap", "-c", *postmap_dir, settings.map_type + ":" + st->temp.path()};
-    mode_t mode = options_for(f).mode;
-    workers.emplace_back([st, argv = std::move(argv), config_dir = postmap_dir.value_or(""), mode] {
-      st->synced = st->temp.finish();
-      if (st->synced.ok() && st->digest) st->synced = st->digest->finish();
-      if (st->synced.ok() && !argv.empty()) {
-        if (st->delta) st->postmap = update_incrementally(*st, config_dir, mode);
-        if (!st->postmap) st->postmap = run_process(argv);
-        // postmap does not fsync its output: without this, a crash after
-        // the rename could leave an empty or torn database in place.
-        if (st->postmap->ok() && (*st->postmap)->exit_code == 0) st->synced = sync_file(st->temp_db);
-      }
-    });
+  for (const ExportedFile* f : plan->changed) {
+    if (Status s = stage_file(stage, *f, settings.map_type, postmap_dir, db.path()); !s.ok()) return s;
   }
   double stage_ms = clock.lap_ms();
-  workers.clear();  // joins
-  for (const auto& st : staged) {
-    if (!st->synced.ok()) return st->synced;
-    if (!st->postmap) continue;
-    const Result<ProcessResult>& run = *st->postmap;
-    if (!run.ok()) return Status(Code::kCantCreate, st->target + ": " + run.status().message());
-    if (run->exit_code != 0) {
-      std::string out = run->output.substr(0, run->output.find('\n'));
-      return Status(Code::kCantCreate, st->target + ": postmap failed: " + out);
-    }
-  }
+  if (Status s = wait_for_stage(stage); !s.ok()) return s;
   double postmap_ms = clock.lap_ms();
-  // Every file is ready: put them in place. The digests go first (and are
-  // durable before anything else moves): a digest that matches the text on
-  // disk then proves the database beside it was built from that text. Each
-  // database goes before its source so that Postfix never sees a source
-  // newer than its table.
-  std::vector<std::string> digest_dirs;
-  for (const auto& st : staged) {
-    if (!st->digest) continue;
-    if (Status s = st->digest->commit(false); !s.ok()) return s;
-    std::string dir = dir_of(st->target);
-    if (std::find(digest_dirs.begin(), digest_dirs.end(), dir) == digest_dirs.end()) digest_dirs.push_back(dir);
-  }
-  for (const std::string& dir : digest_dirs) {
-    if (Status s = sync_dir(dir); !s.ok()) return s;
-  }
-  for (const auto& st : staged) {
-    if (!st->temp_db.empty()) {
-      if (Status s = TempFile::rename_into_place(st->temp_db, map_database_path(st->target, st->map_type)); !s.ok()) {
-        return s;
-      }
-      st->temp_db.clear();
-    }
-    if (Status s = st->temp.commit(false); !s.ok()) return s;
-    report.written.push_back(st->target);
-  }
-  // One folder sync per folder, after all its renames, instead of one per file.
-  for (const std::string& dir : swept) {
-    if (Status s = sync_dir(dir); !s.ok()) return s;
-  }
+  if (Status s = commit_stage(stage, plan->users_first, report); !s.ok()) return s;
   spdlog::debug(
-      "export: lock {:.1f} ms, snapshot+render {:.1f} ms, stage {:.1f} ms, postmap wait {:.1f} ms, rename {:.1f} ms",
+      "export: lock {:.1f} ms, snapshot+render+plan {:.1f} ms, stage {:.1f} ms, postmap wait {:.1f} ms, rename {:.1f} ms",
       lock_ms, render_ms, stage_ms, postmap_ms, clock.lap_ms());
   return report;
 }

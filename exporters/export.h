@@ -3,10 +3,17 @@
 //
 // Exports are serialised by an flock on `<db>.export-lock` held while the
 // snapshot is read and the files are replaced, so the last export always
-// reflects the last commit. All changed files are staged first (temp file,
-// fsync, postmap of the temp) and renamed into place only when every one is
-// ready: a failure leaves every old file byte-identical. A file whose content
-// is unchanged (and whose postmap database exists) is left alone.
+// reflects the last commit. An export waits at most VMAIL_EXPORT_LOCK_TIMEOUT
+// seconds (default 30) for another one's lock, then fails with kBusy (75).
+//
+// Three steps: plan (which files changed, the rename order, and no folder in
+// the way of any target), stage (temp file, fsync, postmap of the temp), and
+// commit (renames, only once every file is staged). A failure while planning
+// or staging leaves every old file byte-identical. Renames are not atomic as a
+// group: they are ordered so Postfix never accepts a recipient Dovecot does
+// not know (see ExportPlan in export.cc), and a rename that fails leaves files
+// that `export_out_of_sync` names and the next export replaces. A file whose
+// content is unchanged (and whose postmap database exists) is left alone.
 #pragma once
 
 #include <string>
@@ -32,7 +39,8 @@ struct ExportReport {
   std::vector<std::string> unchanged;
 };
 
-// Writes what changed. Failure: kCantCreate (73) or kIoError (74), with the path.
+// Writes what changed. Failure: kCantCreate (73) or kIoError (74), with the
+// path; kBusy (75) naming the lock file; kConfig (78) for a bad timeout.
 Result<ExportReport> export_all(Database& db, const Settings& settings);
 
 // The exported files that are missing or differ from the database.

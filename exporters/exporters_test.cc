@@ -2,14 +2,18 @@
 // order, hostile stored values), and export_all against a real database and
 // the real postmap (unchanged files left alone, failures leave the old files
 // and no temp files, Dovecot's mtime rule, modes).
+#include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -476,6 +480,152 @@ TEST_F(ExportTest, StaleTempFilesFromAKilledExportAreRemoved) {
   EXPECT_FALSE(std::filesystem::exists(postfix("__db.virtual.tmpXyZ789.db")));
   EXPECT_FALSE(std::filesystem::exists(users_path() + ".tmpZZZZZZ"));
   EXPECT_TRUE(std::filesystem::exists(postfix("main.cf.tmpQwErTy")));
+}
+
+// Regression: the sweep matched by prefix and deleted an admin's files.
+TEST_F(ExportTest, StaleTempSweepLeavesFilesThatOnlyStartLikeATemp) {
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  const std::vector<std::string> admin = {"virtual.tmpl", "virtual.tmp", "virtual.tmpAbC12", "virtual.tmpAbC1234",
+                                          "virtual.tmp-ab.cd", "vmailbox.tmpAbC123.bak", "__db.virtual.tmpl.db"};
+  for (const auto& name : admin) std::ofstream(postfix(name)) << "admin's";
+  std::ofstream(users_path() + ".tmpl") << "admin's";
+  std::ofstream(postfix("virtual.digest.tmpAb1234")) << "junk";
+  std::ofstream(postfix("vmailbox.tmpAbC123.cdb.tmp")) << "junk";
+  ASSERT_TRUE(store_->add_user(make_user("bob", "example.com")).ok());
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  for (const auto& name : admin) EXPECT_TRUE(std::filesystem::exists(postfix(name))) << name;
+  EXPECT_TRUE(std::filesystem::exists(users_path() + ".tmpl"));
+  EXPECT_FALSE(std::filesystem::exists(postfix("virtual.digest.tmpAb1234")));
+  EXPECT_FALSE(std::filesystem::exists(postfix("vmailbox.tmpAbC123.cdb.tmp")));
+}
+
+TEST(FilesTest, IsTempName) {
+  struct Case {
+    const char* name;
+    bool temp;
+  } cases[] = {
+      {"virtual.tmpAbC123", true}, {"virtual.tmp000000", true}, {"virtual.tmpl", false},
+      {"virtual.tmp", false},      {"virtual.tmpAbC1234", false}, {"virtual.tmpAbC12", false},
+      {"virtual.tmpAbC-12", false}, {"virtual.tmpAbC12\n", false}, {"virtuaL.tmpAbC123", false},
+      {"xvirtual.tmpAbC123", false}, {"virtual.TMPAbC123", false},
+  };
+  for (const auto& c : cases) EXPECT_EQ(is_temp_name(c.name, "virtual"), c.temp) << c.name;
+  // The names TempFile really makes match.
+  testing::TempDir dir;
+  auto t = TempFile::create(dir.path() + "/virtual", FileOptions{});
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(is_temp_name(std::filesystem::path(t->path()).filename().string(), "virtual")) << t->path();
+}
+
+// The targets renamed by one export, in order.
+std::vector<std::string> rename_order(Database& db, const Settings& settings) {
+  std::vector<std::string> order;
+  set_rename_fault_for_testing([&](const std::string& target) {
+    order.push_back(target);
+    return 0;
+  });
+  auto r = export_all(db, settings);
+  set_rename_fault_for_testing({});
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  return order;
+}
+
+size_t position(const std::vector<std::string>& order, const std::string& path) {
+  return static_cast<size_t>(std::find(order.begin(), order.end(), path) - order.begin());
+}
+
+// Regression: the users file was renamed last, so Postfix accepted a new
+// user's mail before Dovecot knew the user (LMTP 550, a bounce); and a removed
+// user must leave Postfix's maps before Dovecot's users file.
+TEST_F(ExportTest, UsersFileFirstForAdditionsLastForRemovals) {
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  ASSERT_TRUE(store_->add_user(make_user("bob", "example.com")).ok());
+  auto added = rename_order(*db_, settings_);
+  ASSERT_LT(position(added, users_path()), added.size());
+  for (const char* map : {"vmailbox", "virtual", "sender_logins"}) {
+    EXPECT_LT(position(added, users_path()), position(added, postfix(map))) << map;
+    EXPECT_LT(position(added, users_path()), position(added, postfix(map) + ".db")) << map;
+  }
+  User gone;
+  ASSERT_TRUE(store_->delete_user("bob@example.com", &gone).ok());
+  auto removed = rename_order(*db_, settings_);
+  ASSERT_LT(position(removed, users_path()), removed.size());
+  for (const char* map : {"vmailbox", "virtual", "sender_logins"}) {
+    EXPECT_GT(position(removed, users_path()), position(removed, postfix(map))) << map;
+  }
+}
+
+// Regression: a folder in the way of vdomains.db made the export exit 73
+// with three maps new and two files old.
+TEST_F(ExportTest, FolderInTheWayIsFoundBeforeAnyRename) {
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  ASSERT_TRUE(std::filesystem::remove(postfix("vdomains.db")));
+  ASSERT_TRUE(std::filesystem::create_directory(postfix("vdomains.db")));
+  auto before = snapshot_files();
+  ASSERT_TRUE(store_->add_domain("other.org").ok());
+  ASSERT_TRUE(store_->add_user(make_user("bob", "example.com")).ok());
+  auto r = export_all(*db_, settings_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kCantCreate);
+  EXPECT_NE(r.status().message().find(postfix("vdomains.db")), std::string::npos) << r.status().message();
+  EXPECT_EQ(snapshot_files(), before);
+  expect_no_temp_files({settings_.postfix_dir, settings_.dovecot_dir});
+  auto stale = export_out_of_sync(*db_, settings_);
+  ASSERT_TRUE(stale.ok());
+  EXPECT_EQ(std::count(stale->begin(), stale->end(), postfix("vdomains")), 1);
+  ASSERT_TRUE(std::filesystem::remove(postfix("vdomains.db")));
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  EXPECT_TRUE(export_out_of_sync(*db_, settings_)->empty());
+  EXPECT_EQ(postmap_query("other.org", "vdomains"), "OK\n");
+}
+
+// A rename that fails anyway (the folder went read-only) leaves a state that
+// export_out_of_sync names and the next export repairs.
+TEST_F(ExportTest, FailedRenameAtAnyPointIsNamedAndRepaired) {
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  for (int fail_at = 1; fail_at <= 10; ++fail_at) {
+    SCOPED_TRACE("failing rename " + std::to_string(fail_at));
+    ASSERT_TRUE(store_->add_user(make_user("u" + std::to_string(fail_at), "example.com")).ok());
+    int calls = 0;
+    set_rename_fault_for_testing([&](const std::string&) { return ++calls == fail_at ? EROFS : 0; });
+    auto r = export_all(*db_, settings_);
+    set_rename_fault_for_testing({});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kCantCreate);
+    auto stale = export_out_of_sync(*db_, settings_);
+    ASSERT_TRUE(stale.ok());
+    EXPECT_FALSE(stale->empty());
+    auto repaired = export_all(*db_, settings_);
+    ASSERT_TRUE(repaired.ok()) << repaired.status().message();
+    EXPECT_TRUE(export_out_of_sync(*db_, settings_)->empty());
+    std::string user = "u" + std::to_string(fail_at) + "@example.com";
+    EXPECT_EQ(postmap_query(user, "vmailbox"), "example.com/u" + std::to_string(fail_at) + "/Maildir/\n");
+    EXPECT_EQ(postmap_query(user, "virtual"), user + "\n");
+    expect_no_temp_files({settings_.postfix_dir, settings_.dovecot_dir});
+  }
+}
+
+// Regression: the lock wait had no bound, so a hung postmap hung every later
+// command.
+TEST_F(ExportTest, LockHeldElsewhereFailsAfterTheTimeout) {
+  std::string lock_path = settings_.db + ".export-lock";
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);  // another open file description: conflicts like another process
+  ::setenv("VMAIL_EXPORT_LOCK_TIMEOUT", "0.3", 1);
+  auto start = std::chrono::steady_clock::now();
+  auto r = export_all(*db_, settings_);
+  auto waited = std::chrono::steady_clock::now() - start;
+  ::close(fd);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kBusy);
+  EXPECT_NE(r.status().message().find(lock_path), std::string::npos) << r.status().message();
+  EXPECT_GE(waited, std::chrono::milliseconds(300));
+  EXPECT_LT(waited, std::chrono::seconds(5));
+  EXPECT_TRUE(export_all(*db_, settings_).ok());
+  ::setenv("VMAIL_EXPORT_LOCK_TIMEOUT", "soon", 1);
+  EXPECT_EQ(export_all(*db_, settings_).status().code(), Code::kConfig);
+  ::unsetenv("VMAIL_EXPORT_LOCK_TIMEOUT");
 }
 
 TEST_F(ExportTest, MailDirThatWouldCorruptTheUsersFileIsRefused) {

@@ -56,6 +56,12 @@ Status sqlite_status(const std::exception& e, const std::string& context) {
   return Status(Code::kInternal, context + ": " + e.what());
 }
 
+Status check_journal_mode(const std::string& path, const std::string& journal_mode) {
+  if (journal_mode == "wal") return Status::Ok();
+  return Status(Code::kConfig, path + ": SQLite cannot use WAL journal mode here (it kept " + quote(journal_mode) +
+                                   "); vmail needs WAL: put the database on a local file system");
+}
+
 Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode mode) {
   if (mode == Mode::kReadOnly) {
     // Said here in words: SQLite would only report "unable to open database file".
@@ -78,8 +84,13 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode m
     db->exec("PRAGMA foreign_keys = ON");
     if (mode == Mode::kReadWrite) {
       std::string journal = db->execAndGet("PRAGMA journal_mode = WAL").getString();
-      (void)journal;
-      db->exec("PRAGMA synchronous = NORMAL");
+      if (Status s = check_journal_mode(path, journal); !s.ok()) return s;
+      // FULL: every commit is fsynced before the CLI reports it done. Under
+      // NORMAL a WAL commit can roll back after a power loss while the
+      // exported files (fsynced) keep it, and the next export would revert
+      // them: a revoked password could come back. The database is never less
+      // durable than the files made from it.
+      db->exec("PRAGMA synchronous = FULL");
     }
     std::unique_ptr<Database> out(new Database(std::move(db), path));
     if (out->version() > latest()) {

@@ -26,6 +26,12 @@ struct Migration {
   std::string sql;
 };
 
+// Ok when `journal_mode` (what `PRAGMA journal_mode = WAL` answered) is
+// "wal". Otherwise kConfig naming `path`: the NSS module reads the database
+// as immutable between writes, which is only sound when writers use WAL
+// (SQLite keeps "delete" on a file system without shared memory or locks).
+Status check_journal_mode(const std::string& path, const std::string& journal_mode);
+
 // The migrations compiled into the program, in order (generated from migrations/).
 const std::vector<Migration>& embedded_migrations();
 

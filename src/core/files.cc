@@ -12,7 +12,6 @@
 #include <vector>
 
 namespace vmail {
-namespace {
 
 std::string dir_of(const std::string& path) {
   size_t slash = path.rfind('/');
@@ -20,6 +19,23 @@ std::string dir_of(const std::string& path) {
   if (slash == 0) return "/";
   return path.substr(0, slash);
 }
+
+// The suffix TempFile::create asks mkostemp to replace.
+constexpr std::string_view kTempSuffix = ".tmp";
+constexpr size_t kTempRandom = 6;
+
+bool is_temp_name(std::string_view name, std::string_view target_name) {
+  if (name.size() != target_name.size() + kTempSuffix.size() + kTempRandom) return false;
+  if (name.substr(0, target_name.size()) != target_name) return false;
+  if (name.substr(target_name.size(), kTempSuffix.size()) != kTempSuffix) return false;
+  for (char c : name.substr(target_name.size() + kTempSuffix.size())) {
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum) return false;
+  }
+  return true;
+}
+
+namespace {
 
 Status io_error(const std::string& path, const std::string& what, int err) {
   // Disk full and quota are I/O errors (74); anything else means the file
@@ -35,9 +51,26 @@ WriteFault& write_fault() {
 
 int injected_error(const std::string& temp) { return write_fault() ? write_fault()(temp) : 0; }
 
+RenameFault& rename_fault() {
+  static RenameFault fault;
+  return fault;
+}
+
+// rename(2), or the error a test asked for.
+int rename_file(const std::string& from, const std::string& to) {
+  if (rename_fault()) {
+    if (int err = rename_fault()(to); err != 0) {
+      errno = err;
+      return -1;
+    }
+  }
+  return ::rename(from.c_str(), to.c_str());
+}
+
 }  // namespace
 
 void set_write_fault_for_testing(WriteFault fault) { write_fault() = std::move(fault); }
+void set_rename_fault_for_testing(RenameFault fault) { rename_fault() = std::move(fault); }
 
 namespace {
 
@@ -163,7 +196,7 @@ Status sync_file(const std::string& path) {
 }
 
 Result<TempFile> TempFile::create(const std::string& target, const FileOptions& options) {
-  std::string pattern = target + ".tmpXXXXXX";
+  std::string pattern = target + std::string(kTempSuffix) + std::string(kTempRandom, 'X');
   std::vector<char> buf(pattern.begin(), pattern.end());
   buf.push_back('\0');
   int fd = ::mkostemp(buf.data(), O_CLOEXEC);
@@ -216,13 +249,13 @@ Status TempFile::finish() {
 
 Status TempFile::commit(bool sync_folder) {
   if (Status s = finish(); !s.ok()) return s;
-  if (::rename(temp_.c_str(), target_.c_str()) != 0) return io_error(target_, "cannot replace", errno);
+  if (rename_file(temp_, target_) != 0) return io_error(target_, "cannot replace", errno);
   committed_ = true;
   return sync_folder ? sync_dir(dir_of(target_)) : Status::Ok();
 }
 
 Status TempFile::rename_into_place(const std::string& from, const std::string& to) {
-  if (::rename(from.c_str(), to.c_str()) != 0) return io_error(to, "cannot replace", errno);
+  if (rename_file(from, to) != 0) return io_error(to, "cannot replace", errno);
   return Status::Ok();
 }
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 
@@ -62,6 +63,23 @@ class TempFile {
 // not synchronised: for tests only.
 using WriteFault = std::function<int(const std::string& temp_path)>;
 void set_write_fault_for_testing(WriteFault fault);
+
+// Test seam for a failed rename (a folder in the way, a read-only mount):
+// while set, every TempFile::commit and TempFile::rename_into_place first calls
+// `fault(target_path)` and fails with the errno it returns (0 = no fault), so
+// a test can also record the order of the renames. Pass {} to clear.
+// Process-wide and not synchronised: for tests only.
+using RenameFault = std::function<int(const std::string& target_path)>;
+void set_rename_fault_for_testing(RenameFault fault);
+
+// True when `name` (a file name, no folder) is exactly a temp name that
+// TempFile::create makes for a target named `target_name`: the target name,
+// ".tmp", and six letters or digits (mkostemp's pattern), nothing else. An
+// admin's `virtual.tmpl` beside the maps is not one.
+bool is_temp_name(std::string_view name, std::string_view target_name);
+
+// The folder part of a path: "." for a bare name, "/" for a file at the root.
+std::string dir_of(const std::string& path);
 
 // Writes `content` to `path` atomically.
 Status write_file_atomic(const std::string& path, const std::string& content, const FileOptions& options);

@@ -50,20 +50,18 @@ Status check_components(const std::string& domain, const std::string& local) {
   return Status::Ok();
 }
 
-// Opens or creates the folder `name` below `parent`.
+// Opens or creates the folder `name` below `parent`. A new folder is chowned
+// through its descriptor, not its name: the vmail user can write `parent`, so
+// by then the name may be another folder (or a symlink) put in its place.
 Result<Fd> open_or_make(int parent, const std::string& name, const std::string& path, uint32_t uid, uint32_t gid) {
-  if (mkdirat(parent, name.c_str(), 0700) == 0) {
-    if (geteuid() == 0 && fchownat(parent, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
-      return error(path, "cannot change owner");
-    }
-  } else if (errno != EEXIST) {
-    return error(path, "cannot create folder");
-  }
+  bool made = mkdirat(parent, name.c_str(), 0700) == 0;
+  if (!made && errno != EEXIST) return error(path, "cannot create folder");
   Fd fd(openat(parent, name.c_str(), kDirFlags));
   if (!fd.valid()) {
     if (errno == ELOOP || errno == ENOTDIR) return Status(Code::kCantCreate, path + ": not a folder (symlink?)");
     return error(path, "cannot open folder");
   }
+  if (made && geteuid() == 0 && fchown(fd.get(), uid, gid) != 0) return error(path, "cannot change owner");
   return fd;
 }
 

@@ -44,6 +44,31 @@ TEST(SchemaTest, MigrationsYieldSchemaSql) {
   EXPECT_FALSE(schema_of(reference).empty());
 }
 
+TEST(SchemaTest, JournalModeOtherThanWalIsRefused) {
+  EXPECT_TRUE(check_journal_mode("/x/vmail.db", "wal").ok());
+  for (const char* mode : {"delete", "memory", "truncate", "off", ""}) {
+    Status s = check_journal_mode("/x/vmail.db", mode);
+    EXPECT_EQ(s.code(), Code::kConfig) << mode;
+    EXPECT_NE(s.message().find("/x/vmail.db"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("WAL"), std::string::npos) << s.message();
+  }
+}
+
+TEST(SchemaTest, NewDatabaseIsInWalMode) {
+  testing::TempDir dir;
+  auto db = Database::open_migrated(dir.path() + "/vmail.db");
+  ASSERT_TRUE(db.ok()) << db.status().message();
+  EXPECT_EQ((*db)->sql().execAndGet("PRAGMA journal_mode").getString(), "wal");
+}
+
+// A change reported done survives power loss (SPEC "Deployment on volumes").
+TEST(SchemaTest, CommitsAreSynchronousFull) {
+  testing::TempDir dir;
+  auto db = Database::open_migrated(dir.path() + "/vmail.db");
+  ASSERT_TRUE(db.ok()) << db.status().message();
+  EXPECT_EQ((*db)->sql().execAndGet("PRAGMA synchronous").getInt(), 2);  // FULL
+}
+
 TEST(SchemaTest, MigrateTwiceIsANoOp) {
   TempDir dir;
   std::string path = dir.path() + "/v.db";

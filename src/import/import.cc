@@ -1,11 +1,8 @@
 #include "import/import.h"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
@@ -13,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/maildir.h"
+#include "core/parallel.h"
 #include "core/password.h"
 #include "core/store.h"
 #include "core/validate.h"
@@ -30,51 +28,12 @@ unsigned thread_count(unsigned jobs) {
   return n > 0 ? n : 1;
 }
 
-// Runs fn(i) for every i in [0, n) on up to `threads` threads and reports
-// progress from the calling thread. The first failure stops the others and is
-// returned.
-Status parallel_for(size_t n, unsigned threads, std::string_view stage, const ImportOptions& options,
+// parallel_for with the import's progress callback, labelled with `stage`.
+Status run_stage(size_t n, unsigned threads, std::string_view stage, const ImportOptions& options,
                     const std::function<Status(size_t)>& fn) {
-  if (n == 0) return Status::Ok();
-  threads = static_cast<unsigned>(std::min<size_t>(threads, n));
-  std::atomic<size_t> next{0};
-  std::atomic<size_t> done{0};
-  std::atomic<bool> failed{false};
-  std::mutex mutex;
-  std::condition_variable finished_cv;
-  unsigned finished = 0;
-  Status first_error;
-  auto worker = [&] {
-    while (!failed.load(std::memory_order_relaxed)) {
-      size_t i = next.fetch_add(1);
-      if (i >= n) break;
-      Status s = fn(i);
-      if (!s.ok()) {
-        std::lock_guard lock(mutex);
-        if (!failed.exchange(true)) first_error = std::move(s);
-      }
-      done.fetch_add(1, std::memory_order_relaxed);
-    }
-    std::lock_guard lock(mutex);
-    ++finished;
-    finished_cv.notify_all();
-  };
-  std::vector<std::thread> pool;
-  pool.reserve(threads);
-  for (unsigned t = 0; t < threads; ++t) pool.emplace_back(worker);
-  {
-    std::unique_lock lock(mutex);
-    while (!finished_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return finished == threads; })) {
-      if (options.progress) {
-        lock.unlock();
-        options.progress(stage, done.load(), n);
-        lock.lock();
-      }
-    }
-  }
-  for (auto& t : pool) t.join();
-  if (options.progress && !failed) options.progress(stage, n, n);
-  return first_error;
+  ParallelProgress progress;
+  if (options.progress) progress = [&](size_t done, size_t total) { options.progress(stage, done, total); };
+  return parallel_for(n, threads, fn, progress);
 }
 
 // Maps the table's columns to their roles; an unknown or doubled column is an
@@ -437,7 +396,7 @@ Result<ImportReport> import_users(Database& db, const Settings& settings, std::s
     if (!rows[i].plaintext.empty() && rows[i].action != Action::kSkip) to_hash.push_back(i);
   }
   auto phase = Clock::now();
-  Status hashed = parallel_for(to_hash.size(), threads, "hashing", options, [&](size_t i) -> Status {
+  Status hashed = run_stage(to_hash.size(), threads, "hashing", options, [&](size_t i) -> Status {
     UserRow& row = rows[to_hash[i]];
     auto hash = hash_password(row.plaintext, settings.scheme);
     if (!hash.ok()) {
@@ -463,7 +422,7 @@ Result<ImportReport> import_users(Database& db, const Settings& settings, std::s
     if (row.action == Action::kCreate) created.push_back(&row);
   }
   Status made =
-      parallel_for(created.size(), threads, "maildirs", options, [&](size_t i) { return make_maildir(*created[i]); });
+      run_stage(created.size(), threads, "maildirs", options, [&](size_t i) { return make_maildir(*created[i]); });
   if (!made.ok()) return made;
   spdlog::debug("import: {} maildirs made in {:.3f} s", created.size(), seconds_since(phase));
 

@@ -18,8 +18,11 @@
 // from the comparison.
 //
 // Keys are compared case-insensitively (ASCII, as stored); a key that is not an
-// address, or not ASCII, is simply not found. Every row is untrusted: a row that
-// could not form a safe passwd or aliases line is skipped.
+// address, or not ASCII, is simply not found. Every row is untrusted and judged
+// by core/row_policy.h, the policy the exporters share: a row that could not
+// form a safe passwd or aliases line is skipped, and an alias keeps only its
+// safe destinations (as in the exported `virtual` map). The connection cache and
+// its freshness checks are in lookup/reader.h.
 #pragma once
 
 #include <aliases.h>

@@ -160,6 +160,24 @@ TEST_F(LookupDbTest, HostileRecordedMailDirMakesTheDatabaseUnavailable) {
   EXPECT_EQ(e.dir, "/srv/mail/example.com/alice");
 }
 
+// Regression: one unsafe destination made the whole alias vanish here while
+// the exported `virtual` map kept its safe destinations (core/row_policy.h).
+TEST_F(LookupDbTest, AliasKeepsItsSafeDestinationsOnly) {
+  exec("INSERT INTO aliases (source, domain_id) SELECT 'sales@example.com', id FROM domains");
+  exec("INSERT INTO alias_destinations (alias_id, destination, position) SELECT id, 'alice@example.com', 1 "
+       "FROM aliases");
+  exec("INSERT INTO alias_destinations (alias_id, destination, position) SELECT id, 'evil\n@example.com', 2 "
+       "FROM aliases");
+  exec("INSERT INTO alias_destinations (alias_id, destination, position) SELECT id, 'x@elsewhere.net', 3 "
+       "FROM aliases");
+  AliasEntry e;
+  ASSERT_EQ(lookup_alias(settings_, "sales@example.com", &e, nullptr), LookupStatus::kFound);
+  EXPECT_EQ(e.members, (std::vector<std::string>{"alice@example.com", "x@elsewhere.net"}));
+  // An alias left with no safe destination is not found.
+  exec("DELETE FROM alias_destinations WHERE destination NOT LIKE 'evil%'");
+  EXPECT_EQ(lookup_alias(settings_, "sales@example.com", &e, nullptr), LookupStatus::kNotFound);
+}
+
 TEST_F(LookupDbTest, NotADatabaseIsUnavailable) {
   settings_.db = dir_.path() + "/junk.db";
   {

@@ -301,6 +301,79 @@ class Atomicity(unittest.TestCase):
         self.assertEqual(inst.postmap_q("team@example.com", "virtual"), "erin@example.com")
 
 
+    def test_folder_in_the_way_fails_before_any_rename_then_repair(self):
+        # Regression: a folder at vdomains.db made the export exit 73 with
+        # three maps new and two files old.
+        inst = Instance()
+        self.addCleanup(inst.cleanup)
+        populate(inst)
+        db = os.path.join(inst.postfix_dir, "vdomains.db")
+        os.unlink(db)
+        os.mkdir(db)
+        before = inst.exported_files()
+        p = inst.vmail("user", "add", "carol@example.com", "--hash", HASH)
+        self.assertEqual(p.returncode, 73, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertIn(db, lines[0])
+        self.assertEqual(inst.exported_files(), before)
+        check = inst.vmail("export", "--check")
+        self.assertEqual(check.returncode, 1)
+        self.assertIn(os.path.join(inst.postfix_dir, "vdomains"), check.stdout)
+        os.rmdir(db)
+        inst.vmail("export", check=0)
+        inst.vmail("export", "--check", check=0)
+        self.assertEqual(inst.postmap_q("carol@example.com", "vmailbox"), "example.com/carol/Maildir/")
+        self.assertEqual(inst.postmap_q("example.com", "vdomains"), "OK")
+
+    def test_admin_files_that_start_like_a_temp_are_kept(self):
+        # Regression: the stale-temp sweep matched by prefix.
+        inst = Instance()
+        self.addCleanup(inst.cleanup)
+        populate(inst)
+        mine = [os.path.join(inst.postfix_dir, "virtual.tmpl"), os.path.join(inst.dovecot_dir, "users.tmpl")]
+        for path in mine:
+            with open(path, "w") as f:
+                f.write("admin's template\n")
+        junk = os.path.join(inst.postfix_dir, "virtual.tmpAbC123")
+        with open(junk, "w") as f:
+            f.write("left by a killed export\n")
+        inst.vmail("user", "add", "carol@example.com", "--hash", HASH, check=0)
+        for path in mine:
+            self.assertTrue(os.path.exists(path), path)
+        self.assertFalse(os.path.exists(junk))
+
+
+class Lock(unittest.TestCase):
+    def test_held_lock_fails_after_the_timeout(self):
+        # Regression: the export lock was waited for forever (a hung postmap
+        # hung every later command).
+        import fcntl
+        inst = Instance({"VMAIL_EXPORT_LOCK_TIMEOUT": "1"})
+        self.addCleanup(inst.cleanup)
+        populate(inst)
+        lock_path = inst.db + ".export-lock"
+        holder = subprocess.Popen(
+            ["python3", "-c", "import fcntl,sys,time\n"
+             "f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+             lock_path], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(holder.stdout.close)
+        self.addCleanup(holder.wait)
+        self.addCleanup(holder.kill)
+        self.assertEqual(holder.stdout.readline().strip(), "held")
+        start = time.monotonic()
+        p = inst.vmail("export")
+        waited = time.monotonic() - start
+        self.assertEqual(p.returncode, 75, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertIn(lock_path, lines[0])
+        self.assertGreaterEqual(waited, 1.0)
+        self.assertLess(waited, 10)
+        holder.kill()
+        holder.wait()
+        inst.vmail("export", check=0)
+
 
 def dump_map(inst, name, map_type):
     """Every `key value` in the postmap database, sorted, as the text has them."""

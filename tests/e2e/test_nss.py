@@ -156,6 +156,32 @@ class Nss(InstanceTestCase):
         self.assertEqual(len(listing.splitlines()), 3)
         self.assertNotIn("root", listing)
 
+    def test_alias_with_an_unsafe_destination_agrees_with_the_virtual_map(self):
+        """Regression: an alias with one unsafe destination (written behind the
+        CLI's back) kept its safe destinations in the exported `virtual` map but
+        vanished from getent. One row policy: both keep the safe ones."""
+        self.populate()
+        con = sqlite3.connect(self.inst.db)
+        try:
+            aid = con.execute("SELECT id FROM aliases WHERE source = 'sales@example.com'").fetchone()[0]
+            for i, bad in enumerate(["evil\nroot@example.com", "a b@example.com", "c,d@example.com", "nodomain"]):
+                con.execute("INSERT INTO alias_destinations (alias_id, destination, position) VALUES (?, ?, ?)",
+                            (aid, bad, 10 + i))
+            con.commit()
+        finally:
+            con.close()
+        export = self.inst.vmail("export")
+        self.assertEqual(export.returncode, 0, export.stderr)
+        with open(os.path.join(self.inst.postfix_dir, "virtual")) as f:
+            mapped = dict(line.split(" ", 1) for line in f.read().splitlines() if line)
+        want = "alice@example.com,bob@example.com,x@elsewhere.net"
+        self.assertEqual(mapped["sales@example.com"], want)
+        line = self.assert_same("aliases", "sales@example.com")
+        name, members = line.rstrip("\n").split(":", 1)
+        self.assertEqual(name, "sales@example.com")
+        self.assertEqual(",".join(m.strip() for m in members.split(",")), want)
+        self.assertIn(line, self.assert_same("aliases"))
+
     def test_sees_commits_still_in_the_wal(self):
         """A writer that keeps the database open leaves its commits in the -wal
         file; lookups must see them at once."""
@@ -231,6 +257,15 @@ class Nss(InstanceTestCase):
                 self.assertEqual((p.returncode, p.stdout), (0, want), p.stderr)
         p = run("getent", "-s", "vmail", "aliases")
         self.assertEqual((p.returncode, p.stdout), (0, self.assert_same("aliases").encode()), p.stderr)
+
+    def test_links_none_of_the_cli_libraries(self):
+        """The module is loaded into every process that resolves a user: it
+        must not pull in libxcrypt, libidn2, spdlog, fmt or OpenSSL."""
+        p = subprocess.run(["readelf", "-d", MODULE], capture_output=True, text=True, check=True)
+        needed = [line for line in p.stdout.splitlines() if "(NEEDED)" in line]
+        self.assertTrue(needed, p.stdout)
+        for lib in ("libcrypt", "libidn2", "libspdlog", "libfmt", "libssl", "libcrypto"):
+            self.assertFalse([n for n in needed if lib in n], f"{lib} in {needed}")
 
     def test_exports_only_nss_symbols(self):
         p = subprocess.run(["nm", "-D", "--defined-only", MODULE], capture_output=True, text=True, check=True)
