@@ -8,7 +8,7 @@
 FROM debian:12-slim AS build
 WORKDIR /src
 COPY scripts/install-deps scripts/install-deps
-RUN scripts/install-deps && rm -rf /var/lib/apt/lists/*
+RUN scripts/install-deps --build && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN rm -rf build* demo \
  && VMAIL_BUILD_DIR=/build CMAKE_BUILD_TYPE=Release scripts/build -DVMAIL_WERROR=ON -DVMAIL_BUILD_TESTS=OFF \

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BUILD_DIR
+from harness import BUILD_DIR, SOURCE_DIR
 
 
 class Install(unittest.TestCase):
@@ -44,6 +44,24 @@ class Install(unittest.TestCase):
         p = run(launch, "--configure-only", "--mail-domain", "example.com", "--listen", "127.0.0.1")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertTrue(os.path.exists(os.path.join(root, "etc", "postfix", "main.cf")))
+
+    def test_systemd_unit_verifies(self):
+        """deploy/vmail.service, pointed at the installed vmail-launch, is clean
+        for systemd-analyze verify."""
+        if shutil.which("systemd-analyze") is None:
+            self.skipTest("systemd-analyze not installed")
+        prefix = tempfile.mkdtemp(prefix="vmail-unit-")
+        self.addCleanup(shutil.rmtree, prefix, True)
+        with open(os.path.join(SOURCE_DIR, "deploy", "vmail.service")) as f:
+            unit = f.read()
+        self.assertIn("ExecStart=/usr/local/sbin/vmail-launch", unit)
+        launch = os.path.abspath(os.path.join(BUILD_DIR, "vmail-launch"))
+        path = os.path.join(prefix, "vmail.service")
+        with open(path, "w") as f:
+            f.write(unit.replace("/usr/local/sbin/vmail-launch", launch))
+        p = subprocess.run(["systemd-analyze", "verify", path], capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertNotIn("vmail.service", p.stderr)
 
 
 if __name__ == "__main__":
