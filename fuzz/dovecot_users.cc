@@ -48,14 +48,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Settings settings;
   settings.mail_dir = "/var/mail/vhosts";
   std::string out = render_dovecot_users(snap, settings);
-  size_t lines = 0;
-  size_t start = 0;
-  while (start < out.size()) {
-    size_t end = out.find('\n', start);
-    fuzz::require(end != std::string::npos, "file ends with a newline", out);
-    std::string_view line(out.data() + start, end - start);
-    start = end + 1;
-    ++lines;
+  auto lines = fuzz::lines_of(out);
+  for (std::string_view line : lines) {
     for (unsigned char c : line) fuzz::require(c >= 0x20 && c != 0x7f, "no control character in a line", line);
     size_t colons = 0;
     for (char c : line) colons += c == ':';
@@ -67,6 +61,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // With duplicate addresses only the first row counts, so only without them
   // is the number of lines known exactly.
-  if (addresses.size() == snap.users.size()) fuzz::require(lines == good.size(), "one line per accepted user", out);
+  if (addresses.size() == snap.users.size()) fuzz::require(lines.size() == good.size(), "one line per accepted user", out);
   return 0;
 }

@@ -41,4 +41,17 @@ inline bool plain(std::string_view s) {
   return true;
 }
 
+// The lines of a rendered file, which must end with a newline.
+inline std::vector<std::string_view> lines_of(const std::string& out) {
+  std::vector<std::string_view> lines;
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t end = out.find('\n', start);
+    require(end != std::string::npos, "file ends with a newline", out);
+    lines.emplace_back(out.data() + start, end - start);
+    start = end + 1;
+  }
+  return lines;
+}
+
 }  // namespace vmail::fuzz

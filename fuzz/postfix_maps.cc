@@ -48,12 +48,7 @@ void add_row(Snapshot& snap, const std::string& f) {
 }
 
 void check_map(const std::string& out, const std::set<std::string>& keys) {
-  size_t start = 0;
-  while (start < out.size()) {
-    size_t end = out.find('\n', start);
-    fuzz::require(end != std::string::npos, "map ends with a newline", out);
-    std::string_view line(out.data() + start, end - start);
-    start = end + 1;
+  for (std::string_view line : fuzz::lines_of(out)) {
     size_t spaces = 0;
     for (unsigned char c : line) {
       fuzz::require(c > 0x20 || c == ' ', "no control character or tab", line);
