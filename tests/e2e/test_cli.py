@@ -180,9 +180,9 @@ class HostileInput(InstanceTestCase):
         (["user", "add", "bob@example.com", "--hash", "{SHA512-CRYPT}$6$a b"], None, 65, "hash"),
         (["user", "add", "bob@example.com", "--hash", "{SHA512-CRYPT}$6$a\nb"], None, 65, "hash"),
         # Hashes and A-labels checked at depth (issue: validation at library depth).
-        (["user", "add", "new@example.com", "--hash", "{SHA512-CRYPT}$6$"], None, 65, "hash"),
-        (["user", "add", "new@example.com", "--hash", "{SHA512-CRYPT}$6$salt$abc"], None, 65, "checksum"),
-        (["user", "add", "new@example.com", "--hash", "{BLF-CRYPT}$2y$05$short"], None, 65, "BLF-CRYPT"),
+        (["user", "add", "new@example.com", "--hash", "{SHA512-CRYPT}$6$"], None, 65, "--hash"),
+        (["user", "add", "new@example.com", "--hash", "{SHA512-CRYPT}$6$salt$abc"], None, 65, "--hash"),
+        (["user", "add", "new@example.com", "--hash", "{BLF-CRYPT}$2y$05$short"], None, 65, "53 of"),
         (["user", "add", "new@example.com", "--hash", "{MD5-CRYPT}$1$u9.QcWLk$V1DICZVf6OhQfj32DR6BK0"], None, 65,
          "legacy"),
         (["user", "add", "new@example.com", "--hash", "{CRYPT}$y$jZT$salt$" + "a" * 43], None, 65, "yescrypt"),
