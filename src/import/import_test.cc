@@ -193,12 +193,15 @@ TEST_F(ImportTest, EveryBadRowIsReportedAndNothingIsWritten) {
       "GOOD@example.com,correct horse,,,\n"                   // 9
       "h@nowhere.com,correct horse,,,\n"                      // 10
       "sales@example.com,correct horse,,,\n"                  // 11
-      "i@example.com,,{MD99}abc,,\n");                        // 12
+      "i@example.com,,{MD99}abc,,\n"                          // 12
+      "j@example.com,,{SHA512-CRYPT}$6$salt$abc,,\n");        // 13: the checksum is too short
   EXPECT_FALSE(r.written);
   EXPECT_EQ(r.created, 0u);
   std::vector<size_t> lines;
   for (const auto& e : r.errors) lines.push_back(e.line);
-  EXPECT_EQ(lines, (std::vector<size_t>{3, 4, 5, 6, 7, 8, 9, 10, 11, 12})) << errors_text(r.errors);
+  EXPECT_EQ(lines, (std::vector<size_t>{3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13})) << errors_text(r.errors);
+  EXPECT_EQ(r.errors[10].reason,
+            "password_hash \"{SHA512-CRYPT}$6$salt$abc\": SHA512-CRYPT checksum must be 86 of ./0-9A-Za-z");
   EXPECT_EQ(r.errors[0].reason, "email \"bob@@example.com\": two '@'");
   EXPECT_NE(r.errors[6].reason.find("duplicate of line 2"), std::string::npos);
   EXPECT_EQ(user_count(), 0u);
