@@ -38,7 +38,7 @@ void add_password_options(CLI::App* cmd, PasswordArgs& args) {
 // Turns the password options into a stored `{SCHEME}hash`.
 Result<std::string> password_hash(Context& ctx, const PasswordArgs& args) {
   if (args.hash_option->count() > 0) {
-    if (Status s = check_hash(args.hash); !s.ok()) return s;
+    if (Status s = check_hash(args.hash, "--hash"); !s.ok()) return s;
     return args.hash;
   }
   auto password = read_password(args.from_stdin);

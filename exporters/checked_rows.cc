@@ -38,7 +38,7 @@ CheckedRows check_rows(const Snapshot& snapshot, const SkipReporter& skipped) {
       continue;
     }
     last = u;
-    bool hash_ok = check_hash(u->password).ok();
+    bool hash_ok = check_hash(u->password, "hash", HashUse::kStored).ok();
     if (!hash_ok) report(skipped, "user", u->address, "stored password hash is not valid");
     rows.users.push_back({u, hash_ok});
   }

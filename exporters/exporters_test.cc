@@ -31,7 +31,7 @@
 namespace vmail {
 namespace {
 
-const char* const kHash = "{SHA512-CRYPT}$6$salt$hash";
+const char* const kHash = "{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.";
 
 User make_user(const std::string& local, const std::string& domain, std::optional<uint64_t> quota = std::nullopt,
                bool enabled = true) {
@@ -81,16 +81,16 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 TEST(DovecotUsersTest, RendersEachKindOfUser) {
   std::string expected =
-      "alice@example.com:{SHA512-CRYPT}$6$salt$hash:5000:5000::/var/mail/vhosts/example.com/alice::"
+      "alice@example.com:{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:5000:5000::/var/mail/vhosts/example.com/alice::"
       "userdb_quota_rule=*:bytes=1073741824\n"
-      "bob@example.com:{SHA512-CRYPT}$6$salt$hash:5000:5000::/var/mail/vhosts/example.com/bob::"
+      "bob@example.com:{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:5000:5000::/var/mail/vhosts/example.com/bob::"
       "nologin allow_nets=0.0.0.0/32\n"
-      "carol@example.com:{SHA512-CRYPT}$6$salt$hash:5000:5000::/var/mail/vhosts/example.com/carol::"
+      "carol@example.com:{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:5000:5000::/var/mail/vhosts/example.com/carol::"
       "nologin allow_nets=0.0.0.0/32 userdb_quota_rule=*:bytes=0\n"
-      "dave@other.org:{SHA512-CRYPT}$6$salt$hash:5000:5000::/var/mail/vhosts/other.org/dave::\n";
+      "dave@other.org:{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:5000:5000::/var/mail/vhosts/other.org/dave::\n";
   EXPECT_EQ(render_dovecot_users(sample(), test_settings()), expected);
   EXPECT_EQ(dovecot_user_line(sample().users[3], test_settings()),
-            "dave@other.org:{SHA512-CRYPT}$6$salt$hash:5000:5000::/var/mail/vhosts/other.org/dave::");
+            "dave@other.org:{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:5000:5000::/var/mail/vhosts/other.org/dave::");
 }
 
 TEST(DovecotUsersTest, UsesConfiguredIds) {
@@ -98,7 +98,7 @@ TEST(DovecotUsersTest, UsesConfiguredIds) {
   s.uid = 1234;
   s.gid = 4321;
   EXPECT_EQ(dovecot_user_line(sample().users[3], s),
-            "dave@other.org:{SHA512-CRYPT}$6$salt$hash:1234:4321::/var/mail/vhosts/other.org/dave::");
+            "dave@other.org:{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:1234:4321::/var/mail/vhosts/other.org/dave::");
 }
 
 TEST(PostfixMapsTest, Vmailbox) {
@@ -404,8 +404,8 @@ TEST_F(ExportTest, UsersMtimeAdvancesOnEveryChangeEvenWithinOneSecond) {
   time_t last = stat_of(users_path()).st_mtim.tv_sec;
   for (int i = 0; i < 5; ++i) {
     // Same-size hashes: only the mtime can tell Dovecot the file changed.
-    ASSERT_TRUE(
-        store_->set_password("alice@example.com", std::string("{SHA512-CRYPT}$6$salt$hash") + char('a' + i)).ok());
+    std::string hash = std::string("{SHA512-CRYPT}$6$salt") + char('a' + i) + "$" + (kHash + 22);
+    ASSERT_TRUE(store_->set_password("alice@example.com", hash).ok());
     ASSERT_TRUE(export_all(*db_, settings_).ok());
     time_t now = stat_of(users_path()).st_mtim.tv_sec;
     EXPECT_GT(now, last) << "export " << i;

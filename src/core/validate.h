@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/password.h"
 #include "core/status.h"
 
 namespace vmail {
@@ -29,6 +30,12 @@ Status check_local_part(std::string_view local, std::string_view field = "addres
 // Lowercases a domain, converts an internationalised name to its A-label
 // (punycode) form and checks LDH labels of 1-63 characters, at least two
 // labels, at most 253 characters. A single trailing dot is refused.
+// Transitional handling: a name given in Unicode is mapped with UTS #46
+// non-transitional processing (NFC, case folding; ß, ς, ZWJ and ZWNJ are kept,
+// so "faß.de" becomes xn--fa-hia.de, never fass.de). A label given as an
+// A-label ("xn--") is not mapped: it must decode (libidn2) and encode back
+// under plain IDNA2008 to the very same label, or it is refused; so xn--a,
+// xn-- and xn--zz are refused, xn--bcher-kva and xn--zca are kept as given.
 Result<std::string> normalize_domain(std::string_view domain, std::string_view field = "domain");
 
 // Parses `local@domain` into its lowercase, normalised parts.
@@ -43,9 +50,13 @@ Status check_display_name(std::string_view name, std::string_view field = "name"
 // Password: 8-511 bytes, no control characters.
 Status check_password(std::string_view password, std::string_view field = "password");
 
-// A ready hash `{SCHEME}...`: a known scheme, no ':', whitespace or control
-// characters, and for crypt(3) schemes a setting that matches the scheme.
-Status check_hash(std::string_view hash, std::string_view field = "hash");
+// A ready hash `{SCHEME}...` (scheme case-insensitive): no ':', whitespace or
+// control characters, and a value Dovecot can verify under that scheme with
+// the shape hash_problem() (core/password.h) describes; libxcrypt's legacy,
+// disabled or too-cheap methods are refused with the reason. Cheap enough
+// for the exporter to call on every stored row.
+// `use` as for hash_problem: kStored accepts legacy methods already stored.
+Status check_hash(std::string_view hash, std::string_view field = "hash", HashUse use = HashUse::kNew);
 
 // Quota: `none` (no quota: nullopt) or 0|N[K|M|G|T] with 1024-based units.
 // Refuses values that overflow 64-bit bytes.

@@ -100,14 +100,14 @@ TEST(CsvReaderTest, HeaderOnlyHasColumnsAndNoRows) {
 TEST(DmsReaderTest, AccountsWithCommentsCrlfAndExtras) {
   SourceTable t = read_dms_accounts(
       "# accounts\r\n"
-      "a@x.test|{SHA512-CRYPT}$6$s$h\r\n"
+      "a@x.test|{SHA512-CRYPT}$6$s$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.\r\n"
       "\r\n"
-      "b@x.test|{SHA512-CRYPT}$6$t$i|userdb_mail=maildir:/x\n"
-      "c@x.test|{SHA512-CRYPT}$6$u$j|more\n"
+      "b@x.test|{SHA512-CRYPT}$6$t$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.|userdb_mail=maildir:/x\n"
+      "c@x.test|{SHA512-CRYPT}$6$u$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.|more\n"
       "no-bar-here\n");
   EXPECT_EQ(t.columns, (std::vector<std::string>{"email", "password_hash"}));
   EXPECT_EQ(lines_of(t.rows), (std::vector<size_t>{2, 4, 5}));
-  EXPECT_EQ(t.rows[1].fields[1], "{SHA512-CRYPT}$6$t$i");
+  EXPECT_EQ(t.rows[1].fields[1], "{SHA512-CRYPT}$6$t$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.");
   ASSERT_EQ(t.warnings.size(), 1u);  // once, not per line
   EXPECT_EQ(t.warnings[0].line, 4u);
   ASSERT_EQ(t.errors.size(), 1u);
@@ -160,7 +160,7 @@ TEST_F(ImportTest, CreatesUsersHashesAndMakesMaildirs) {
   auto r = users(
       "email,password,password_hash,quota,name,enabled\n"
       "Alice@Example.com,correct horse,,1G,Alice,yes\n"
-      "bob@example.com,,{SHA512-CRYPT}$6$salt$hash,,,FALSE\n",
+      "bob@example.com,,{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.,,,FALSE\n",
       options);
   EXPECT_TRUE(r.errors.empty()) << errors_text(r.errors);
   EXPECT_EQ(r.created, 2u);
@@ -172,7 +172,7 @@ TEST_F(ImportTest, CreatesUsersHashesAndMakesMaildirs) {
   EXPECT_EQ(alice->name, "Alice");
   auto bob = store_->get_user("bob@example.com");
   ASSERT_TRUE(bob.ok());
-  EXPECT_EQ(bob->password, "{SHA512-CRYPT}$6$salt$hash");
+  EXPECT_EQ(bob->password, "{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.");
   EXPECT_FALSE(bob->enabled);
   struct stat st {};
   EXPECT_EQ(stat((settings_.mail_dir + "/example.com/alice/Maildir/new").c_str(), &st), 0);
@@ -185,7 +185,7 @@ TEST_F(ImportTest, EveryBadRowIsReportedAndNothingIsWritten) {
       "email,password,password_hash,quota,enabled\n"
       "good@example.com,correct horse,,,\n"                   // 2
       "bob@@example.com,correct horse,,,\n"                   // 3
-      "c@example.com,correct horse,{SHA512-CRYPT}$6$s$h,,\n"  // 4
+      "c@example.com,correct horse,{SHA512-CRYPT}$6$s$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.,,\n"  // 4
       "d@example.com,,,,\n"                                   // 5
       "e@example.com,short,,,\n"                              // 6
       "f@example.com,correct horse,,12X,\n"                   // 7
@@ -193,12 +193,15 @@ TEST_F(ImportTest, EveryBadRowIsReportedAndNothingIsWritten) {
       "GOOD@example.com,correct horse,,,\n"                   // 9
       "h@nowhere.com,correct horse,,,\n"                      // 10
       "sales@example.com,correct horse,,,\n"                  // 11
-      "i@example.com,,{MD99}abc,,\n");                        // 12
+      "i@example.com,,{MD99}abc,,\n"                          // 12
+      "j@example.com,,{SHA512-CRYPT}$6$salt$abc,,\n");        // 13: the checksum is too short
   EXPECT_FALSE(r.written);
   EXPECT_EQ(r.created, 0u);
   std::vector<size_t> lines;
   for (const auto& e : r.errors) lines.push_back(e.line);
-  EXPECT_EQ(lines, (std::vector<size_t>{3, 4, 5, 6, 7, 8, 9, 10, 11, 12})) << errors_text(r.errors);
+  EXPECT_EQ(lines, (std::vector<size_t>{3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13})) << errors_text(r.errors);
+  EXPECT_EQ(r.errors[10].reason,
+            "password_hash \"{SHA512-CRYPT}$6$salt$abc\": SHA512-CRYPT checksum must be 86 of ./0-9A-Za-z");
   EXPECT_EQ(r.errors[0].reason, "email \"bob@@example.com\": two '@'");
   EXPECT_NE(r.errors[6].reason.find("duplicate of line 2"), std::string::npos);
   EXPECT_EQ(user_count(), 0u);
@@ -229,9 +232,9 @@ TEST_F(ImportTest, HeaderProblems) {
 }
 
 TEST_F(ImportTest, OnExistingFailSkipUpdate) {
-  ASSERT_TRUE(users("email,password_hash,name\na@example.com,{SHA512-CRYPT}$6$one$x,Old\n").written);
+  ASSERT_TRUE(users("email,password_hash,name\na@example.com,{SHA512-CRYPT}$6$one$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.,Old\n").written);
   const std::string again =
-      "email,password_hash,quota\na@example.com,{SHA512-CRYPT}$6$two$y,5M\nb@example.com,{SHA512-CRYPT}$6$b$b,\n";
+      "email,password_hash,quota\na@example.com,{SHA512-CRYPT}$6$two$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.,5M\nb@example.com,{SHA512-CRYPT}$6$b$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.,\n";
   auto fail = users(again);
   ASSERT_EQ(fail.errors.size(), 1u);
   EXPECT_EQ(fail.errors[0].line, 2u);
@@ -242,14 +245,14 @@ TEST_F(ImportTest, OnExistingFailSkipUpdate) {
   auto skipped = users(again, skip);
   EXPECT_EQ(skipped.skipped, 1u);
   EXPECT_EQ(skipped.created, 1u);
-  EXPECT_EQ(store_->get_user("a@example.com")->password, "{SHA512-CRYPT}$6$one$x");
+  EXPECT_EQ(store_->get_user("a@example.com")->password, "{SHA512-CRYPT}$6$one$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.");
 
   ImportOptions update;
   update.on_existing = OnExisting::kUpdate;
   auto updated = users(again, update);
   EXPECT_EQ(updated.updated, 2u);
   auto a = store_->get_user("a@example.com");
-  EXPECT_EQ(a->password, "{SHA512-CRYPT}$6$two$y");
+  EXPECT_EQ(a->password, "{SHA512-CRYPT}$6$two$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.");
   EXPECT_EQ(a->quota, std::optional<uint64_t>(5ULL << 20));
   EXPECT_EQ(a->name, "Old");  // no name column: kept
 }
@@ -272,7 +275,7 @@ TEST_F(ImportTest, MaildirFailureWritesNothing) {
   FILE* f = fopen((settings_.mail_dir + "/example.com").c_str(), "w");
   ASSERT_NE(f, nullptr);
   fclose(f);
-  auto r = import_users(*db_, settings_, "email,password_hash\na@example.com,{SHA512-CRYPT}$6$s$h\n", {});
+  auto r = import_users(*db_, settings_, "email,password_hash\na@example.com,{SHA512-CRYPT}$6$s$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.\n", {});
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(user_count(), 0u);
 }
@@ -297,7 +300,7 @@ TEST_F(ImportTest, ProgressAndHookRunOnTheCallingThread) {
 
 TEST_F(ImportTest, AliasesCreateExtendAndConflict) {
   ASSERT_TRUE(store_->add_alias(Address{"info", "example.com"}, {"a@example.com"}).ok());
-  ASSERT_TRUE(users("email,password_hash\nbox@example.com,{SHA512-CRYPT}$6$s$h\n").written);
+  ASSERT_TRUE(users("email,password_hash\nbox@example.com,{SHA512-CRYPT}$6$s$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.\n").written);
   auto r = import_aliases(*db_,
                           "source,destination\ninfo@example.com,\"b@example.com, c@example.com\"\n"
                           "@example.com,catch@example.com\n",
