@@ -21,7 +21,7 @@ seed() { printf '%b' "$2" >"$corpus/seed-$1"; }
 seed csv 'email,password,quota,name,enabled\r\na@x.test,"pass, ""w""",1G,"two\nlines",yes\r\n\r\nb@x.test,pw,,,0'
 seed bom '\xef\xbb\xbfsource,destination\ninfo@x.test,"a@x.test, b@x.test"\n'
 seed bad 'email,password\na@x.test,"open\nb@x.test,ab"c\n\xff\xfe,x,y\n'
-seed dms 'a@x.test|{SHA512-CRYPT}$6$s$h|extra\n# comment\n@x.test catch@x.test,\n  more@x.test\n'
+seed dms 'a@x.test|{SHA512-CRYPT}$6$benchsalt$xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx|extra\n# comment\n@x.test catch@x.test,\n  more@x.test\n'
 mkdir -p "$build/fuzz-crashes"
 "$build/fuzz_import_source" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \
   -artifact_prefix="$build/fuzz-crashes/" "$corpus"
