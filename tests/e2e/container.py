@@ -79,9 +79,15 @@ class Container:
             return ""
 
     def exec(self, *cmd, input=None, check=None, timeout=120):
-        """Runs CMD inside the container (a second process in the same rootfs)."""
-        p = subprocess.run(self._run_args() + list(cmd), input=input, capture_output=True, text=True,
-                           timeout=timeout)
+        """Runs CMD inside the running container, as `docker exec` does: in the
+        launcher's mount namespace and root (nsenter), with the container's
+        environment. (A second `buildah run` on the same container sets up and
+        tears down its own mounts of the volumes, which the running launcher
+        must never see change.)"""
+        env = ["env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"]
+        env += [f"{k}={v}" for k, v in self.env.items()]
+        args = ["nsenter", "-t", str(self.launcher_pid()), "-m", "-u", "-i", "-r", "-w", "--"] + env + list(cmd)
+        p = subprocess.run(args, input=input, capture_output=True, text=True, timeout=timeout)
         if check is not None and p.returncode != check:
             raise AssertionError(f"{' '.join(cmd)}: exit {p.returncode}, expected {check}\n{p.stdout}\n{p.stderr}")
         return p
@@ -95,7 +101,11 @@ class Container:
         while time.monotonic() - start < timeout:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"vmail-launch exited {self.proc.returncode}\n{self.log()[-5000:]}")
-            last = self.vmail("health", "--timeout", "2")
+            try:
+                last = self.vmail("health", "--timeout", "2")
+            except (FileNotFoundError, ValueError):
+                time.sleep(0.5)  # the launcher has not written its PID yet
+                continue
             if last.returncode == 0:
                 return time.monotonic() - start
             time.sleep(0.5)

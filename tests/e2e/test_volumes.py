@@ -183,7 +183,7 @@ class ImageTest(Scenario, unittest.TestCase):
 
         c = Container(self.volumes, **kw)
         c.postfix_dir = "/etc/postfix"
-        c.shell = c.exec
+        c.shell = c.exec  # postconf, postfix, postqueue of the image, in the running container
         self.containers.append(c)
         return c
 
@@ -207,7 +207,6 @@ class ImageTest(Scenario, unittest.TestCase):
         with open(os.path.join(SOURCE_DIR, "migrations", "0001_initial.sql")) as f:
             db.executescript(f.read())
         db.execute("PRAGMA user_version = 1")
-        from server import Server as _S  # noqa: F401  (hashes come from the host's vmail below)
         hashes = {}
         for address, password in PASSWORDS.items():
             p = subprocess.run(["doveadm", "pw", "-s", "SHA512-CRYPT", "-p", password], capture_output=True,
@@ -216,8 +215,8 @@ class ImageTest(Scenario, unittest.TestCase):
         db.execute("INSERT INTO domains(name) VALUES (?)", (DOMAIN,))
         dom = db.execute("SELECT id FROM domains").fetchone()[0]
         for address in PASSWORDS:
-            db.execute("INSERT INTO users(domain_id, local, password) VALUES (?, ?, ?)",
-                       (dom, address.split("@")[0], hashes[address]))
+            db.execute("INSERT INTO users(domain_id, local, address, password) VALUES (?, ?, ?, ?)",
+                       (dom, address.split("@")[0], address, hashes[address]))
         db.commit()
         db.close()
         for address in PASSWORDS:
