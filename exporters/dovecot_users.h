@@ -9,9 +9,9 @@
 #include <functional>
 #include <string>
 
-#include "exporters/checked_rows.h"
 #include "core/settings.h"
 #include "core/store.h"
+#include "exporters/checked_rows.h"
 
 namespace vmail {
 

@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -20,14 +20,14 @@
 #include <string_view>
 #include <thread>
 
-#include "exporters/dovecot_users.h"
 #include "core/accounts.h"
 #include "core/files.h"
-#include "exporters/map_delta.h"
-#include "exporters/postfix_maps.h"
 #include "core/process.h"
 #include "core/row_policy.h"
 #include "core/store.h"
+#include "exporters/dovecot_users.h"
+#include "exporters/map_delta.h"
+#include "exporters/postfix_maps.h"
 
 namespace vmail {
 namespace {
@@ -93,7 +93,6 @@ class Stopwatch {
  private:
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
-
 
 // The mail folder is part of every users line: a ':' or a control character
 // in it (from the environment or a recorded setting) would corrupt them all.
@@ -517,7 +516,8 @@ Result<ExportReport> export_all(Database& db, const Settings& settings) {
   double postmap_ms = clock.lap_ms();
   if (Status s = commit_stage(stage, plan->users_first, report); !s.ok()) return s;
   spdlog::debug(
-      "export: lock {:.1f} ms, snapshot+render+plan {:.1f} ms, stage {:.1f} ms, postmap wait {:.1f} ms, rename {:.1f} ms",
+      "export: lock {:.1f} ms, snapshot+render+plan {:.1f} ms, stage {:.1f} ms, postmap wait {:.1f} ms, rename {:.1f} "
+      "ms",
       lock_ms, render_ms, stage_ms, postmap_ms, clock.lap_ms());
   return report;
 }

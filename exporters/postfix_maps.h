@@ -13,8 +13,8 @@
 #include <functional>
 #include <string>
 
-#include "exporters/checked_rows.h"
 #include "core/store.h"
+#include "exporters/checked_rows.h"
 
 namespace vmail {
 

@@ -62,6 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // With duplicate addresses only the first row counts, so only without them
   // is the number of lines known exactly.
-  if (addresses.size() == snap.users.size()) fuzz::require(lines.size() == good.size(), "one line per accepted user", out);
+  if (addresses.size() == snap.users.size())
+    fuzz::require(lines.size() == good.size(), "one line per accepted user", out);
   return 0;
 }

@@ -26,7 +26,8 @@ void add_row(Snapshot& snap, const std::string& f) {
     size_t at = v.rfind('@');
     u.local = at == std::string::npos ? v : v.substr(0, at);
     u.domain = at == std::string::npos ? "" : v.substr(at + 1);
-    u.password = "{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.";
+    u.password =
+        "{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.";
     snap.users.push_back(u);
   }
   if (f[0] == 'a') {

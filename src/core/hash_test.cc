@@ -68,7 +68,7 @@ std::vector<Good> good_hashes(const std::string& scheme) {
       out.push_back({"{BLF-CRYPT}" + crypt_with(setting, pw), pw});
     } else if (scheme == "CRYPT") {
       // yescrypt at libxcrypt's cheaper cost levels, and the $6$ / $2b$ forms.
-      std::string setting = i < 14 ? gensalt("$y$", 1 + static_cast<unsigned long>(i % 5))
+      std::string setting = i < 14   ? gensalt("$y$", 1 + static_cast<unsigned long>(i % 5))
                             : i < 17 ? gensalt("$6$", 0)
                                      : gensalt("$2b$", 4);
       out.push_back({"{CRYPT}" + crypt_with(setting, pw), pw});
@@ -79,8 +79,8 @@ std::vector<Good> good_hashes(const std::string& scheme) {
   return out;
 }
 
-const char* const kSupported[] = {"SHA512-CRYPT", "BLF-CRYPT", "CRYPT",  "ARGON2I", "ARGON2ID",      "PBKDF2",
-                                  "SSHA512",      "SSHA256",   "SSHA",   "SHA512",  "SCRAM-SHA-256", "SHA256"};
+const char* const kSupported[] = {"SHA512-CRYPT", "BLF-CRYPT", "CRYPT", "ARGON2I", "ARGON2ID",      "PBKDF2",
+                                  "SSHA512",      "SSHA256",   "SSHA",  "SHA512",  "SCRAM-SHA-256", "SHA256"};
 
 class GoodHashTest : public ::testing::TestWithParam<const char*> {};
 
@@ -219,7 +219,7 @@ const std::vector<Bad> kBad = {
     {"{SCRAM-SHA-256}4095,slJ2FUFysvxbCGPe5VAEAg==," + k32b64 + "," + k32b64, "iterations"},
     {"{SCRAM-SHA-256}4096,slJ2FUFysvxbCGPe5VAEAg==," + k32b64, "ITER,SALT"},
     {"{SCRAM-SHA-256}4096,slJ2FUFysvxbCGPe5VAEAg==," + k32b64 + "," + k32b64 + ",x", "ITER,SALT"},
-    {"{SCRAM-SHA-256}4096,,"  + k32b64 + "," + k32b64, "salt"},
+    {"{SCRAM-SHA-256}4096,," + k32b64 + "," + k32b64, "salt"},
     {"{SCRAM-SHA-256}4096,slJ2FUFysvxbCGPe5VAEAg==,c29tZWJhc2U2NA==," + k32b64, "32 bytes"},
     // Scheme and characters.
     {"", "empty hash"},
@@ -257,7 +257,8 @@ TEST(HashTableTest, SchemeNameIsCaseInsensitive) {
 // Hashes stored before legacy methods were refused keep their users on the
 // server: refused as new input, accepted when read back for the export.
 TEST(HashTableTest, LegacyRefusedAsNewAcceptedAsStored) {
-  for (std::string hash : {"{SHA256-CRYPT}" + crypt_with("$5$abcdefgh", "pw"), "{MD5-CRYPT}" + crypt_with("$1$abcdefgh", "pw")}) {
+  for (std::string hash :
+       {"{SHA256-CRYPT}" + crypt_with("$5$abcdefgh", "pw"), "{MD5-CRYPT}" + crypt_with("$1$abcdefgh", "pw")}) {
     Status fresh = check_hash(hash, "--hash");
     EXPECT_FALSE(fresh.ok()) << hash;
     EXPECT_NE(fresh.message().find("legacy"), std::string::npos) << fresh.message();

@@ -286,8 +286,9 @@ std::string scram_problem(std::string_view v) {
 std::string digest_problem(std::string_view scheme, std::string_view v, long digest, bool salted) {
   long n = b64_size(v, true);
   if (salted ? n > digest : n == digest) return "";
-  return std::string(scheme) + (salted ? " must be padded base64 of a " + std::to_string(digest) + "-byte digest and a salt"
-                                       : " must be padded base64 of a " + std::to_string(digest) + "-byte digest");
+  return std::string(scheme) +
+         (salted ? " must be padded base64 of a " + std::to_string(digest) + "-byte digest and a salt"
+                 : " must be padded base64 of a " + std::to_string(digest) + "-byte digest");
 }
 
 struct HashRule {

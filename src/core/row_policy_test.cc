@@ -58,8 +58,9 @@ TEST(RowPolicyTest, Addresses) {
 
 TEST(RowPolicyTest, AliasSources) {
   const Case cases[] = {
-      {"sales@example.com", true}, {"@example.com", true},  {"@", false},          {"@example", false},
-      {"@@example.com", false},    {"sales@", false},       {"@Example.com", false}, {"@example.com\n", false},
+      {"sales@example.com", true}, {"@example.com", true},    {"@", false},
+      {"@example", false},         {"@@example.com", false},  {"sales@", false},
+      {"@Example.com", false},     {"@example.com\n", false},
   };
   for (const Case& c : cases) EXPECT_EQ(row_safe_alias_source(c.value), c.safe) << quote(c.value);
 }
@@ -75,25 +76,40 @@ TEST(RowPolicyTest, Users) {
 
 TEST(RowPolicyTest, DisplayNames) {
   const Case cases[] = {
-      {"", true}, {"Alice Example", true}, {"J\xc3\xb6rg", true}, {std::string(1024, 'x'), true},
-      {std::string(1025, 'x'), false}, {"a:b", false}, {"a\nb", false}, {"a\tb", false}, {"a\x7f", false},
+      {"", true},
+      {"Alice Example", true},
+      {"J\xc3\xb6rg", true},
+      {std::string(1024, 'x'), true},
+      {std::string(1025, 'x'), false},
+      {"a:b", false},
+      {"a\nb", false},
+      {"a\tb", false},
+      {"a\x7f", false},
   };
   for (const Case& c : cases) EXPECT_EQ(row_safe_display_name(c.value), c.safe) << quote(c.value);
 }
 
 TEST(RowPolicyTest, MailDirs) {
   const Case cases[] = {
-      {"/var/mail/vhosts", true}, {"/", true},           {"/srv/mail.d/x", true},  {"relative/mail", false},
-      {"", false},                {"/var/../etc", false}, {"/var/./mail", false},   {"/var/mail/..", false},
-      {"/var/mail:x", false},     {"/var/mail\nx", false}, {"/var/mail\x1b", false},
+      {"/var/mail/vhosts", true},
+      {"/", true},
+      {"/srv/mail.d/x", true},
+      {"relative/mail", false},
+      {"", false},
+      {"/var/../etc", false},
+      {"/var/./mail", false},
+      {"/var/mail/..", false},
+      {"/var/mail:x", false},
+      {"/var/mail\nx", false},
+      {"/var/mail\x1b", false},
   };
   for (const Case& c : cases) EXPECT_EQ(row_safe_mail_dir(c.value), c.safe) << quote(c.value);
 }
 
 TEST(RowPolicyTest, Domains) {
   const Case cases[] = {
-      {"example.com", true},  {"a.b.c", true},        {"xn--bcher-kva.example", true},
-      {"example", false},     {"Example.com", false}, {"example.com.", false},
+      {"example.com", true},   {"a.b.c", true},         {"xn--bcher-kva.example", true},
+      {"example", false},      {"Example.com", false},  {"example.com.", false},
       {".example.com", false}, {"ex ample.com", false}, {std::string(64, 'a') + ".com", false},
   };
   for (const Case& c : cases) EXPECT_EQ(row_safe_domain(c.value), c.safe) << quote(c.value);

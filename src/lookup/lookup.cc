@@ -31,15 +31,7 @@ bool normalize_key(std::string_view key, bool allow_catch_all, std::string* out)
   return true;
 }
 
-enum Query {
-  kSettings,
-  kUserByAddress,
-  kAllUsers,
-  kAliasBySource,
-  kAllAliases,
-  kDestinations,
-  kQueryCount
-};
+enum Query { kSettings, kUserByAddress, kAllUsers, kAliasBySource, kAllAliases, kDestinations, kQueryCount };
 
 constexpr const char* kSql[kQueryCount] = {
     "SELECT name, value FROM settings",
@@ -91,7 +83,8 @@ LookupStatus resolve(Reader& r, const Settings& settings, Resolved* out, LookupF
     return LookupStatus::kUnavailable;
   }
   if (!row_safe_mail_dir(applied.mail_dir)) {
-    set_failure(failure, Code::kConfig, "VMAIL_MAIL_DIR " + quote(applied.mail_dir) + ": not usable as a home folder base");
+    set_failure(failure, Code::kConfig,
+                "VMAIL_MAIL_DIR " + quote(applied.mail_dir) + ": not usable as a home folder base");
     return LookupStatus::kUnavailable;
   }
   out->mail_dir = std::move(applied.mail_dir);

@@ -39,7 +39,6 @@ bool settled(const struct stat& st) {
   return before(newest, now);
 }
 
-
 // Counts fork()s in this process: a child must not use or close its
 // parent's connections (SQLite's lock bookkeeping is per process), so a slot
 // filled before the last fork is abandoned. Cheaper than getpid(), a system
@@ -75,7 +74,6 @@ struct ReaderSlot {
   ~ReaderSlot() { reset(); }
 };
 thread_local ReaderSlot t_slot;
-
 
 // Opens a connection for `path` in the state `stamp` describes.
 Reader* open_reader(const std::string& path, const Stamp& stamp, LookupStatus* status, LookupFailure* failure) {
