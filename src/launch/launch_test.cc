@@ -1,12 +1,15 @@
 // Launcher units without daemons: settings, template rendering, certificate checks.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <regex>
 #include <set>
 
 #include "core/files.h"
 #include "launch/config.h"
 #include "launch/launch_settings.h"
+#include "launch/prepare.h"
 #include "launch/tls.h"
 #include "tests/test_util.h"
 
@@ -41,6 +44,37 @@ TEST(LaunchSettingsTest, QueueFollowsTheStateVolumeOrItsOwnSetting) {
   EXPECT_EQ(l->queue_dir, "/vol/queue");
   env["VMAIL_QUEUE_DIR"] = "/vol/my queue";
   EXPECT_FALSE(load_launch_settings({}, map_env(env)).ok());
+}
+
+void write_file(const std::string& path) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path) << "queue file";
+}
+
+// An upgraded host install: the old queue at $VMAIL_ROOT/var/spool/postfix
+// moves to the state volume once, and never over a queue holding mail.
+TEST(LegacyQueueTest, QueuedMailMovesToTheStateVolumeOnce) {
+  testing::TempDir root;
+  auto env = base_env();
+  env["VMAIL_ROOT"] = root.path();
+  auto l = load_launch_settings({}, map_env(env));
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_EQ(adopt_legacy_queue(*l), "");  // nothing anywhere
+  const std::string legacy = root.path() + "/var/spool/postfix";
+  write_file(legacy + "/deferred/A/A1B2C3");
+  write_file(legacy + "/defer/A/A1B2C3");
+  write_file(legacy + "/pid/master.pid");                           // not a queue: stays
+  std::filesystem::create_directories(l->queue_dir + "/deferred");  // an empty tree from `postfix check`
+  std::string said = adopt_legacy_queue(*l);
+  EXPECT_NE(said.find("moved to " + l->queue_dir + " (deferred, defer)"), std::string::npos) << said;
+  EXPECT_TRUE(std::filesystem::exists(l->queue_dir + "/deferred/A/A1B2C3"));
+  EXPECT_TRUE(std::filesystem::exists(l->queue_dir + "/defer/A/A1B2C3"));
+  EXPECT_FALSE(std::filesystem::exists(legacy + "/deferred"));
+  EXPECT_TRUE(std::filesystem::exists(legacy + "/pid/master.pid"));
+
+  write_file(legacy + "/incoming/B9");  // the new queue holds mail now: left alone
+  EXPECT_EQ(adopt_legacy_queue(*l), "");
+  EXPECT_TRUE(std::filesystem::exists(legacy + "/incoming/B9"));
 }
 
 TEST(LaunchSettingsTest, RejectsBadValues) {

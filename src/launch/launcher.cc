@@ -48,6 +48,20 @@ Status postfix_command(const LaunchSettings& l, const std::string& command) {
   return Status::Ok();
 }
 
+// Asks Postfix to retry its whole queue now. Mail deferred before a restart
+// (e.g. accepted while Dovecot was down, then the container re-created) would
+// otherwise wait out its back-off, up to maximal_backoff_time. False while
+// the master is not up yet ("mail system is down").
+bool flush_queue(const LaunchSettings& l) {
+  auto r = run_process({"postqueue", "-c", l.base.postfix_dir, "-f"}, daemon_environment());
+  if (r.ok() && r->exit_code == 0) {
+    spdlog::debug("postfix: queue flushed");
+    return true;
+  }
+  spdlog::debug("postqueue -f: {}", r.ok() ? r->output : r.status().message());
+  return false;
+}
+
 bool socket_exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
@@ -109,6 +123,7 @@ Status prepare_dirs_step(const LaunchSettings& l) {
   std::vector<std::string> warnings;
   if (Status s = prepare_dirs(l, &warnings); !s.ok()) return s;
   log_warnings(warnings);
+  if (std::string adopted = adopt_legacy_queue(l); !adopted.empty()) spdlog::warn("{}", adopted);
   return Status::Ok();
 }
 
@@ -160,7 +175,7 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
   std::vector<DaemonSpec> daemons;
   // Dovecot first: Postfix hands mail to its LMTP socket and authenticates
   // through its auth socket.
-  daemons.push_back(DaemonSpec{"dovecot", {"dovecot", "-F", "-c", dovecot_config_file(l)}, {}, {}, {}});
+  daemons.push_back(DaemonSpec{"dovecot", {"dovecot", "-F", "-c", dovecot_config_file(l)}, {}, {}, {}, {}});
   daemons.push_back(DaemonSpec{"postfix",
                                {"postfix", "-c", l.base.postfix_dir, "start-fg"},
                                [&l](pid_t) { return postfix_command(l, "stop"); },
@@ -170,7 +185,8 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
                                  for (int i = 0; i < 50 && !socket_exists(lmtp_socket); ++i) {
                                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
                                  }
-                               }});
+                               },
+                               [&l] { return flush_queue(l); }});
   SupervisorOptions options;
   options.environment = daemon_environment();
   CertificateWatch certificates(l);

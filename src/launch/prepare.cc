@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 
 #include "core/accounts.h"
 #include "core/database.h"
@@ -151,6 +152,51 @@ Status prepare_dirs(const LaunchSettings& l, std::vector<std::string>* warnings)
     }
   }
   return Status::Ok();
+}
+
+namespace {
+
+// Postfix's queues of messages and their delivery logs (not its sockets,
+// pids or flush logs, which it makes again).
+constexpr const char* kQueueFolders[] = {"maildrop", "incoming", "active", "deferred", "hold",
+                                         "corrupt",  "defer",    "bounce", "trace"};
+
+// True when `dir` holds at least one file, at any depth.
+bool holds_files(const std::string& dir) {
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_regular_file(ec)) return true;
+  }
+  return false;
+}
+
+bool queue_holds_mail(const std::string& queue) {
+  for (const char* sub : kQueueFolders) {
+    if (holds_files(queue + "/" + sub)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string adopt_legacy_queue(const LaunchSettings& l) {
+  const std::string legacy = l.base.rooted("/var/spool/postfix");
+  if (legacy == l.queue_dir || !queue_holds_mail(legacy) || queue_holds_mail(l.queue_dir)) return "";
+  std::vector<std::string> moved;
+  for (const char* sub : kQueueFolders) {
+    std::string from = legacy + "/" + sub, to = l.queue_dir + "/" + sub;
+    if (!holds_files(from)) continue;
+    std::error_code ec;
+    std::filesystem::remove_all(to, ec);  // empty: checked above
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      return legacy + ": holds queued mail but cannot be moved to " + l.queue_dir + " (" + errno_text() +
+             "); stop vmail-launch and move its queue folders there by hand";
+    }
+    moved.push_back(sub);
+  }
+  std::string names;
+  for (const auto& m : moved) names += (names.empty() ? "" : ", ") + m;
+  return legacy + ": queued mail of an earlier version moved to " + l.queue_dir + " (" + names + ")";
 }
 
 Result<std::string> repair_queue_owner(const LaunchSettings& l) {

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "launch/launch_settings.h"
 #include "core/status.h"
+#include "launch/launch_settings.h"
 
 namespace vmail {
 
@@ -31,6 +31,15 @@ Status prepare_dirs(const LaunchSettings& settings, std::vector<std::string>* wa
 // `postfix set-permissions` so that queued mail is delivered, not stranded.
 // Needs the rendered main.cf. The message names what was repaired.
 Result<std::string> repair_queue_owner(const LaunchSettings& settings);
+
+// Versions before the queue moved to the state volume kept it at
+// $VMAIL_ROOT/var/spool/postfix. When that folder still holds queued mail and
+// the queue folder holds none, moves the queue's message folders over (a
+// rename each, which keeps the inode-based queue file names valid) so an
+// upgraded host install delivers what its old queue held. The message says
+// what was moved, or why nothing could be (another file system: by hand);
+// empty when there was nothing to do.
+std::string adopt_legacy_queue(const LaunchSettings& settings);
 
 // Opens the database, backs it up into settings.backup_dir first when a
 // migration is pending, migrates, records the export settings and the

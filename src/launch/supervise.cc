@@ -142,7 +142,8 @@ Supervisor::Supervisor(std::vector<DaemonSpec> daemons, std::function<Status()> 
       spawner_(spawner),
       clock_(clock),
       logs_(logs) {
-  for (auto& spec : daemons) daemons_.push_back(Daemon{std::move(spec), 0, {}, std::nullopt, milliseconds(0), {}});
+  for (auto& spec : daemons)
+    daemons_.push_back(Daemon{std::move(spec), 0, {}, std::nullopt, milliseconds(0), {}, std::nullopt, 0});
 }
 
 int Supervisor::run() {
@@ -153,6 +154,7 @@ int Supervisor::run() {
     if (stopping_ && !killed_ && clock_.now() >= stop_deadline_) kill_remaining();
     if (!stopping_) restart_due();
     if (!stopping_) watch_due();
+    if (!stopping_) after_start_due();
     handle_signals(time_to_next_event());
     // A stop or a reload ran helpers (postfix stop): catch children that
     // exited meanwhile even without a SIGCHLD of their own.
@@ -220,6 +222,10 @@ bool Supervisor::spawn(Daemon& d) {
   logs_.add(child->err_fd, STDERR_FILENO, d.spec.name);
   d.pid = child->pid;
   spdlog::info("{} started (pid {})", d.spec.name, d.pid);
+  if (d.spec.after_start) {
+    d.after_start_at = clock_.now() + std::chrono::seconds(1);
+    d.after_start_tries = 0;
+  }
   return true;
 }
 
@@ -250,6 +256,7 @@ void Supervisor::reap() {
 void Supervisor::on_exit(Daemon& d, int status) {
   pid_t pid = d.pid;
   d.pid = 0;
+  d.after_start_at.reset();
   // Whatever is left of its process group goes too, so a restart finds the
   // ports and sockets free.
   spawner_.signal(-pid, SIGKILL);
@@ -325,6 +332,21 @@ void Supervisor::watch_due() {
   if (auto why = options_.watch()) reload(*why);
 }
 
+void Supervisor::after_start_due() {
+  Clock::time_point now = clock_.now();
+  for (auto& d : daemons_) {
+    if (d.pid <= 0 || !d.after_start_at || now < *d.after_start_at) continue;
+    if (d.spec.after_start()) {
+      d.after_start_at.reset();
+    } else if (++d.after_start_tries >= kAfterStartTries) {
+      spdlog::warn("{}: its after-start step failed {} times; giving it up", d.spec.name, d.after_start_tries);
+      d.after_start_at.reset();
+    } else {
+      d.after_start_at = now + std::chrono::seconds(1);
+    }
+  }
+}
+
 void Supervisor::reload(const std::string& why) {
   spdlog::info("{}: reconfiguring", why);
   if (reconfigure_) {
@@ -350,6 +372,7 @@ milliseconds Supervisor::time_to_next_event() {
   Clock::time_point wake = now + std::chrono::seconds(60);
   for (const auto& d : daemons_) {
     if (d.restart_at) wake = std::min(wake, *d.restart_at);
+    if (d.after_start_at && !stopping_) wake = std::min(wake, *d.after_start_at);
   }
   if (stopping_ && !killed_) wake = std::min(wake, stop_deadline_);
   if (!stopping_ && next_watch_) wake = std::min(wake, *next_watch_);

@@ -34,7 +34,13 @@ struct DaemonSpec {
   std::function<Status(pid_t pid)> reload;
   // Runs before each start (e.g. to wait for a dependency); failure is logged only.
   std::function<void()> before_start;
+  // Runs on the supervisor's loop a second after each start, then every
+  // second until it returns true, at most kAfterStartTries times (Postfix:
+  // retry at once the mail deferred before the restart). Not while stopping.
+  std::function<bool()> after_start;
 };
+
+inline constexpr int kAfterStartTries = 30;
 
 struct SupervisorOptions {
   std::chrono::milliseconds first_backoff{1000};
@@ -111,7 +117,9 @@ class Supervisor {
     Clock::time_point started;  // of the last attempt to start
     std::optional<Clock::time_point> restart_at;
     std::chrono::milliseconds backoff{0};
-    std::deque<Clock::time_point> deaths;  // and failed restarts, within the window
+    std::deque<Clock::time_point> deaths;             // and failed restarts, within the window
+    std::optional<Clock::time_point> after_start_at;  // next try of spec.after_start
+    int after_start_tries = 0;
   };
 
   bool spawn(Daemon& d);
@@ -125,6 +133,7 @@ class Supervisor {
   void kill_remaining();
   void reload(const std::string& why);
   void watch_due();
+  void after_start_due();
   void handle(int signo);
   bool handle_signals(std::chrono::milliseconds timeout);
   std::chrono::milliseconds time_to_next_event();

@@ -139,11 +139,12 @@ struct Harness {
   int reconfigures = 0;
   bool reconfigure_fails = false;
   bool postfix_exits_on_stop = true;
+  std::function<bool()> postfix_after_start;
   SupervisorOptions options;
 
   int run() {
     std::vector<DaemonSpec> daemons;
-    daemons.push_back(DaemonSpec{"dovecot", {"dovecot", "-F"}, {}, {}, {}});
+    daemons.push_back(DaemonSpec{"dovecot", {"dovecot", "-F"}, {}, {}, {}, {}});
     daemons.push_back(DaemonSpec{"postfix",
                                  {"postfix", "start-fg"},
                                  [this](pid_t pid) {
@@ -155,7 +156,8 @@ struct Harness {
                                    ++postfix_reloads;
                                    return Status::Ok();
                                  },
-                                 {}});
+                                 {},
+                                 postfix_after_start});
     Supervisor supervisor(
         std::move(daemons),
         [this] {
@@ -356,6 +358,31 @@ TEST(SupervisorTest, WatchWithAFailedReconfigurationReloadsNothing) {
   EXPECT_EQ(h.reconfigures, 1);
   EXPECT_EQ(h.postfix_reloads, 0);
   EXPECT_FALSE(h.sys.signalled("dovecot", SIGHUP));
+}
+
+TEST(SupervisorTest, AfterStartRetriesEverySecondUntilItSucceedsAndAgainAfterARestart) {
+  Harness h;
+  std::vector<milliseconds> calls;
+  h.postfix_after_start = [&] {
+    calls.push_back(h.sys.since_start());
+    return calls.size() % 3 == 0;  // the third try of each start succeeds
+  };
+  h.sys.kill_at(seconds(10), "postfix");  // restarted after 1 s of back-off
+  h.sys.signal_at(seconds(30), SIGTERM);
+  EXPECT_EQ(h.run(), 0);
+  EXPECT_EQ(calls, ms({1000, 2000, 3000, 12000, 13000, 14000}));
+}
+
+TEST(SupervisorTest, AfterStartGivesUpAfterItsTries) {
+  Harness h;
+  int calls = 0;
+  h.postfix_after_start = [&] {
+    ++calls;
+    return false;
+  };
+  h.sys.signal_at(seconds(100), SIGTERM);
+  EXPECT_EQ(h.run(), 0);
+  EXPECT_EQ(calls, kAfterStartTries);
 }
 
 // The daemon waiting out its back-off is not reloaded (it reads the new
