@@ -170,32 +170,33 @@ bool holds_files(const std::string& dir) {
   return false;
 }
 
-bool queue_holds_mail(const std::string& queue) {
+// The folders of kQueueFolders under `queue` that hold mail.
+std::vector<std::string> folders_with_mail(const std::string& queue) {
+  std::vector<std::string> out;
   for (const char* sub : kQueueFolders) {
-    if (holds_files(queue + "/" + sub)) return true;
+    if (holds_files(queue + "/" + sub)) out.push_back(sub);
   }
-  return false;
+  return out;
 }
 
 }  // namespace
 
 std::string adopt_legacy_queue(const LaunchSettings& l) {
   const std::string legacy = l.base.rooted("/var/spool/postfix");
-  if (legacy == l.queue_dir || !queue_holds_mail(legacy) || queue_holds_mail(l.queue_dir)) return "";
-  std::vector<std::string> moved;
-  for (const char* sub : kQueueFolders) {
+  if (legacy == l.queue_dir) return "";
+  std::vector<std::string> folders = folders_with_mail(legacy);
+  if (folders.empty() || !folders_with_mail(l.queue_dir).empty()) return "";
+  std::string names;
+  for (const auto& sub : folders) {
     std::string from = legacy + "/" + sub, to = l.queue_dir + "/" + sub;
-    if (!holds_files(from)) continue;
     std::error_code ec;
-    std::filesystem::remove_all(to, ec);  // empty: checked above
+    std::filesystem::remove_all(to, ec);  // holds no mail: checked above
     if (::rename(from.c_str(), to.c_str()) != 0) {
       return legacy + ": holds queued mail but cannot be moved to " + l.queue_dir + " (" + errno_text() +
              "); stop vmail-launch and move its queue folders there by hand";
     }
-    moved.push_back(sub);
+    names += (names.empty() ? "" : ", ") + sub;
   }
-  std::string names;
-  for (const auto& m : moved) names += (names.empty() ? "" : ", ") + m;
   return legacy + ": queued mail of an earlier version moved to " + l.queue_dir + " (" + names + ")";
 }
 

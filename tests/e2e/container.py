@@ -11,6 +11,7 @@ high loopback ports and its launcher is stopped with SIGTERM the way
     c.stop(); c.remove()         # SIGTERM, then throw the container away
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -21,7 +22,19 @@ from harness import SOURCE_DIR, free_ports
 from server import DOMAIN, SERVICES
 
 IMAGE = os.environ.get("VMAIL_IMAGE", "localhost/vmail")
-VOLUME_PATHS = ("/data", "/var/mail/vhosts")  # the Dockerfile's VOLUMEs
+
+
+def dockerfile_volumes():
+    """The Dockerfile's VOLUME paths, in order: the folders a test binds."""
+    with open(os.path.join(SOURCE_DIR, "Dockerfile")) as f:
+        for line in f:
+            if line.startswith("VOLUME "):
+                return tuple(json.loads(line[len("VOLUME "):]))
+    raise AssertionError("Dockerfile: no VOLUME line")
+
+
+VOLUME_PATHS = dockerfile_volumes()
+assert VOLUME_PATHS == ("/data", "/var/mail/vhosts"), VOLUME_PATHS  # Container binds data/ and mail/ in this order
 
 
 def build_image():
