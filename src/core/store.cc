@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "core/routing.h"
+
 namespace vmail {
 
 const char* const kUserColumns =
@@ -277,7 +279,7 @@ Status Store::add_alias(const Address& source, const std::vector<std::string>& d
       ins.bind(3, dest);
       ins.exec();
     }
-    return Status::Ok();
+    return check_no_loop(db_.sql(), {src}, "alias");
   });
 }
 

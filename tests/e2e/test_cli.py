@@ -287,6 +287,31 @@ class HostileInput(InstanceTestCase):
             self.assertEqual(f.read(), before)
 
 
+class AliasLoops(InstanceTestCase):
+    """Alias destinations never form a cycle (SPEC "Addresses and passwords")."""
+
+    def test_three_alias_cycle_is_refused_and_changes_nothing(self):
+        v = self.inst.vmail
+        v("domain", "add", "d.org", check=0)
+        v("alias", "add", "a1@d.org", "a2@d.org", check=0)
+        v("alias", "add", "a2@d.org", "a3@d.org", check=0)
+        db_before = self.inst.dump_db()
+        files_before = self.inst.exported_files()
+        p = v("alias", "add", "a3@d.org", "a1@d.org", check=65)
+        self.assertEqual(p.stderr.strip().splitlines(),
+                         ["vmail: alias: a3@d.org -> a1@d.org -> a2@d.org -> a3@d.org would loop"])
+        self.assertEqual(self.inst.dump_db(), db_before)
+        self.assertEqual(self.inst.exported_files(), files_before)
+
+        csv = os.path.join(self.inst.root, "loop.csv")
+        with open(csv, "w") as f:
+            f.write("source,destination\nok@d.org,elsewhere@x.org\na3@d.org,a1@d.org\n")
+        p = v("alias", "import", csv, check=65)
+        self.assertIn("loop.csv:3: alias: a3@d.org -> a1@d.org -> a2@d.org -> a3@d.org would loop", p.stderr)
+        self.assertEqual(self.inst.dump_db(), db_before)
+        self.assertEqual(self.inst.exported_files(), files_before)
+
+
 class Concurrency(InstanceTestCase):
     def test_eight_writers_fifty_users_each(self):
         self.inst.vmail("domain", "add", "example.com", check=0)
