@@ -55,7 +55,21 @@ struct UserAddArgs {
   std::string quota;
   CLI::Option* quota_option = nullptr;
   std::string name;
+  bool reuse_maildir = false;
 };
+
+// A maildir left by a deleted user (`user del` without --purge) is not handed
+// to a new user of the same address unless asked for.
+Status check_leftover_maildir(const Settings& settings, const Address& address, bool reuse) {
+  if (reuse) return Status::Ok();
+  auto has_mail = maildir_has_mail(settings.mail_dir, address.domain, address.local);
+  if (!has_mail.ok()) return has_mail.status();
+  if (!*has_mail) return Status::Ok();
+  return Status(Code::kBadInput, "address " + quote(address.str()) + ": its maildir " + settings.mail_dir + "/" +
+                                     address.domain + "/" + address.local +
+                                     " still holds mail of an earlier user; use --reuse-maildir to give it "
+                                     "to the new user, or remove it");
+}
 
 Status user_add(Context& ctx, const UserAddArgs& args) {
   auto address = parse_address(args.address);
@@ -75,6 +89,7 @@ Status user_add(Context& ctx, const UserAddArgs& args) {
   auto exists = store->domain_exists(address->domain);
   if (!exists.ok()) return exists.status();
   if (!*exists) return Status(Code::kNotFound, "domain " + quote(address->domain) + ": no such domain");
+  if (Status s = check_leftover_maildir(**settings, *address, args.reuse_maildir); !s.ok()) return s;
   auto hash = password_hash(ctx, args.password);
   if (!hash.ok()) return hash.status();
   User user;
@@ -85,8 +100,11 @@ Status user_add(Context& ctx, const UserAddArgs& args) {
   user.password = *hash;
   user.quota = quota;
   const Settings& s = **settings;
-  Status added =
-      store->add_user(user, [&](const User& u) { return create_maildir(s.mail_dir, u.domain, u.local, s.uid, s.gid); });
+  Status added = store->add_user(user, [&](const User& u) {
+    // Again inside the transaction: mail may have arrived while the password was read.
+    if (Status left = check_leftover_maildir(s, *address, args.reuse_maildir); !left.ok()) return left;
+    return create_maildir(s.mail_dir, u.domain, u.local, s.uid, s.gid);
+  });
   if (!added.ok()) return added;
   print_line(ctx, "user " + user.address + " added");
   return ctx.export_after_change();
@@ -198,6 +216,9 @@ void add_user_commands(CLI::App& app, Context& ctx) {
     add_password_options(cmd, a->password);
     a->quota_option = cmd->add_option("--quota", a->quota, "0|N[K|M|G|T] or none");
     cmd->add_option("--name", a->name, "display name");
+    cmd->add_flag("--reuse-maildir", a->reuse_maildir,
+                  "give the new user the mail left in an existing maildir of this address (by default "
+                  "`user add` refuses a maildir that still holds mail, e.g. after `user del` without --purge)");
     cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_add(ctx, *a); }; });
   }
   {

@@ -312,6 +312,37 @@ class AliasLoops(InstanceTestCase):
         self.assertEqual(self.inst.exported_files(), files_before)
 
 
+class LeftoverMaildir(InstanceTestCase):
+    """`user del` without --purge keeps the maildir; a new user of the same
+    address does not silently get that mail."""
+
+    def test_user_add_refuses_a_maildir_with_mail_unless_reused(self):
+        v = self.inst.vmail
+        v("domain", "add", "example.com", check=0)
+        self.inst.add_user("bob@example.com")
+        maildir = os.path.join(self.inst.mail_dir, "example.com/bob/Maildir")
+        with open(os.path.join(maildir, "new", "1.old"), "w") as f:
+            f.write("Subject: for the old bob\n\nsecret\n")
+        v("user", "del", "bob@example.com", check=0)
+        db_before = self.inst.dump_db()
+        files_before = self.inst.exported_files()
+        p = v("user", "add", "bob@example.com", "--hash", GOOD_HASH, check=65)
+        lines = p.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertIn('address "bob@example.com"', lines[0])
+        self.assertIn("--reuse-maildir", lines[0])
+        self.assertEqual(self.inst.dump_db(), db_before)
+        self.assertEqual(self.inst.exported_files(), files_before)
+        self.assertIn("--reuse-maildir", v("user", "add", "--help", check=0).stdout)
+
+        v("user", "add", "bob@example.com", "--hash", GOOD_HASH, "--reuse-maildir", check=0)
+        self.assertTrue(os.path.exists(os.path.join(maildir, "new", "1.old")))
+        # An empty leftover maildir (no mail ever) is no reason to refuse.
+        self.inst.add_user("carol@example.com")
+        v("user", "del", "carol@example.com", check=0)
+        v("user", "add", "carol@example.com", "--hash", GOOD_HASH, check=0)
+
+
 class Concurrency(InstanceTestCase):
     def test_eight_writers_fifty_users_each(self):
         self.inst.vmail("domain", "add", "example.com", check=0)
