@@ -1,5 +1,6 @@
 // `vmail user add|del|passwd|disable|enable|quota|list|show` (and `user
 // import`, registered from import_command.cc).
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <utility>
@@ -20,6 +21,18 @@ json user_json(const User& u) {
   return json{{"address", u.address}, {"domain", u.domain},
               {"name", u.name},       {"quota", u.quota ? json(*u.quota) : json(nullptr)},
               {"enabled", u.enabled}, {"created", u.created}};
+}
+
+json forward_json(const std::optional<Forward>& f) {
+  if (!f) return json(nullptr);
+  return json{{"destinations", f->destinations}, {"keep", f->keep}};
+}
+
+std::string forward_text(const std::optional<Forward>& f) {
+  if (!f) return "no";
+  std::string out;
+  for (const std::string& d : f->destinations) out += (out.empty() ? "" : ",") + d;
+  return out + (f->keep ? " (keeps a copy)" : "");
 }
 
 std::string quota_text(const std::optional<uint64_t>& q) { return q ? format_quota(*q) : "none"; }
@@ -189,8 +202,12 @@ Status user_show(Context& ctx, const std::string& input) {
   if (!store.ok()) return store.status();
   auto user = store->get_user(address->str());
   if (!user.ok()) return user.status();
+  auto forward = store->get_forward(address->str());
+  if (!forward.ok()) return forward.status();
   if (ctx.json) {
-    print_json(user_json(*user));
+    json out = user_json(*user);
+    out["forward"] = forward_json(*forward);
+    print_json(out);
     return Status::Ok();
   }
   auto settings = ctx.settings();
@@ -201,8 +218,57 @@ Status user_show(Context& ctx, const std::string& input) {
                     {"enabled:", user->enabled ? "yes" : "no"},
                     {"created:", user->created},
                     {"updated:", user->updated},
-                    {"maildir:", (*settings)->mail_dir + "/" + user->domain + "/" + user->local + "/Maildir"}});
+                    {"maildir:", (*settings)->mail_dir + "/" + user->domain + "/" + user->local + "/Maildir"},
+                    {"forward:", forward_text(*forward)}});
   return Status::Ok();
+}
+
+// `user forward ADDRESS DEST[,DEST...] [--keep] | --off`.
+struct ForwardArgs {
+  std::string address;
+  std::vector<std::string> destinations;
+  bool keep = false;
+  bool off = false;
+};
+
+Status user_forward(Context& ctx, const ForwardArgs& args) {
+  auto address = parse_address(args.address);
+  if (!address.ok()) return address.status();
+  if (args.off == !args.destinations.empty()) {
+    return Status(Code::kUsage, "forward: give DEST[,DEST...] or --off");
+  }
+  if (args.off && args.keep) return Status(Code::kUsage, "forward: --keep goes with destinations, not --off");
+  std::vector<std::string> dests;
+  for (const std::string& arg : args.destinations) {
+    auto parsed = parse_destinations(arg, address->str());
+    if (!parsed.ok()) return parsed.status();
+    for (std::string& d : *parsed) {
+      if (std::find(dests.begin(), dests.end(), d) != dests.end()) {
+        return Status(Code::kBadInput, "destination " + quote(d) + ": given twice");
+      }
+      dests.push_back(std::move(d));
+    }
+  }
+  auto store = ctx.store();
+  if (!store.ok()) return store.status();
+  if (args.off) {
+    if (Status s = store->clear_forward(address->str()); !s.ok()) return s;
+    print_line(ctx, "user " + address->str() + " no longer forwards");
+  } else {
+    if (Status s = store->set_forward(address->str(), dests, args.keep); !s.ok()) return s;
+    print_line(ctx, "user " + address->str() + " forwards to " + forward_text(Forward{"", dests, args.keep}));
+  }
+  return ctx.export_after_change();
+}
+
+void add_user_forward_command(CLI::App& group, Context& ctx) {
+  auto* cmd = group.add_subcommand("forward", "forward a mailbox's mail (--keep: a copy stays), or --off");
+  auto* a = ctx.keep<ForwardArgs>();
+  cmd->add_option("ADDRESS", a->address)->required();
+  cmd->add_option("DEST", a->destinations, "DEST[,DEST...]");
+  cmd->add_flag("--keep", a->keep, "keep a copy in the mailbox");
+  cmd->add_flag("--off", a->off, "stop forwarding");
+  cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_forward(ctx, *a); }; });
 }
 
 }  // namespace
@@ -271,6 +337,7 @@ void add_user_commands(CLI::App& app, Context& ctx) {
     cmd->add_option("ADDRESS", *address)->required();
     cmd->callback([&ctx, address] { ctx.action = [&ctx, address] { return user_show(ctx, *address); }; });
   }
+  add_user_forward_command(*group, ctx);
   add_import_command(*group, ctx, ImportKind::kUsers);
 }
 

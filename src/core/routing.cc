@@ -33,39 +33,58 @@ std::vector<std::string> cycle_from(const std::vector<Frame>& path, const std::s
 class StoredHops {
  public:
   explicit StoredHops(SQLite::Database& db)
-      : mailbox_(db, "SELECT 1 FROM users WHERE address = ?"),
+      : mailbox_(db,
+                 "SELECT u.id, f.user_id IS NOT NULL FROM users u LEFT JOIN forwards f ON f.user_id = u.id "
+                 "WHERE u.address = ?"),
+        forward_(db, "SELECT destination FROM forward_destinations WHERE user_id = ? ORDER BY position, destination"),
         alias_(db,
                "SELECT ad.destination FROM aliases a JOIN alias_destinations ad ON ad.alias_id = a.id "
-               "WHERE a.source = ? ORDER BY ad.position, ad.destination") {}
+               "WHERE a.source = ? ORDER BY ad.position, ad.destination"),
+        alias_domain_(db,
+                      "SELECT t.name FROM domains a JOIN alias_domains ad ON ad.domain_id = a.id "
+                      "JOIN domains t ON t.id = ad.target_id WHERE a.name = ?") {}
 
   std::vector<std::string> operator()(const std::string& address) {
-    if (exists(mailbox_, address)) return {};
+    mailbox_.reset();
+    mailbox_.bind(1, address);
+    if (mailbox_.executeStep()) {
+      if (mailbox_.getColumn(1).getInt() == 0) return {};
+      forward_.reset();
+      forward_.bind(1, mailbox_.getColumn(0).getInt64());
+      // With --keep the mailbox is among its own destinations: delivered, not followed.
+      return without(column(forward_), address);
+    }
     std::vector<std::string> hops = destinations(address);
     size_t at = address.find('@');
     if (!hops.empty() || at == 0 || at == std::string::npos) return hops;
+    alias_domain_.reset();
+    alias_domain_.bind(1, address.substr(at + 1));
+    if (alias_domain_.executeStep()) return {address.substr(0, at + 1) + alias_domain_.getColumn(0).getString()};
     // An unknown address goes to its domain's catch-all. Postfix takes a
     // result equal to the address it expanded as final (no loop there).
-    hops = destinations(address.substr(at));
-    std::erase(hops, address);
-    return hops;
+    return without(destinations(address.substr(at)), address);
   }
 
  private:
-  static bool exists(SQLite::Statement& q, const std::string& key) {
-    q.reset();
-    q.bind(1, key);
-    return q.executeStep();
+  static std::vector<std::string> column(SQLite::Statement& q) {
+    std::vector<std::string> out;
+    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+    return out;
+  }
+  static std::vector<std::string> without(std::vector<std::string> hops, const std::string& address) {
+    std::erase(hops, address);
+    return hops;
   }
   std::vector<std::string> destinations(const std::string& source) {
     alias_.reset();
     alias_.bind(1, source);
-    std::vector<std::string> out;
-    while (alias_.executeStep()) out.push_back(alias_.getColumn(0).getString());
-    return out;
+    return column(alias_);
   }
 
   SQLite::Statement mailbox_;
+  SQLite::Statement forward_;
   SQLite::Statement alias_;
+  SQLite::Statement alias_domain_;
 };
 
 }  // namespace

@@ -2,9 +2,11 @@
 // never form a cycle, of any length; the refusal names the cycle).
 //
 // The routing graph, as Postfix's virtual alias expansion walks it: an alias
-// source leads to its destinations; a mailbox ends a chain; any other address
-// of a domain with a catch-all leads to the catch-all's destinations, except
-// to itself (Postfix ends an expansion at an address that maps to itself).
+// source leads to its destinations; a mailbox ends a chain unless it forwards
+// (then it leads to its forward's destinations); an address at an alias domain
+// leads to the same local part at the target; any other address of a domain
+// with a catch-all leads to the catch-all's destinations. Never to itself:
+// Postfix ends an expansion at an address that maps to itself.
 //
 // Pure functions and one reader over the caller's open transaction; no state
 // is kept between calls. Thread-safe as far as the connection passed in is.
