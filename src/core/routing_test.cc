@@ -123,5 +123,71 @@ TEST_F(StoreLoopTest, AcceptsChainsAndDiamonds) {
   ASSERT_TRUE(store_->add_alias(Address{"", "other.org"}, {"catch@other.org"}).ok());
 }
 
+User mailbox(const std::string& local, const std::string& domain) {
+  User u;
+  u.local = local;
+  u.domain = domain;
+  u.address = local + "@" + domain;
+  u.password = "{SHA512-CRYPT}$6$salt$hash";
+  return u;
+}
+
+TEST_F(StoreLoopTest, AliasDomainRules) {
+  ASSERT_TRUE(store_->add_domain("used.org").ok());
+  ASSERT_TRUE(store_->add_user(mailbox("x", "used.org")).ok());
+  ASSERT_TRUE(store_->add_domain("empty.org").ok());
+  EXPECT_EQ(store_->add_alias_domain("alias.net", "nope.org").code(), Code::kNotFound);
+  EXPECT_EQ(store_->add_alias_domain("example.com", "example.com").code(), Code::kBadInput);
+  EXPECT_EQ(store_->add_alias_domain("used.org", "example.com").code(), Code::kBadInput) << "has users";
+  ASSERT_TRUE(store_->add_alias_domain("alias.net", "example.com").ok());
+  ASSERT_TRUE(store_->add_alias_domain("empty.org", "example.com").ok()) << "an empty domain may become one";
+  EXPECT_EQ(store_->add_alias_domain("alias.net", "used.org").code(), Code::kBadInput) << "already an alias";
+  EXPECT_EQ(store_->add_alias_domain("x.net", "alias.net").code(), Code::kBadInput) << "alias of an alias";
+  EXPECT_EQ(store_->add_alias_domain("example.com", "used.org").code(), Code::kBadInput) << "a target";
+  EXPECT_EQ(store_->add_user(mailbox("y", "alias.net")).code(), Code::kBadInput);
+  EXPECT_EQ(store_->add_alias(Address{"y", "alias.net"}, {"x@used.org"}).code(), Code::kBadInput);
+  EXPECT_EQ(store_->delete_domain("example.com", false, nullptr).code(), Code::kBadInput) << "aliased";
+  auto domains = store_->list_domains();
+  ASSERT_EQ(domains->size(), 4u);
+  EXPECT_EQ((*domains)[0].alias_of, std::optional<std::string>("example.com"));
+  EXPECT_EQ((*domains)[2].alias_of, std::nullopt);
+  ASSERT_TRUE(store_->delete_alias_domain("empty.org").ok());
+  EXPECT_EQ(store_->delete_alias_domain("empty.org").code(), Code::kNotFound);
+  EXPECT_EQ(store_->delete_alias_domain("used.org").code(), Code::kNotFound);
+  ASSERT_TRUE(store_->delete_domain("example.com", true, nullptr).ok());
+  EXPECT_FALSE(*store_->domain_exists("alias.net")) << "--force takes the alias domain along";
+  EXPECT_TRUE(store_->list_alias_domains()->empty());
+}
+
+TEST_F(StoreLoopTest, LoopsThroughAliasDomainsAndForwards) {
+  ASSERT_TRUE(store_->add_user(mailbox("box", "example.com")).ok());
+  ASSERT_TRUE(store_->add_alias(Address{"a", "example.com"}, {"b@alias.net"}).ok());
+  // b@alias.net is b@example.com once alias.net is an alias domain of example.com.
+  ASSERT_TRUE(store_->add_alias(Address{"b", "example.com"}, {"a@example.com"}).code() == Code::kOk);
+  // That was no loop yet: b@alias.net led nowhere. Now it does.
+  Status s = store_->add_alias_domain("alias.net", "example.com");
+  EXPECT_EQ(s.code(), Code::kBadInput);
+  EXPECT_EQ(s.message(), "domain alias: b@alias.net -> b@example.com -> a@example.com -> b@alias.net would loop");
+  EXPECT_FALSE(*store_->domain_exists("alias.net")) << "nothing written";
+
+  // Forwards: with --keep the mailbox itself is delivered, not followed.
+  ASSERT_TRUE(store_->set_forward("box@example.com", {"out@elsewhere.org"}, true).ok());
+  ASSERT_TRUE(store_->add_alias(Address{"c", "example.com"}, {"box@example.com"}).ok());
+  s = store_->set_forward("box@example.com", {"c@example.com"}, false);
+  EXPECT_EQ(s.message(), "forward: box@example.com -> c@example.com -> box@example.com would loop");
+  auto kept = store_->get_forward("box@example.com");
+  ASSERT_TRUE(kept.ok() && kept->has_value());
+  EXPECT_EQ((*kept)->destinations, std::vector<std::string>{"out@elsewhere.org"}) << "old forward kept";
+  EXPECT_TRUE((*kept)->keep);
+  ASSERT_TRUE(store_->clear_forward("box@example.com").ok());
+  EXPECT_EQ(store_->clear_forward("box@example.com").code(), Code::kNotFound);
+  EXPECT_EQ(store_->set_forward("nobody@example.com", {"x@y.org"}, false).code(), Code::kNotFound);
+  EXPECT_FALSE(store_->get_forward("box@example.com")->has_value());
+  // A forward goes with its mailbox.
+  ASSERT_TRUE(store_->set_forward("box@example.com", {"out@elsewhere.org"}, false).ok());
+  ASSERT_TRUE(store_->delete_user("box@example.com", nullptr).ok());
+  EXPECT_TRUE(store_->snapshot()->forwards.empty());
+}
+
 }  // namespace
 }  // namespace vmail
