@@ -1,6 +1,5 @@
 // `vmail user add|del|passwd|disable|enable|quota|list|show` (and `user
 // import`, registered from import_command.cc).
-#include <algorithm>
 #include <optional>
 #include <string>
 #include <utility>
@@ -238,25 +237,16 @@ Status user_forward(Context& ctx, const ForwardArgs& args) {
     return Status(Code::kUsage, "forward: give DEST[,DEST...] or --off");
   }
   if (args.off && args.keep) return Status(Code::kUsage, "forward: --keep goes with destinations, not --off");
-  std::vector<std::string> dests;
-  for (const std::string& arg : args.destinations) {
-    auto parsed = parse_destinations(arg, address->str());
-    if (!parsed.ok()) return parsed.status();
-    for (std::string& d : *parsed) {
-      if (std::find(dests.begin(), dests.end(), d) != dests.end()) {
-        return Status(Code::kBadInput, "destination " + quote(d) + ": given twice");
-      }
-      dests.push_back(std::move(d));
-    }
-  }
+  auto dests = parse_destination_args(args.destinations, address->str());
+  if (!dests.ok()) return dests.status();
   auto store = ctx.store();
   if (!store.ok()) return store.status();
   if (args.off) {
     if (Status s = store->clear_forward(address->str()); !s.ok()) return s;
     print_line(ctx, "user " + address->str() + " no longer forwards");
   } else {
-    if (Status s = store->set_forward(address->str(), dests, args.keep); !s.ok()) return s;
-    print_line(ctx, "user " + address->str() + " forwards to " + forward_text(Forward{"", dests, args.keep}));
+    if (Status s = store->set_forward(address->str(), *dests, args.keep); !s.ok()) return s;
+    print_line(ctx, "user " + address->str() + " forwards to " + forward_text(Forward{"", *dests, args.keep}));
   }
   return ctx.export_after_change();
 }

@@ -66,15 +66,24 @@ Result<Fd> open_or_make(int parent, const std::string& name, const std::string& 
   return fd;
 }
 
-// Removes everything inside the open folder `dir`, then nothing else.
-Status remove_contents(int dir, const std::string& path) {
+// A stream over a duplicate of the open folder `dir`, for the caller to
+// closedir(); nullptr (errno set) on failure.
+DIR* dir_stream(int dir) {
   int dup_fd = fcntl(dir, F_DUPFD_CLOEXEC, 0);
-  if (dup_fd < 0) return error(path, "cannot read folder");
+  if (dup_fd < 0) return nullptr;
   DIR* d = fdopendir(dup_fd);
   if (d == nullptr) {
+    int err = errno;
     ::close(dup_fd);
-    return error(path, "cannot read folder");
+    errno = err;
   }
+  return d;
+}
+
+// Removes everything inside the open folder `dir`, then nothing else.
+Status remove_contents(int dir, const std::string& path) {
+  DIR* d = dir_stream(dir);
+  if (d == nullptr) return error(path, "cannot read folder");
   Status result;
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
@@ -168,13 +177,8 @@ namespace {
 
 // Whether the open folder `dir` has an entry `wanted` accepts.
 Result<bool> any_entry(int dir, const std::string& path, const std::function<bool(const char*, int)>& wanted) {
-  int dup_fd = fcntl(dir, F_DUPFD_CLOEXEC, 0);
-  if (dup_fd < 0) return error(path, "cannot read folder");
-  DIR* d = fdopendir(dup_fd);
-  if (d == nullptr) {
-    ::close(dup_fd);
-    return error(path, "cannot read folder");
-  }
+  DIR* d = dir_stream(dir);
+  if (d == nullptr) return error(path, "cannot read folder");
   bool found = false;
   while (dirent* e = readdir(d)) {
     if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
