@@ -136,6 +136,49 @@ TEST(PostfixMapsTest, SenderLoginsOwnership) {
             "sales@example.com alice@example.com,bob@example.com\n");
 }
 
+// Alias domains (SPEC "Mail policy"): explicit x@ALIAS lines for every
+// mailbox and alias of the target, `@ALIAS @TARGET` only with a catch-all,
+// vdomains lists ALIAS, and users may send as x@ALIAS.
+TEST(PostfixMapsTest, AliasDomainsAndForwards) {
+  Snapshot s = sample();
+  s.domains.push_back("alias.net");
+  s.domains.push_back("other-alias.net");
+  s.alias_domains = {AliasDomain{"other-alias.net", "other.org"}, AliasDomain{"alias.net", "example.com"}};
+  s.forwards = {Forward{"bob@example.com", {"x@elsewhere.net", "dave@other.org"}, false},
+                Forward{"alice@example.com", {"x@elsewhere.net"}, true}};
+  EXPECT_EQ(render_virtual(s),
+            "@alias.net @example.com\n"
+            "@example.com alice@example.com\n"
+            "alice@alias.net alice@example.com\n"
+            "alice@example.com alice@example.com,x@elsewhere.net\n"
+            "bob@alias.net bob@example.com\n"
+            "bob@example.com x@elsewhere.net,dave@other.org\n"
+            "carol@alias.net carol@example.com\n"
+            "carol@example.com carol@example.com\n"
+            "dave@other-alias.net dave@other.org\n"
+            "dave@other.org dave@other.org\n"
+            "ext@alias.net ext@example.com\n"
+            "ext@example.com someone@elsewhere.net\n"
+            "sales@alias.net sales@example.com\n"
+            "sales@example.com bob@example.com,alice@example.com,x@elsewhere.net\n");
+  EXPECT_EQ(render_sender_logins(s),
+            "alice@alias.net alice@example.com\n"
+            "alice@example.com alice@example.com\n"
+            "bob@alias.net bob@example.com\n"
+            "bob@example.com bob@example.com\n"
+            "carol@alias.net carol@example.com\n"
+            "carol@example.com carol@example.com\n"
+            "dave@other-alias.net dave@other.org\n"
+            "dave@other.org dave@other.org\n"
+            "sales@alias.net alice@example.com,bob@example.com\n"
+            "sales@example.com alice@example.com,bob@example.com\n");
+  EXPECT_EQ(render_vdomains(s), "alias.net OK\nexample.com OK\nother-alias.net OK\nother.org OK\n");
+  EXPECT_EQ(render_vmailbox(s), render_vmailbox(sample())) << "forwarding mailboxes still exist";
+  // Without a catch-all at the target, no `@ALIAS` line: unknown users are refused.
+  s.aliases.erase(s.aliases.begin());
+  EXPECT_EQ(render_virtual(s).find("@alias.net @"), std::string::npos);
+}
+
 TEST(PostfixMapsTest, MapDatabasePaths) {
   EXPECT_EQ(map_database_path("/p/virtual", "hash"), "/p/virtual.db");
   EXPECT_EQ(map_database_path("/p/virtual", "lmdb"), "/p/virtual.lmdb");

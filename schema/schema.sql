@@ -40,6 +40,29 @@ CREATE TABLE alias_destinations (
   PRIMARY KEY (alias_id, destination)
 ) WITHOUT ROWID;
 
+-- An alias domain (migrations/0003): a row of `domains` without users or
+-- aliases of its own; every address of the target answers at it.
+CREATE TABLE alias_domains (
+  domain_id INTEGER PRIMARY KEY REFERENCES domains (id) ON DELETE CASCADE,
+  target_id INTEGER NOT NULL REFERENCES domains (id) ON DELETE RESTRICT,
+  CHECK (domain_id <> target_id)
+);
+
+CREATE INDEX alias_domains_target ON alias_domains (target_id);
+
+-- A mailbox that forwards; keep = 1: a copy stays in the mailbox as well.
+CREATE TABLE forwards (
+  user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+  keep INTEGER NOT NULL CHECK (keep IN (0, 1))
+);
+
+CREATE TABLE forward_destinations (
+  user_id INTEGER NOT NULL REFERENCES forwards (user_id) ON DELETE CASCADE,
+  destination TEXT NOT NULL CHECK (destination = lower(destination)),
+  position INTEGER NOT NULL,
+  PRIMARY KEY (user_id, destination)
+) WITHOUT ROWID;
+
 -- Export settings recorded by vmail-launch (VMAIL_MAIL_DIR, VMAIL_MAP_TYPE, ...).
 CREATE TABLE settings (
   name TEXT PRIMARY KEY,

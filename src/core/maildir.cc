@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 
 #include "core/files.h"
 #include "core/validate.h"
@@ -65,15 +66,24 @@ Result<Fd> open_or_make(int parent, const std::string& name, const std::string& 
   return fd;
 }
 
-// Removes everything inside the open folder `dir`, then nothing else.
-Status remove_contents(int dir, const std::string& path) {
+// A stream over a duplicate of the open folder `dir`, for the caller to
+// closedir(); nullptr (errno set) on failure.
+DIR* dir_stream(int dir) {
   int dup_fd = fcntl(dir, F_DUPFD_CLOEXEC, 0);
-  if (dup_fd < 0) return error(path, "cannot read folder");
+  if (dup_fd < 0) return nullptr;
   DIR* d = fdopendir(dup_fd);
   if (d == nullptr) {
+    int err = errno;
     ::close(dup_fd);
-    return error(path, "cannot read folder");
+    errno = err;
   }
+  return d;
+}
+
+// Removes everything inside the open folder `dir`, then nothing else.
+Status remove_contents(int dir, const std::string& path) {
+  DIR* d = dir_stream(dir);
+  if (d == nullptr) return error(path, "cannot read folder");
   Status result;
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
@@ -158,6 +168,62 @@ Status purge_maildir(const std::string& mail_dir, const std::string& domain, con
   if (Status s = remove_contents(victim.get(), path); !s.ok()) return s;
   if (unlinkat(parent.get(), target.c_str(), AT_REMOVEDIR) != 0) return error(path, "cannot remove folder");
   return Status::Ok();
+}
+
+}  // namespace vmail
+
+namespace vmail {
+namespace {
+
+// Whether the open folder `dir` has an entry `wanted` accepts.
+Result<bool> any_entry(int dir, const std::string& path, const std::function<bool(const char*, int)>& wanted) {
+  DIR* d = dir_stream(dir);
+  if (d == nullptr) return error(path, "cannot read folder");
+  bool found = false;
+  while (dirent* e = readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    struct stat st;
+    if (fstatat(dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (wanted(e->d_name, S_ISDIR(st.st_mode) ? 1 : 0)) {
+      found = true;
+      break;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+}  // namespace
+
+Result<bool> maildir_has_mail(const std::string& mail_dir, const std::string& domain, const std::string& local) {
+  if (Status s = check_components(domain, local); !s.ok()) return s;
+  Fd current(::open(mail_dir.c_str(), kDirFlags));
+  int err = errno;
+  std::string path = mail_dir;
+  for (const std::string& name : {domain, local, std::string("Maildir")}) {
+    if (!current.valid()) break;
+    path += "/" + name;
+    int fd = openat(current.get(), name.c_str(), kDirFlags);
+    err = errno;
+    current = Fd(fd);
+  }
+  if (!current.valid()) {
+    if (err == ENOENT || err == ELOOP || err == ENOTDIR) return false;
+    errno = err;
+    return error(path, "cannot open folder");
+  }
+  auto subfolder = any_entry(current.get(), path, [](const char* name, int is_dir) {
+    return is_dir != 0 && std::strcmp(name, "cur") != 0 && std::strcmp(name, "new") != 0 &&
+           std::strcmp(name, "tmp") != 0;
+  });
+  if (!subfolder.ok() || *subfolder) return subfolder;
+  for (const char* sub : {"cur", "new"}) {
+    Fd fd(openat(current.get(), sub, kDirFlags));
+    if (!fd.valid()) continue;
+    auto any = any_entry(fd.get(), path + "/" + sub, [](const char*, int) { return true; });
+    if (!any.ok() || *any) return any;
+  }
+  return false;
 }
 
 }  // namespace vmail

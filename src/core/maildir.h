@@ -24,3 +24,13 @@ Status create_maildir(const std::string& mail_dir, const std::string& domain, co
 Status purge_maildir(const std::string& mail_dir, const std::string& domain, const std::string& local);
 
 }  // namespace vmail
+
+namespace vmail {
+
+// Whether `<mail_dir>/<domain>/<local>/Maildir` holds mail: any entry in cur/
+// or new/, or any folder besides cur, new and tmp (a Maildir++ subfolder). A
+// missing maildir, or a symlink where a folder should be (never followed),
+// holds none. kCantCreate when a folder cannot be read.
+Result<bool> maildir_has_mail(const std::string& mail_dir, const std::string& domain, const std::string& local);
+
+}  // namespace vmail

@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "core/routing.h"
+
 namespace vmail {
 
 const char* const kUserColumns =
@@ -116,6 +118,16 @@ Status Store::delete_domain(const std::string& domain, bool force, std::vector<U
       return Status(Code::kBadInput, "domain " + quote(domain) + ": in use by " + std::to_string(users.size()) +
                                          " users and " + std::to_string(aliases) + " aliases (use --force)");
     }
+    std::vector<std::string> aliased_by = alias_domains_of(db_.sql(), *id);
+    if (!force && !aliased_by.empty()) {
+      return Status(Code::kBadInput, "domain " + quote(domain) + ": target of the alias domain " +
+                                         quote(aliased_by.front()) + " (use --force to delete both)");
+    }
+    for (const std::string& alias : aliased_by) {
+      SQLite::Statement q(db_.sql(), "DELETE FROM domains WHERE name = ?");
+      q.bind(1, alias);
+      q.exec();
+    }
     for (const char* sql : {"DELETE FROM users WHERE domain_id = ?", "DELETE FROM aliases WHERE domain_id = ?",
                             "DELETE FROM domains WHERE id = ?"}) {
       SQLite::Statement q(db_.sql(), sql);
@@ -132,9 +144,13 @@ Result<std::vector<DomainInfo>> Store::list_domains() {
   Status s = db_.read([&]() -> Status {
     SQLite::Statement q(db_.sql(),
                         "SELECT d.name, (SELECT count(*) FROM users u WHERE u.domain_id = d.id), "
-                        "(SELECT count(*) FROM aliases a WHERE a.domain_id = d.id) FROM domains d ORDER BY d.name");
+                        "(SELECT count(*) FROM aliases a WHERE a.domain_id = d.id), t.name FROM domains d "
+                        "LEFT JOIN alias_domains ad ON ad.domain_id = d.id LEFT JOIN domains t ON t.id = ad.target_id "
+                        "ORDER BY d.name");
     while (q.executeStep()) {
-      out.push_back(DomainInfo{q.getColumn(0).getString(), q.getColumn(1).getInt64(), q.getColumn(2).getInt64()});
+      out.push_back(
+          DomainInfo{q.getColumn(0).getString(), q.getColumn(1).getInt64(), q.getColumn(2).getInt64(), std::nullopt});
+      if (!q.getColumn(3).isNull()) out.back().alias_of = q.getColumn(3).getString();
     }
     return Status::Ok();
   });
@@ -156,6 +172,7 @@ Status Store::add_user(const User& user, const std::function<Status(const User&)
   return db_.write([&]() -> Status {
     auto id = domain_id(db_.sql(), user.domain);
     if (!id) return no_domain(user.domain);
+    if (Status s = refuse_alias_domain(db_.sql(), user.domain); !s.ok()) return s;
     if (user_exists(db_.sql(), user.address)) {
       return Status(Code::kBadInput, "address " + quote(user.address) + ": user already exists");
     }
@@ -248,6 +265,7 @@ Status Store::add_alias(const Address& source, const std::vector<std::string>& d
   return db_.write([&]() -> Status {
     auto did = domain_id(db_.sql(), source.domain);
     if (!did) return no_domain(source.domain);
+    if (Status s = refuse_alias_domain(db_.sql(), source.domain); !s.ok()) return s;
     if (user_exists(db_.sql(), src)) return Status(Code::kBadInput, "source " + quote(src) + ": already a mailbox");
     auto aid = alias_id(db_.sql(), src);
     if (!aid) {
@@ -277,7 +295,7 @@ Status Store::add_alias(const Address& source, const std::vector<std::string>& d
       ins.bind(3, dest);
       ins.exec();
     }
-    return Status::Ok();
+    return check_no_loop(db_.sql(), {src}, "alias");
   });
 }
 
@@ -352,6 +370,8 @@ Result<Snapshot> Store::snapshot() {
       u.enabled = q.getColumn(6).getInt() != 0;
     }
     snap.aliases = read_aliases(db_.sql(), std::nullopt);
+    snap.alias_domains = read_alias_domains(db_.sql());
+    snap.forwards = read_forwards(db_.sql());
     return Status::Ok();
   });
   if (!s.ok()) return s;

@@ -24,6 +24,20 @@ struct DomainInfo {
   std::string name;
   int64_t users = 0;
   int64_t aliases = 0;
+  std::optional<std::string> alias_of;  // set for an alias domain: its target
+};
+
+// An alias domain: every address of `target` answers at `alias`.
+struct AliasDomain {
+  std::string alias;
+  std::string target;
+};
+
+// A mailbox that forwards its mail; with `keep` a copy stays in the mailbox.
+struct Forward {
+  std::string address;
+  std::vector<std::string> destinations;
+  bool keep = false;
 };
 
 struct User {
@@ -51,6 +65,8 @@ struct Snapshot {
   std::vector<std::string> domains;
   std::vector<User> users;
   std::vector<Alias> aliases;
+  std::vector<AliasDomain> alias_domains;  // by alias
+  std::vector<Forward> forwards;           // by address
 };
 
 class Store {
@@ -83,6 +99,25 @@ class Store {
   Status delete_alias(const std::string& source, const std::optional<std::string>& destination);
   Result<std::vector<Alias>> list_aliases(const std::optional<std::string>& domain);
 
+  // Makes `alias` an alias domain of `target` (creating the domain `alias`
+  // when missing). 67 when target does not exist; 65 when alias is target,
+  // already an alias domain, has users or aliases, or is itself a target, or
+  // when target is an alias domain (no alias of an alias), or when the change
+  // would close a mail loop.
+  Status add_alias_domain(const std::string& alias, const std::string& target);
+  // Removes the alias domain (the domain itself goes with it); 67 when
+  // `alias` is not an alias domain.
+  Status delete_alias_domain(const std::string& alias);
+  Result<std::vector<AliasDomain>> list_alias_domains();
+
+  // Makes the mailbox forward to `destinations` (replacing an earlier
+  // forward); 67 for no such user, 65 when the change would close a loop.
+  Status set_forward(const std::string& address, const std::vector<std::string>& destinations, bool keep);
+  // Stops forwarding; 67 when the user does not exist or does not forward.
+  Status clear_forward(const std::string& address);
+  // The mailbox's forward, nullopt when it does not forward (67: no such user).
+  Result<std::optional<Forward>> get_forward(const std::string& address);
+
   // One consistent read of everything, for the exporters.
   Result<Snapshot> snapshot();
 
@@ -96,5 +131,14 @@ class Store {
 // of kUserColumns in order.
 extern const char* const kUserColumns;
 User read_user_row(SQLite::Statement& q);
+
+// Alias domains and forwards (store_routing.cc), inside the caller's
+// transaction. Every alias domain or forward, sorted by alias or address:
+std::vector<AliasDomain> read_alias_domains(SQLite::Database& db);
+std::vector<Forward> read_forwards(SQLite::Database& db);
+// The alias domains whose target is `target_id`, by name.
+std::vector<std::string> alias_domains_of(SQLite::Database& db, int64_t target_id);
+// 65 when `domain` is an alias domain: it has no addresses of its own.
+Status refuse_alias_domain(SQLite::Database& db, const std::string& domain);
 
 }  // namespace vmail

@@ -339,4 +339,20 @@ std::string format_quota(uint64_t bytes) {
   return std::to_string(bytes);
 }
 
+Result<std::vector<std::string>> parse_destination_args(const std::vector<std::string>& args, std::string_view source,
+                                                        std::string_view field) {
+  std::vector<std::string> dests;
+  for (const std::string& arg : args) {
+    auto parsed = parse_destinations(arg, source, field);
+    if (!parsed.ok()) return parsed.status();
+    for (std::string& d : *parsed) {
+      if (std::find(dests.begin(), dests.end(), d) != dests.end()) {
+        return Status(Code::kBadInput, std::string(field) + " " + quote(d) + ": given twice");
+      }
+      dests.push_back(std::move(d));
+    }
+  }
+  return dests;
+}
+
 }  // namespace vmail

@@ -72,6 +72,12 @@ Result<bool> parse_boolean(std::string_view text, bool empty_value, std::string_
 Result<std::vector<std::string>> parse_destinations(std::string_view list, std::string_view source,
                                                     std::string_view field = "destination");
 
+// Several DEST[,DEST...] arguments (as `alias add` and `user forward` take
+// them) parsed with parse_destinations into one list; a destination given
+// twice across them is refused too.
+Result<std::vector<std::string>> parse_destination_args(const std::vector<std::string>& args, std::string_view source,
+                                                        std::string_view field = "destination");
+
 // Formats bytes the way parse_quota reads them back (exact units only).
 std::string format_quota(uint64_t bytes);
 

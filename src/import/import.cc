@@ -12,6 +12,7 @@
 #include "core/maildir.h"
 #include "core/parallel.h"
 #include "core/password.h"
+#include "core/routing.h"
 #include "core/store.h"
 #include "core/validate.h"
 
@@ -457,6 +458,40 @@ Result<ImportReport> import_users(Database& db, const Settings& settings, std::s
   return report;
 }
 
+// The rows' aliases take part in the loop check (SPEC: alias destinations
+// never form a cycle) whether or not they are written yet: a row's source
+// leads to its destinations, and to those it already had. False, with the
+// cycle reported on the line of its first row, when there is one.
+bool no_loop(SQLite::Database& db, const std::vector<AliasRow>& rows, std::vector<LineError>& errors) {
+  std::unordered_map<std::string, const AliasRow*> by_source;
+  std::vector<std::string> starts;
+  for (const AliasRow& row : rows) {
+    by_source.emplace(row.source_text, &row);
+    starts.push_back(row.source_text);
+  }
+  NextHops stored = stored_hops(db);
+  auto next = [&](const std::string& address) {
+    auto it = by_source.find(address);
+    if (it == by_source.end()) return stored(address);
+    std::vector<std::string> hops = it->second->destinations;
+    if (it->second->alias_id) {
+      for (std::string& d : stored(address)) hops.push_back(std::move(d));
+    }
+    return hops;
+  };
+  std::vector<std::string> cycle = find_cycle(starts, next);
+  if (cycle.empty()) return true;
+  size_t line = 0;
+  for (const std::string& a : cycle) {
+    if (auto it = by_source.find(a); it != by_source.end()) {
+      line = it->second->line;
+      break;
+    }
+  }
+  errors.push_back({line, loop_status(cycle, "alias").message()});
+  return false;
+}
+
 Result<ImportReport> import_aliases(Database& db, std::string_view data, const ImportOptions& options) {
   ImportReport report;
   SourceTable table = options.format == ImportFormat::kDms ? read_dms_virtual(data) : read_csv(data);
@@ -515,6 +550,7 @@ Result<ImportReport> import_aliases(Database& db, std::string_view data, const I
   if (!report.errors.empty() || options.dry_run) {
     Status read = db.read([&]() -> Status {
       check_aliases_in_db(db.sql(), rows, report.errors);
+      if (report.errors.empty()) no_loop(db.sql(), rows, report.errors);
       return Status::Ok();
     });
     if (!read.ok()) return read;
@@ -527,6 +563,7 @@ Result<ImportReport> import_aliases(Database& db, std::string_view data, const I
     check_aliases_in_db(db.sql(), rows, conflicts);
     if (!conflicts.empty()) return Status(Code::kBadInput, "conflicts");
     write_aliases(db.sql(), rows);
+    if (!no_loop(db.sql(), rows, conflicts)) return Status(Code::kBadInput, "loop");
     if (options.before_commit) options.before_commit();
     return Status::Ok();
   });

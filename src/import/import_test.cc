@@ -329,6 +329,26 @@ TEST_F(ImportTest, AliasesCreateExtendAndConflict) {
   EXPECT_EQ(store_->list_aliases(std::nullopt)->size(), 2u);
 }
 
+TEST_F(ImportTest, AliasCycleIsABadRowAndWritesNothing) {
+  ASSERT_TRUE(store_->add_alias(Address{"a1", "example.com"}, {"a2@example.com"}).ok());
+  for (bool dry_run : {true, false}) {
+    ImportOptions options;
+    options.dry_run = dry_run;
+    auto r = import_aliases(*db_,
+                            "source,destination\n"
+                            "fine@example.com,x@other.org\n"
+                            "a2@example.com,a3@example.com\n"
+                            "a3@example.com,\"x@other.org,a1@example.com\"\n",
+                            options);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->errors.size(), 1u) << errors_text(r->errors);
+    EXPECT_EQ(r->errors[0].line, 3u);
+    EXPECT_EQ(r->errors[0].reason,
+              "alias: a2@example.com -> a3@example.com -> a1@example.com -> a2@example.com would loop");
+    EXPECT_EQ(store_->list_aliases(std::nullopt)->size(), 1u);
+  }
+}
+
 TEST(ValidateTest, BooleansAndDestinations) {
   for (const char* yes : {"true", "TRUE", "Yes", "1"}) EXPECT_TRUE(*parse_boolean(yes, false));
   for (const char* no : {"false", "No", "0"}) EXPECT_FALSE(*parse_boolean(no, true));
