@@ -352,6 +352,7 @@ Result<Snapshot> Store::snapshot() {
       u.enabled = q.getColumn(6).getInt() != 0;
     }
     snap.aliases = read_aliases(db_.sql(), std::nullopt);
+    snap.denied = read_access_denials(db_.sql());
     return Status::Ok();
   });
   if (!s.ok()) return s;
