@@ -242,6 +242,28 @@ class AccountFeaturesTest(ServerTestCase):
         s.vmail("user", "vacation", vic, "--off", check=0)
         self.assertFalse(os.path.exists(os.path.join(os.path.dirname(s.maildir(vic)), ".vmail-vacation.sieve")))
 
+    def test_vacation_until_and_bad_input(self):
+        s, ann = self.server, self.addr("ann")
+        script = os.path.join(os.path.dirname(s.maildir(ann)), ".vmail-vacation.sieve")
+        message = os.path.join(s.root, "away.txt")
+        with open(message, "w") as f:
+            f.write("Away.\n")
+        for bad, field in ((["--until", "2026-02-30"], "--until"), (["--until", "tomorrow"], "--until"),
+                           (["--subject", "a\rb"], "--subject")):
+            args = ["--subject", "Away"] + bad if bad[0] != "--subject" else bad
+            p = s.vmail("user", "vacation", ann, *args, "--message-file", message, check=65)
+            self.assertIn(field, p.stderr)
+            self.assertFalse(os.path.exists(script))
+        s.vmail("user", "vacation", ann, "--subject", "Away", "--message-file", message, "--until", "2099-12-31",
+                check=0)
+        with open(script) as f:
+            text = f.read()
+        self.assertIn('currentdate :value "le" "date" "2099-12-31"', text)
+        st = os.stat(script)
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (5000, 0o600))
+        s.vmail("user", "vacation", ann, "--off", check=0)
+        self.assertFalse(os.path.exists(script))
+
     # Health -----------------------------------------------------------------------
     def test_health_covers_managesieve_and_quota_status(self):
         doc = json.loads(self.server.health("--json").stdout)
