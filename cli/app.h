@@ -86,6 +86,15 @@ void add_db_commands(CLI::App& app, Context& ctx);      // db_command.cc
 void add_getent_command(CLI::App& app, Context& ctx);   // getent_command.cc
 void add_health_command(CLI::App& app, Context& ctx);   // health_command.cc
 
+// `user access` and `user vacation` (user_features_command.cc), added to the
+// user group by add_user_commands; and what `user show` reports of them:
+// the access switches ({"imap": true, ...}) and the mailbox usage
+// ({"storage": bytes, "messages": n} from `doveadm quota get`, null when
+// Dovecot's rendered configuration is missing or doveadm fails).
+void add_user_feature_commands(CLI::App& group, Context& ctx);
+nlohmann::ordered_json access_json(Store& store, const std::string& address);
+nlohmann::ordered_json mailbox_usage(const Settings& settings, const std::string& address);
+
 // `user import` or `alias import` (import_command.cc), added to the group by
 // add_user_commands and add_alias_commands.
 enum class ImportKind { kUsers, kAliases };

@@ -203,18 +203,32 @@ Status user_show(Context& ctx, const std::string& input) {
   if (!user.ok()) return user.status();
   auto forward = store->get_forward(address->str());
   if (!forward.ok()) return forward.status();
+  auto settings = ctx.settings();
+  if (!settings.ok()) return settings.status();
+  json access = access_json(*store, user->address);
+  json usage = mailbox_usage(**settings, user->address);
   if (ctx.json) {
     json out = user_json(*user);
     out["forward"] = forward_json(*forward);
+    out["access"] = access;
+    out["usage"] = usage;
     print_json(out);
     return Status::Ok();
   }
-  auto settings = ctx.settings();
+  std::string access_line;
+  for (const auto& [service, on] : access.items()) {
+    access_line += (access_line.empty() ? "" : " ") + service + "=" + (on.get<bool>() ? "on" : "off");
+  }
+  std::string usage_line = usage.is_null() ? "unknown (server not configured)"
+                                           : format_quota(usage["storage"].get<uint64_t>()) + ", " +
+                                                 std::to_string(usage["messages"].get<uint64_t>()) + " messages";
   print_table(ctx, {{"address:", user->address},
                     {"domain:", user->domain},
                     {"name:", user->name},
                     {"quota:", quota_text(user->quota)},
                     {"enabled:", user->enabled ? "yes" : "no"},
+                    {"access:", access_line},
+                    {"usage:", usage_line},
                     {"created:", user->created},
                     {"updated:", user->updated},
                     {"maildir:", (*settings)->mail_dir + "/" + user->domain + "/" + user->local + "/Maildir"},
@@ -270,7 +284,7 @@ void add_user_commands(CLI::App& app, Context& ctx) {
     auto* a = ctx.keep<UserAddArgs>();
     cmd->add_option("ADDRESS", a->address)->required();
     add_password_options(cmd, a->password);
-    a->quota_option = cmd->add_option("--quota", a->quota, "0|N[K|M|G|T] or none");
+    a->quota_option = cmd->add_option("--quota", a->quota, "N[K|M|G|T] (N >= 1) or none");
     cmd->add_option("--name", a->name, "display name");
     cmd->add_flag("--reuse-maildir", a->reuse_maildir,
                   "give the new user the mail left in an existing maildir of this address (by default "
@@ -312,7 +326,7 @@ void add_user_commands(CLI::App& app, Context& ctx) {
     auto* cmd = group->add_subcommand("quota", "set or clear a quota");
     auto* a = ctx.keep<std::pair<std::string, std::string>>();
     cmd->add_option("ADDRESS", a->first)->required();
-    cmd->add_option("SIZE", a->second, "0|N[K|M|G|T] or none")->required();
+    cmd->add_option("SIZE", a->second, "N[K|M|G|T] (N >= 1) or none")->required();
     cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_quota(ctx, a->first, a->second); }; });
   }
   {
@@ -328,6 +342,7 @@ void add_user_commands(CLI::App& app, Context& ctx) {
     cmd->callback([&ctx, address] { ctx.action = [&ctx, address] { return user_show(ctx, *address); }; });
   }
   add_user_forward_command(*group, ctx);
+  add_user_feature_commands(*group, ctx);
   add_import_command(*group, ctx, ImportKind::kUsers);
 }
 

@@ -385,10 +385,41 @@ struct stat stat_of(const std::string& path) {
   return st;
 }
 
+// `vmail user access`: each switch lands in its own file, only there; turning
+// it back on empties the file again; deleting the user drops its switches.
+TEST_F(ExportTest, AccessSwitchesReachTheirOwnFiles) {
+  ASSERT_TRUE(store_->add_user(make_user("bob", "example.com")).ok());
+  ASSERT_TRUE(store_->set_access("alice@example.com", {{"imap", false}, {"receive", false}}).ok());
+  ASSERT_TRUE(store_->set_access("bob@example.com", {{"send", false}, {"imap", false}}).ok());
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  auto files = snapshot_files();
+  const std::string dc = settings_.dovecot_dir + "/";
+  EXPECT_EQ(files[dc + "deny-imap"], "alice@example.com\nbob@example.com\n");
+  EXPECT_EQ(files[dc + "deny-pop3"], "");
+  EXPECT_EQ(files[dc + "deny-sieve"], "");
+  EXPECT_EQ(files[dc + "deny-smtp"], "bob@example.com\n");
+  EXPECT_EQ(postmap_query("alice@example.com", "recipient_access"), "550 5.7.1 this mailbox does not accept mail\n");
+  EXPECT_EQ(postmap_query("bob@example.com", "recipient_access"), "");
+  auto denied = store_->denied_services("alice@example.com");
+  ASSERT_TRUE(denied.ok());
+  EXPECT_EQ(*denied, (std::vector<std::string>{"imap", "receive"}));
+
+  ASSERT_TRUE(store_->set_access("alice@example.com", {{"imap", true}, {"imap", true}}).ok());
+  User removed;
+  ASSERT_TRUE(store_->delete_user("bob@example.com", &removed).ok());
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  files = snapshot_files();
+  EXPECT_EQ(files[dc + "deny-imap"], "");
+  EXPECT_EQ(files[dc + "deny-smtp"], "");
+  EXPECT_EQ(store_->denied_services("bob@example.com").status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->set_access("bob@example.com", {{"imap", false}}).code(), Code::kNotFound);
+}
+
 TEST_F(ExportTest, WritesEveryFileThenLeavesUnchangedOnesAlone) {
   auto first = export_all(*db_, settings_);
   ASSERT_TRUE(first.ok()) << first.status().message();
-  EXPECT_EQ(first->written.size(), 5u);
+  // 5 maps and the users file, plus recipient_access and deny-{imap,pop3,sieve,smtp}.
+  EXPECT_EQ(first->written.size(), 10u);
   EXPECT_EQ(postmap_query("alice@example.com", "vmailbox"), "example.com/alice/Maildir/\n");
   EXPECT_EQ(postmap_query("sales@example.com", "virtual"), "alice@example.com\n");
   EXPECT_EQ(postmap_query("example.com", "vdomains"), "OK\n");
@@ -399,7 +430,7 @@ TEST_F(ExportTest, WritesEveryFileThenLeavesUnchangedOnesAlone) {
   auto again = export_all(*db_, settings_);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->written.empty());
-  EXPECT_EQ(again->unchanged.size(), 5u);
+  EXPECT_EQ(again->unchanged.size(), 10u);
   for (const auto& [path, st] : before) {
     struct stat now = stat_of(path);
     EXPECT_EQ(now.st_ino, st.st_ino) << path;

@@ -63,6 +63,14 @@ CREATE TABLE forward_destinations (
   PRIMARY KEY (user_id, destination)
 ) WITHOUT ROWID;
 
+-- Per-service access (`vmail user access`): a row per service the mailbox may
+-- not use; no row = on (migrations/0004).
+CREATE TABLE user_access_denied (
+  user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  service TEXT NOT NULL CHECK (service IN ('imap', 'pop3', 'sieve', 'send', 'receive')),
+  PRIMARY KEY (user_id, service)
+) WITHOUT ROWID;
+
 -- Export settings recorded by vmail-launch (VMAIL_MAIL_DIR, VMAIL_MAP_TYPE, ...).
 CREATE TABLE settings (
   name TEXT PRIMARY KEY,

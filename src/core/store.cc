@@ -372,6 +372,7 @@ Result<Snapshot> Store::snapshot() {
     snap.aliases = read_aliases(db_.sql(), std::nullopt);
     snap.alias_domains = read_alias_domains(db_.sql());
     snap.forwards = read_forwards(db_.sql());
+    snap.denied = read_access_denials(db_.sql());
     return Status::Ok();
   });
   if (!s.ok()) return s;

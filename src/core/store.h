@@ -12,6 +12,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/database.h"
@@ -58,6 +59,14 @@ struct Alias {
   std::vector<std::string> destinations;
 };
 
+// Per-service access (`vmail user access`, access.cc): the services a mailbox
+// can be refused, in this order.
+extern const std::vector<std::string> kAccessServices;  // imap pop3 sieve send receive
+struct AccessDenial {
+  std::string address;
+  std::string service;  // one of kAccessServices
+};
+
 // What exporters read: everything, in a deterministic order (users by
 // address, aliases by source, domains by name). Users' created/updated times
 // are left empty.
@@ -67,6 +76,7 @@ struct Snapshot {
   std::vector<Alias> aliases;
   std::vector<AliasDomain> alias_domains;  // by alias
   std::vector<Forward> forwards;           // by address
+  std::vector<AccessDenial> denied;  // by service, then address
 };
 
 class Store {
@@ -117,6 +127,12 @@ class Store {
   Status clear_forward(const std::string& address);
   // The mailbox's forward, nullopt when it does not forward (67: no such user).
   Result<std::optional<Forward>> get_forward(const std::string& address);
+  // The services (of kAccessServices) the mailbox may not use; 67 when no
+  // such user. Defined in access.cc.
+  Result<std::vector<std::string>> denied_services(const std::string& address);
+  // Turns each named service on (true) or off; one transaction, 67 when no
+  // such user. Services must come from kAccessServices.
+  Status set_access(const std::string& address, const std::vector<std::pair<std::string, bool>>& changes);
 
   // One consistent read of everything, for the exporters.
   Result<Snapshot> snapshot();
@@ -131,6 +147,8 @@ class Store {
 // of kUserColumns in order.
 extern const char* const kUserColumns;
 User read_user_row(SQLite::Statement& q);
+// Every access denial, by service then address (access.cc).
+std::vector<AccessDenial> read_access_denials(SQLite::Database& db);
 
 // Alias domains and forwards (store_routing.cc), inside the caller's
 // transaction. Every alias domain or forward, sorted by alias or address:

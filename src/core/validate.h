@@ -58,8 +58,8 @@ Status check_password(std::string_view password, std::string_view field = "passw
 // `use` as for hash_problem: kStored accepts legacy methods already stored.
 Status check_hash(std::string_view hash, std::string_view field = "hash", HashUse use = HashUse::kNew);
 
-// Quota: `none` (no quota: nullopt) or 0|N[K|M|G|T] with 1024-based units.
-// Refuses values that overflow 64-bit bytes.
+// Quota: `none` (no quota: nullopt) or N[K|M|G|T] with 1024-based units.
+// Refuses 0 (SPEC: no limit is `none`) and values that overflow 64-bit bytes.
 Result<std::optional<uint64_t>> parse_quota(std::string_view text, std::string_view field = "quota");
 
 // A yes/no value: true/false, yes/no, 1/0 in any case; empty means `empty_value`.

@@ -27,11 +27,16 @@ import unittest
 from harness import BUILD_DIR, VMAIL, free_ports
 
 LAUNCH = os.path.join(BUILD_DIR, "vmail-launch")
-SERVICES = ["smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s"]
+SERVICES = ["smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s", "managesieve", "quota-status"]
 DOMAIN = "example.test"
 # A client address outside VMAIL_MYNETWORKS (127.0.0.1/32) and not the
 # server's own address, which Dovecot would treat as secured.
 FOREIGN_SOURCE = "127.0.0.2"
+
+
+def port_variable(service):
+    """quota-status -> VMAIL_QUOTA_STATUS_PORT."""
+    return f"VMAIL_{service.upper().replace('-', '_')}_PORT"
 
 
 def tls_context():
@@ -100,7 +105,7 @@ class Server:
             "VMAIL_MYNETWORKS": "127.0.0.1/32",
         }
         for service, port in self.ports.items():
-            self.env[f"VMAIL_{service.upper()}_PORT"] = str(port)
+            self.env[port_variable(service)] = str(port)
         if extra_env:
             self.env.update(extra_env)
         self.proc = None

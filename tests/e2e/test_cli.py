@@ -46,9 +46,12 @@ class CliTour(InstanceTestCase):
         self.assertEqual(u["address"], "alice@example.com")
         self.assertEqual(u["quota"], 2 << 30)
         self.assertIs(u["enabled"], True)
-        # `show` is the list entry plus the forward (null: none).
-        self.assertEqual(json.loads(v("--json", "user", "show", "ALICE@example.com", check=0).stdout),
-                         {**u, "forward": None})
+        shown = json.loads(v("--json", "user", "show", "ALICE@example.com", check=0).stdout)
+        # show adds the account features after the list fields.
+        self.assertEqual(shown.pop("access"), {s: True for s in ("imap", "pop3", "sieve", "send", "receive")})
+        self.assertIsNone(shown.pop("usage"))  # no server configured here
+        self.assertIsNone(shown.pop("forward"))
+        self.assertEqual(shown, u)
 
         domains = json.loads(v("--json", "domain", "list", check=0).stdout)
         self.assertEqual(domains, [{"name": "example.com", "users": 1, "aliases": 2, "alias_of": None}])
@@ -238,6 +241,16 @@ class HostileInput(InstanceTestCase):
         (["user", "passwd", "nobody@example.com", "--hash", GOOD_HASH], None, 67, "no such user"),
         (["user", "passwd", "alice@example.com", "--hash", "{X}y"], None, 65, "hash"),
         (["user", "quota", "alice@example.com", "lots"], None, 65, "quota"),
+        (["user", "quota", "alice@example.com", "0"], None, 65, "use none"),
+        (["user", "add", "bob@example.com", "--password-stdin", "--quota", "0"], "longenough\n", 65, "quota"),
+        (["user", "access", "alice@example.com", "ftp=off"], None, 65, "unknown service"),
+        (["user", "access", "alice@example.com", "imap=maybe"], None, 65, "imap=on"),
+        (["user", "access", "alice@example.com", "imap=on", "imap=off"], None, 65, "contradicts"),
+        (["user", "access", "nobody@example.com", "imap=off"], None, 67, "no such user"),
+        (["user", "vacation", "alice@example.com", "--subject", "a\nb", "--message-file", "/dev/null"], None, 65,
+         "--subject"),
+        (["user", "vacation", "alice@example.com", "--subject", "Away", "--message-file", "/nonexistent/msg"], None, 66,
+         "--message-file"),
         (["user", "quota", "nobody@example.com", "1G"], None, 67, "no such user"),
         (["user", "disable", "nobody@example.com"], None, 67, "no such user"),
         (["user", "show", "nobody@example.com"], None, 67, "no such user"),

@@ -69,6 +69,8 @@ class MalformedFiles(ImportTestCase):
         ("unknown domain", "email,password\n" + GOOD + "a@nowhere.test,correct horse\n", [3], "no such domain"),
         ("bad quota", "email,password,quota\ngood@example.test,correct horse,1G\n"
          "a@example.test,correct horse,12X\n", [3], "quota"),
+        ("zero quota", "email,password,quota\ngood@example.test,correct horse,1G\n"
+         "a@example.test,correct horse,0\n", [3], "use none"),
         ("bad boolean", "email,password,enabled\ngood@example.test,correct horse,yes\n"
          "a@example.test,correct horse,maybe\n", [3], "not a boolean"),
         ("invalid UTF-8", b"email,password,name\ngood@example.test,correct horse,A\n"
