@@ -129,6 +129,8 @@ Status run_import(Context& ctx, const ImportArgs& args, bool users) {
   add_test_hooks(options);
 
   const std::string name = args.file == "-" ? "<stdin>" : args.file;
+  options.actor = ctx.actor();
+  options.source_name = name;
   auto data = read_input(args.file);
   if (!data.ok()) return data.status();
   auto settings = ctx.settings();

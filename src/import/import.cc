@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "core/maildir.h"
 #include "core/parallel.h"
@@ -30,7 +31,7 @@ unsigned thread_count(unsigned jobs) {
 
 // parallel_for with the import's progress callback, labelled with `stage`.
 Status run_stage(size_t n, unsigned threads, std::string_view stage, const ImportOptions& options,
-                    const std::function<Status(size_t)>& fn) {
+                 const std::function<Status(size_t)>& fn) {
   ParallelProgress progress;
   if (options.progress) progress = [&](size_t done, size_t total) { options.progress(stage, done, total); };
   return parallel_for(n, threads, fn, progress);
@@ -287,6 +288,11 @@ void check_aliases_in_db(SQLite::Database& db, std::vector<AliasRow>& rows, std:
   }
 }
 
+void count_aliases(const std::vector<AliasRow>& rows, ImportReport& report) {
+  report.created = report.updated = 0;
+  for (const AliasRow& row : rows) ++(row.alias_id ? report.updated : report.created);
+}
+
 void write_aliases(SQLite::Database& db, const std::vector<AliasRow>& rows) {
   SQLite::Statement insert_alias(db, "INSERT INTO aliases (domain_id, source) VALUES (?, ?)");
   SQLite::Statement last_position(db, "SELECT coalesce(max(position), 0) FROM alias_destinations WHERE alias_id = ?");
@@ -316,6 +322,14 @@ void write_aliases(SQLite::Database& db, const std::vector<AliasRow>& rows) {
       insert_dest.exec();
     }
   }
+}
+
+// The one audit log entry of an import: counts, never rows (and so never a
+// password or hash).
+void record_import(SQLite::Database& tx, const ImportOptions& options, std::string_view action,
+                   const ImportReport& counts) {
+  nlohmann::json result{{"created", counts.created}, {"updated", counts.updated}, {"skipped", counts.skipped}};
+  record_change(tx, options.actor, Change{action, options.source_name, nullptr, result});
 }
 
 // Rows a check found bad are left out of the plan but counted.
@@ -442,6 +456,9 @@ Result<ImportReport> import_users(Database& db, const Settings& settings, std::s
       }
     }
     write_users(db.sql(), rows, c);
+    ImportReport counts;
+    count_actions(rows, counts);
+    if (counts.created + counts.updated > 0) record_import(db.sql(), options, "user import", counts);
     if (options.before_commit) options.before_commit();
     return Status::Ok();
   });
@@ -508,10 +525,6 @@ Result<ImportReport> import_aliases(Database& db, std::string_view data, const I
     rows.push_back(std::move(row));
   }
 
-  auto count = [&] {
-    report.created = report.updated = 0;
-    for (const AliasRow& row : rows) ++(row.alias_id ? report.updated : report.created);
-  };
   if (!report.errors.empty() || options.dry_run) {
     Status read = db.read([&]() -> Status {
       check_aliases_in_db(db.sql(), rows, report.errors);
@@ -519,7 +532,7 @@ Result<ImportReport> import_aliases(Database& db, std::string_view data, const I
     });
     if (!read.ok()) return read;
     sort_errors(report.errors);
-    if (report.errors.empty()) count();
+    if (report.errors.empty()) count_aliases(rows, report);
     return report;
   }
   std::vector<LineError> conflicts;
@@ -527,6 +540,9 @@ Result<ImportReport> import_aliases(Database& db, std::string_view data, const I
     check_aliases_in_db(db.sql(), rows, conflicts);
     if (!conflicts.empty()) return Status(Code::kBadInput, "conflicts");
     write_aliases(db.sql(), rows);
+    ImportReport counts;
+    count_aliases(rows, counts);
+    if (!rows.empty()) record_import(db.sql(), options, "alias import", counts);
     if (options.before_commit) options.before_commit();
     return Status::Ok();
   });
@@ -536,7 +552,7 @@ Result<ImportReport> import_aliases(Database& db, std::string_view data, const I
     return report;
   }
   if (!written.ok()) return written;
-  count();
+  count_aliases(rows, report);
   report.written = !rows.empty();
   return report;
 }

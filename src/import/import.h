@@ -22,10 +22,11 @@
 #include <string_view>
 #include <vector>
 
+#include "core/audit.h"
 #include "core/database.h"
-#include "import/source.h"
 #include "core/settings.h"
 #include "core/status.h"
+#include "import/source.h"
 
 namespace vmail {
 
@@ -43,6 +44,10 @@ struct ImportOptions {
   // (`stage` "hashing") and creating maildirs ("maildirs"), and once at the end
   // of each with done == total.
   std::function<void(std::string_view stage, size_t done, size_t total)> progress;
+  // The import's one audit log entry (audit.h), written in its transaction
+  // with the counts: who imports, and the file's name as its object.
+  Actor actor;
+  std::string source_name = "<stdin>";
   // Test seam: runs inside the write transaction, after every row is written
   // and before the commit.
   std::function<void()> before_commit;
