@@ -18,6 +18,17 @@ namespace vmail {
 Status create_maildir(const std::string& mail_dir, const std::string& domain, const std::string& local, uint32_t uid,
                       uint32_t gid);
 
+// Creates only `<mail_dir>/<domain>` (as create_maildir would): batch import
+// leaves each user's maildir to Dovecot, which makes it, as uid, at the first
+// delivery or login, and needs a domain folder it can write into.
+Status create_domain_dir(const std::string& mail_dir, const std::string& domain, uint32_t uid, uint32_t gid);
+
+// True when `<mail_dir>/<domain>/<local>/Maildir/cur` or `.../new` holds an
+// entry: mail that a new user of that address would inherit. A missing folder
+// is false (the common case costs one failed openat). kCantCreate when a
+// folder on the way cannot be opened for another reason.
+Result<bool> maildir_holds_mail(const std::string& mail_dir, const std::string& domain, const std::string& local);
+
 // Removes `<mail_dir>/<domain>/<local>` (or the whole `<mail_dir>/<domain>`
 // when `local` is empty) and everything below it, never following symlinks.
 // A missing folder is not an error.
