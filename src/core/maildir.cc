@@ -162,22 +162,49 @@ Status create_domain_dir(const std::string& mail_dir, const std::string& domain,
   return make_below(mail_dir, {domain}, uid, gid, path).status();
 }
 
-Result<bool> maildir_holds_mail(const std::string& mail_dir, const std::string& domain, const std::string& local) {
-  if (Status s = check_components(domain, local); !s.ok()) return s;
-  Fd current(::open(mail_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!current.valid()) return errno == ENOENT ? Result<bool>(false) : Result<bool>(error(mail_dir, "cannot open"));
-  std::string path = mail_dir;
-  for (const std::string& name : {domain, local, std::string("Maildir")}) {
-    path += "/" + name;
-    Fd next(openat(current.get(), name.c_str(), kDirFlags));
-    if (!next.valid()) return errno == ENOENT ? Result<bool>(false) : Result<bool>(error(path, "cannot open folder"));
-    current = std::move(next);
+Result<DomainMaildirs> DomainMaildirs::open(const std::string& mail_dir, const std::string& domain) {
+  if (Status s = check_components(domain, ""); !s.ok()) return s;
+  std::string path = mail_dir + "/" + domain;
+  Fd base(::open(mail_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!base.valid()) {
+    if (errno == ENOENT) return DomainMaildirs(-1, path);
+    return error(mail_dir, "cannot open mail folder");
   }
+  int fd = openat(base.get(), domain.c_str(), kDirFlags);
+  if (fd < 0 && errno != ENOENT) return error(path, "cannot open folder");
+  return DomainMaildirs(fd, path);
+}
+
+DomainMaildirs::DomainMaildirs(DomainMaildirs&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) {
+  other.fd_ = -1;
+}
+
+DomainMaildirs::~DomainMaildirs() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<bool> DomainMaildirs::holds_mail(const std::string& local) const {
+  if (fd_ < 0) return false;
+  if (Status s = check_local_part(local); !s.ok()) {
+    return Status(Code::kInternal, "local part " + quote(local) + ": unsafe as a folder name");
+  }
+  std::string path = path_ + "/" + local;
+  Fd home(openat(fd_, local.c_str(), kDirFlags));
+  if (!home.valid()) return errno == ENOENT ? Result<bool>(false) : Result<bool>(error(path, "cannot open folder"));
+  path += "/Maildir";
+  Fd maildir(openat(home.get(), "Maildir", kDirFlags));
+  if (!maildir.valid()) return errno == ENOENT ? Result<bool>(false) : Result<bool>(error(path, "cannot open folder"));
   for (const char* sub : {"cur", "new"}) {
-    auto found = has_entries(current.get(), sub, path + "/" + sub);
+    auto found = has_entries(maildir.get(), sub, path + "/" + sub);
     if (!found.ok() || *found) return found;
   }
   return false;
+}
+
+Result<bool> maildir_holds_mail(const std::string& mail_dir, const std::string& domain, const std::string& local) {
+  auto dir = DomainMaildirs::open(mail_dir, domain);
+  if (!dir.ok()) return dir.status();
+  return dir->holds_mail(local);
 }
 
 Status purge_maildir(const std::string& mail_dir, const std::string& domain, const std::string& local) {
