@@ -77,6 +77,22 @@ CREATE TABLE settings (
   value TEXT NOT NULL
 ) WITHOUT ROWID;
 
+-- The audit log (migrations/0005): one row per committed change, written in
+-- the change's own transaction; JSON values never hold a password or hash.
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY,
+  time TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  uid INTEGER NOT NULL,
+  sudo_user TEXT,
+  command TEXT NOT NULL,
+  action TEXT NOT NULL,
+  object TEXT NOT NULL,
+  old_value TEXT CHECK (old_value IS NULL OR json_valid(old_value)),
+  new_value TEXT CHECK (new_value IS NULL OR json_valid(new_value))
+);
+
+CREATE INDEX audit_log_time ON audit_log (time);
+
 -- One address is a mailbox or an alias source, never both.
 CREATE TRIGGER users_address_not_alias BEFORE INSERT ON users
 WHEN EXISTS (SELECT 1 FROM aliases WHERE source = NEW.address)

@@ -1,6 +1,7 @@
 #include "core/store.h"
 
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "core/routing.h"
 
@@ -24,6 +25,13 @@ User read_user_row(SQLite::Statement& q) {
 }
 
 namespace {
+
+using json = nlohmann::json;
+
+// What the audit log keeps of a user: never the password or its hash.
+json user_record(const User& u) {
+  return json{{"name", u.name}, {"quota", u.quota ? json(*u.quota) : json(nullptr)}, {"enabled", u.enabled}};
+}
 
 Status no_domain(const std::string& domain) {
   return Status(Code::kNotFound, "domain " + quote(domain) + ": no such domain");
@@ -52,17 +60,42 @@ std::optional<int64_t> alias_id(SQLite::Database& db, const std::string& source)
   return q.getColumn(0).getInt64();
 }
 
-// Runs an UPDATE on one user and maps "no row" to 67.
+std::optional<User> read_user(SQLite::Database& db, const std::string& address) {
+  SQLite::Statement q(db, std::string("SELECT ") + kUserColumns +
+                              " FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.address = ?");
+  q.bind(1, address);
+  if (!q.executeStep()) return std::nullopt;
+  return read_user_row(q);
+}
+
+// Runs an UPDATE on one user and maps "no row" to 67; `record` gets the row
+// as it was before, inside the same transaction (for the audit log).
 Status update_user(Database& db, const std::string& address, const std::string& set_clause,
-                   const std::function<void(SQLite::Statement&)>& bind) {
+                   const std::function<void(SQLite::Statement&)>& bind,
+                   const std::function<void(const User&)>& record) {
   return db.write([&]() -> Status {
+    std::optional<User> before = read_user(db.sql(), address);
+    if (!before) return no_user(address);
     SQLite::Statement q(db.sql(), "UPDATE users SET " + set_clause +
                                       ", updated = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE address = ?");
     bind(q);
     q.bind(q.getBindParameterCount(), address);
     if (q.exec() == 0) return no_user(address);
+    record(*before);
     return Status::Ok();
   });
+}
+
+std::vector<std::string> destinations_of(SQLite::Database& db, int64_t alias_id) {
+  SQLite::Statement q(db, "SELECT destination FROM alias_destinations WHERE alias_id = ? ORDER BY position");
+  q.bind(1, alias_id);
+  std::vector<std::string> out;
+  while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+  return out;
+}
+
+json destinations_record(const std::vector<std::string>& destinations) {
+  return destinations.empty() ? json(nullptr) : json{{"destinations", destinations}};
 }
 
 std::vector<Alias> read_aliases(SQLite::Database& db, const std::optional<int64_t>& domain) {
@@ -95,12 +128,17 @@ std::vector<User> read_users(SQLite::Database& db, const std::optional<int64_t>&
 
 }  // namespace
 
+void Store::audit(std::string_view action, std::string_view object, const json& old_value, const json& new_value) {
+  record_change(db_.sql(), actor_, Change{action, object, old_value, new_value});
+}
+
 Status Store::add_domain(const std::string& domain) {
   return db_.write([&]() -> Status {
     if (domain_id(db_.sql(), domain)) return Status(Code::kBadInput, "domain " + quote(domain) + ": already exists");
     SQLite::Statement q(db_.sql(), "INSERT INTO domains (name) VALUES (?)");
     q.bind(1, domain);
     q.exec();
+    audit("domain add", domain, nullptr, json{{"name", domain}});
     return Status::Ok();
   });
 }
@@ -134,6 +172,7 @@ Status Store::delete_domain(const std::string& domain, bool force, std::vector<U
       q.bind(1, *id);
       q.exec();
     }
+    audit("domain del", domain, json{{"name", domain}, {"users", users.size()}, {"aliases", aliases}}, nullptr);
     if (removed_users != nullptr) *removed_users = std::move(users);
     return Status::Ok();
   });
@@ -194,6 +233,9 @@ Status Store::add_user(const User& user, const std::function<Status(const User&)
     }
     q.bind(7, user.enabled ? 1 : 0);
     q.exec();
+    json added = user_record(user);
+    added["password"] = "set";
+    audit("user add", user.address, nullptr, added);
     if (in_transaction) return in_transaction(user);
     return Status::Ok();
   });
@@ -201,43 +243,54 @@ Status Store::add_user(const User& user, const std::function<Status(const User&)
 
 Status Store::delete_user(const std::string& address, User* removed) {
   return db_.write([&]() -> Status {
-    SQLite::Statement get(db_.sql(), std::string("SELECT ") + kUserColumns +
-                                         " FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.address = ?");
-    get.bind(1, address);
-    if (!get.executeStep()) return no_user(address);
-    if (removed != nullptr) *removed = read_user_row(get);
+    std::optional<User> before = read_user(db_.sql(), address);
+    if (!before) return no_user(address);
     SQLite::Statement q(db_.sql(), "DELETE FROM users WHERE address = ?");
     q.bind(1, address);
     q.exec();
+    audit("user del", address, user_record(*before), nullptr);
+    if (removed != nullptr) *removed = std::move(*before);
     return Status::Ok();
   });
 }
 
 Status Store::set_password(const std::string& address, const std::string& hash) {
-  return update_user(db_, address, "password = ?", [&](SQLite::Statement& q) { q.bind(1, hash); });
+  return update_user(
+      db_, address, "password = ?", [&](SQLite::Statement& q) { q.bind(1, hash); },
+      [&](const User&) {
+        audit("user passwd", address, nullptr, json{{"password", "changed"}});
+      });
 }
 
 Status Store::set_enabled(const std::string& address, bool enabled) {
-  return update_user(db_, address, "enabled = ?", [&](SQLite::Statement& q) { q.bind(1, enabled ? 1 : 0); });
+  return update_user(
+      db_, address, "enabled = ?", [&](SQLite::Statement& q) { q.bind(1, enabled ? 1 : 0); },
+      [&](const User& old) {
+        audit(enabled ? "user enable" : "user disable", address, json{{"enabled", old.enabled}},
+              json{{"enabled", enabled}});
+      });
 }
 
 Status Store::set_quota(const std::string& address, std::optional<uint64_t> quota) {
-  return update_user(db_, address, "quota = ?", [&](SQLite::Statement& q) {
-    if (quota) {
-      q.bind(1, static_cast<int64_t>(*quota));
-    } else {
-      q.bind(1);
-    }
-  });
+  auto as_json = [](const std::optional<uint64_t>& q) { return q ? json(*q) : json(nullptr); };
+  return update_user(
+      db_, address, "quota = ?",
+      [&](SQLite::Statement& q) {
+        if (quota) {
+          q.bind(1, static_cast<int64_t>(*quota));
+        } else {
+          q.bind(1);
+        }
+      },
+      [&](const User& old) {
+        audit("user quota", address, json{{"quota", as_json(old.quota)}}, json{{"quota", as_json(quota)}});
+      });
 }
 
 Result<User> Store::get_user(const std::string& address) {
   std::optional<User> user;
   Status s = db_.read([&]() -> Status {
-    SQLite::Statement q(db_.sql(), std::string("SELECT ") + kUserColumns +
-                                       " FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.address = ?");
-    q.bind(1, address);
-    if (q.executeStep()) user = read_user_row(q);
+    user = read_user(db_.sql(), address);
     return Status::Ok();
   });
   if (!s.ok()) return s;
@@ -268,6 +321,7 @@ Status Store::add_alias(const Address& source, const std::vector<std::string>& d
     if (Status s = refuse_alias_domain(db_.sql(), source.domain); !s.ok()) return s;
     if (user_exists(db_.sql(), src)) return Status(Code::kBadInput, "source " + quote(src) + ": already a mailbox");
     auto aid = alias_id(db_.sql(), src);
+    const std::vector<std::string> before = aid ? destinations_of(db_.sql(), *aid) : std::vector<std::string>();
     if (!aid) {
       SQLite::Statement ins(db_.sql(), "INSERT INTO aliases (domain_id, source) VALUES (?, ?)");
       ins.bind(1, *did);
@@ -295,7 +349,9 @@ Status Store::add_alias(const Address& source, const std::vector<std::string>& d
       ins.bind(3, dest);
       ins.exec();
     }
-    return check_no_loop(db_.sql(), {src}, "alias");
+    if (Status s = check_no_loop(db_.sql(), {src}, "alias"); !s.ok()) return s;
+    audit("alias add", src, destinations_record(before), destinations_record(destinations_of(db_.sql(), *aid)));
+    return Status::Ok();
   });
 }
 
@@ -303,6 +359,7 @@ Status Store::delete_alias(const std::string& source, const std::optional<std::s
   return db_.write([&]() -> Status {
     auto aid = alias_id(db_.sql(), source);
     if (!aid) return Status(Code::kNotFound, "source " + quote(source) + ": no such alias");
+    const json before = destinations_record(destinations_of(db_.sql(), *aid));
     if (destination) {
       SQLite::Statement del(db_.sql(), "DELETE FROM alias_destinations WHERE alias_id = ? AND destination = ?");
       del.bind(1, *aid);
@@ -311,13 +368,16 @@ Status Store::delete_alias(const std::string& source, const std::optional<std::s
         return Status(Code::kNotFound,
                       "destination " + quote(*destination) + ": not a destination of " + quote(source));
       }
-      SQLite::Statement left(db_.sql(), "SELECT 1 FROM alias_destinations WHERE alias_id = ?");
-      left.bind(1, *aid);
-      if (left.executeStep()) return Status::Ok();
+      std::vector<std::string> left = destinations_of(db_.sql(), *aid);
+      if (!left.empty()) {
+        audit("alias del", source, before, destinations_record(left));
+        return Status::Ok();
+      }
     }
     SQLite::Statement del(db_.sql(), "DELETE FROM aliases WHERE id = ?");
     del.bind(1, *aid);
     del.exec();
+    audit("alias del", source, before, nullptr);
     return Status::Ok();
   });
 }

@@ -1,20 +1,25 @@
 // The store: domains, mailboxes and aliases in the database.
 //
 // Every mutating call is one BEGIN IMMEDIATE transaction: it commits whole or
-// not at all. Inputs are expected to be validated already (validate.h); the
+// not at all, together with its audit log entry (audit.h) naming the Actor the
+// Store was made with. Inputs are expected to be validated already (validate.h); the
 // store checks existence and conflicts and reports them as kNotFound (67) or
 // kBadInput (65) with a message naming the thing.
 //
 // A Store borrows its Database and is used by one thread at a time.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "core/audit.h"
 #include "core/database.h"
 #include "core/status.h"
 #include "core/validate.h"
@@ -81,7 +86,8 @@ struct Snapshot {
 
 class Store {
  public:
-  explicit Store(Database& db) : db_(db) {}
+  // `actor` is who every change made through this Store is recorded as.
+  explicit Store(Database& db, Actor actor = {}) : db_(db), actor_(std::move(actor)) {}
 
   Status add_domain(const std::string& domain);
   // Refuses (65) while the domain has users or aliases, unless `force`; with
@@ -140,7 +146,13 @@ class Store {
   Database& db() { return db_; }
 
  private:
+  // Records one change in the audit log inside the open write transaction:
+  // the one line each mutating method adds. Never pass a password or hash.
+  void audit(std::string_view action, std::string_view object, const nlohmann::json& old_value,
+             const nlohmann::json& new_value);
+
   Database& db_;
+  Actor actor_;
 };
 
 // Row readers shared by the store and batch import; `q` selects the columns
