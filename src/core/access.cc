@@ -1,10 +1,13 @@
 // Per-service access (`vmail user access`): the store side. A row in
 // user_access_denied turns one service off for one mailbox; no row = on.
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "core/store.h"
 
 namespace vmail {
+
+using json = nlohmann::json;
 
 const std::vector<std::string> kAccessServices = {"imap", "pop3", "sieve", "send", "receive"};
 
@@ -64,6 +67,9 @@ Status Store::set_access(const std::string& address, const std::vector<std::pair
       q.bind(2, service);
       q.exec();
     }
+    json changed = json::object();
+    for (const auto& [service, enabled] : changes) changed[service] = enabled;
+    audit("user access", address, nullptr, changed);
     return Status::Ok();
   });
 }

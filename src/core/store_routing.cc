@@ -1,12 +1,15 @@
 // The store's alias domains and forwards (SPEC "Mail policy", `domain alias`
 // and `user forward`), kept apart from store.cc: every change here is one
 // write transaction that also runs the loop check (core/routing.h).
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "core/routing.h"
 #include "core/store.h"
 
 namespace vmail {
+
+using json = nlohmann::json;
 namespace {
 
 std::optional<int64_t> find_domain(SQLite::Database& db, const std::string& domain) {
@@ -131,7 +134,9 @@ Status Store::add_alias_domain(const std::string& alias, const std::string& targ
                          "instr(destination, '@') + 1) = ?1 UNION SELECT destination FROM forward_destinations "
                          "WHERE substr(destination, instr(destination, '@') + 1) = ?1");
     at.bind(1, alias);
-    return check_no_loop(db_.sql(), column_strings(at), "domain alias");
+    if (Status s = check_no_loop(db_.sql(), column_strings(at), "domain alias"); !s.ok()) return s;
+    audit("domain alias add", alias, nullptr, json{{"alias_of", target}});
+    return Status::Ok();
   });
 }
 
@@ -140,9 +145,11 @@ Status Store::delete_alias_domain(const std::string& alias) {
     if (!target_of(db_.sql(), alias)) {
       return Status(Code::kNotFound, "alias " + quote(alias) + ": no such alias domain");
     }
+    auto target = target_of(db_.sql(), alias);
     SQLite::Statement del(db_.sql(), "DELETE FROM domains WHERE name = ?");
     del.bind(1, alias);
     del.exec();
+    audit("domain alias del", alias, json{{"alias_of", *target}}, nullptr);
     return Status::Ok();
   });
 }
@@ -178,7 +185,9 @@ Status Store::set_forward(const std::string& address, const std::vector<std::str
       dest.bind(3, ++position);
       dest.exec();
     }
-    return check_no_loop(db_.sql(), {address}, "forward");
+    if (Status s = check_no_loop(db_.sql(), {address}, "forward"); !s.ok()) return s;
+    audit("user forward", address, nullptr, json{{"destinations", destinations}, {"keep", keep}});
+    return Status::Ok();
   });
 }
 
@@ -189,6 +198,7 @@ Status Store::clear_forward(const std::string& address) {
     SQLite::Statement del(db_.sql(), "DELETE FROM forwards WHERE user_id = ?");
     del.bind(1, *id);
     if (del.exec() == 0) return Status(Code::kNotFound, "address " + quote(address) + ": does not forward");
+    audit("user forward --off", address, nullptr, json{{"forward", nullptr}});
     return Status::Ok();
   });
 }
