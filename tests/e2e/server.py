@@ -230,7 +230,20 @@ class Server:
         return p
 
     def add_user(self, address, password):
-        return self.vmail("user", "add", address, "--password-stdin", input=password + "\n", check=0)
+        """Adds a user, then waits until Dovecot's auth sees them: Dovecot
+        stats its passwd-file at most once a second, so a delivery in the
+        same second as the change can still find the old file (Postfix then
+        defers it, see lmtp_status_filter; the retry would come minutes
+        later, after the test has given up)."""
+        result = self.vmail("user", "add", address, "--password-stdin", input=password + "\n", check=0)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            seen = subprocess.run(["doveadm", "-c", self.dovecot_conf, "user", address],
+                                  capture_output=True, timeout=30)
+            if seen.returncode == 0:
+                break
+            time.sleep(0.2)
+        return result
 
     # Clients ----------------------------------------------------------------
     def smtp(self, service="smtp", source=None):
