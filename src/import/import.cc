@@ -79,17 +79,23 @@ void sort_errors(std::vector<LineError>& errors) {
 class Lookups {
  public:
   explicit Lookups(SQLite::Database& db)
-      : domain_(db, "SELECT id FROM domains WHERE name = ?"),
+      : db_(db),
+        domain_(db, "SELECT id FROM domains WHERE name = ?"),
         user_(db, "SELECT 1 FROM users WHERE address = ?"),
         alias_(db, "SELECT id FROM aliases WHERE source = ?") {}
 
-  std::optional<int64_t> domain_id(const std::string& name) {
+  // The id of the domain rows may be added to, or why not: no such domain,
+  // or an alias domain (its addresses live at the target, as for `user add`).
+  Result<int64_t> domain_id(const std::string& name) {
     auto it = domains_.find(name);
     if (it != domains_.end()) return it->second;
     domain_.reset();
     domain_.bind(1, name);
-    std::optional<int64_t> id;
-    if (domain_.executeStep()) id = domain_.getColumn(0).getInt64();
+    Result<int64_t> id = Status(Code::kBadInput, "domain " + quote(name) + ": no such domain");
+    if (domain_.executeStep()) {
+      id = domain_.getColumn(0).getInt64();
+      if (Status s = refuse_alias_domain(db_, name); !s.ok()) id = s;
+    }
     domains_.emplace(name, id);
     return id;
   }
@@ -106,15 +112,12 @@ class Lookups {
   }
 
  private:
+  SQLite::Database& db_;
   SQLite::Statement domain_;
   SQLite::Statement user_;
   SQLite::Statement alias_;
-  std::map<std::string, std::optional<int64_t>> domains_;
+  std::map<std::string, Result<int64_t>> domains_;
 };
-
-Status no_domain_reason(const std::string& domain) {
-  return Status(Code::kBadInput, "domain " + quote(domain) + ": no such domain");
-}
 
 // Users -------------------------------------------------------------------
 
@@ -240,8 +243,8 @@ void check_users_in_db(SQLite::Database& db, std::vector<UserRow>& rows, OnExist
   Lookups look(db);
   for (UserRow& row : rows) {
     auto id = look.domain_id(row.user.domain);
-    if (!id) {
-      errors.push_back({row.line, no_domain_reason(row.user.domain).message()});
+    if (!id.ok()) {
+      errors.push_back({row.line, id.status().message()});
       continue;
     }
     row.domain_id = *id;
@@ -331,8 +334,8 @@ void check_aliases_in_db(SQLite::Database& db, std::vector<AliasRow>& rows, std:
   SQLite::Statement has_dest(db, "SELECT 1 FROM alias_destinations WHERE alias_id = ? AND destination = ?");
   for (AliasRow& row : rows) {
     auto id = look.domain_id(row.source.domain);
-    if (!id) {
-      errors.push_back({row.line, no_domain_reason(row.source.domain).message()});
+    if (!id.ok()) {
+      errors.push_back({row.line, id.status().message()});
       continue;
     }
     row.domain_id = *id;

@@ -376,6 +376,25 @@ TEST_F(ImportTest, AliasesCreateExtendAndConflict) {
   EXPECT_EQ(store_->list_aliases(std::nullopt)->size(), 2u);
 }
 
+// Regression: import accepted users and aliases in an alias domain, which
+// `user add` and `alias add` refuse (its addresses live at the target).
+TEST_F(ImportTest, RowsInAnAliasDomainAreBadRows) {
+  ASSERT_TRUE(store_->add_domain("example.net").ok());
+  ASSERT_TRUE(store_->add_alias_domain("example.net", "example.com").ok());
+  auto r = users(
+      "email,password\n"
+      "good@example.com,correct horse\n"
+      "x@example.net,correct horse\n");
+  ASSERT_EQ(r.errors.size(), 1u) << errors_text(r.errors);
+  EXPECT_EQ(r.errors[0].line, 3u);
+  EXPECT_EQ(r.errors[0].reason, "domain \"example.net\": an alias domain of \"example.com\"; add the address there");
+  EXPECT_EQ(user_count(), 0u);
+  auto a = import_aliases(*db_, "source,destination\nsales@example.net,x@other.org\n", {});
+  ASSERT_TRUE(a.ok());
+  ASSERT_EQ(a->errors.size(), 1u) << errors_text(a->errors);
+  EXPECT_NE(a->errors[0].reason.find("an alias domain of"), std::string::npos);
+}
+
 TEST_F(ImportTest, AliasCycleIsABadRowAndWritesNothing) {
   ASSERT_TRUE(store_->add_alias(Address{"a1", "example.com"}, {"a2@example.com"}).ok());
   for (bool dry_run : {true, false}) {
