@@ -3,7 +3,7 @@
 #
 #   docker build -t vmail .
 #   docker run -d -e MAIL_DOMAIN=example.com -v vmail-data:/data -v vmail-mail:/var/mail/vhosts \
-#     -p 25:25 -p 465:465 -p 587:587 -p 143:143 -p 993:993 -p 110:110 -p 995:995 vmail
+#     -p 25:25 -p 465:465 -p 587:587 -p 143:143 -p 993:993 -p 110:110 -p 995:995 -p 4190:4190 vmail
 
 FROM debian:12-slim AS build
 WORKDIR /src
@@ -25,7 +25,7 @@ RUN ldconfig
 # State (database, certificates, DH parameters) and maildirs live on volumes;
 # everything else is rendered again at each start.
 VOLUME ["/data", "/var/mail/vhosts"]
-EXPOSE 25 465 587 143 993 110 995
+EXPOSE 25 465 587 143 993 110 995 4190
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=30s --start-period=60s --retries=3 \
   CMD ["vmail", "health", "--timeout", "5"]

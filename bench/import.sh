@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Batch import throughput (issue 5).
 #  1. 100k rows with password_hash into an empty database: wall time of the
-#     whole `vmail user import`, export included (target < 5 s), and the same
+#     whole `vmail user import`, export included (target <= 3 s), and the same
 #     with --no-export and --no-export --dry-run for the split.
 #  2. 2k plaintext rows at SHA512-CRYPT on all cores against the hash-bound
 #     rate measured in the same run: cores / (time of one hash), one hash timed
@@ -52,12 +52,12 @@ fresh_root
 t_full=$(secs "$VMAIL" -v user import "$work/hashed.csv" 2>"$work/full.log")
 users=$(sqlite3 "$work/root/data/state/vmail.db" 'SELECT count(*) FROM users')
 lines=$(wc -l <"$work/root/etc/dovecot/users")
-printf '%d rows with password_hash: %ss total incl. export (target < 5 s); %ss --no-export; %ss --dry-run\n' \
+printf '%d rows with password_hash: %ss total incl. export (target <= 3 s); %ss --no-export; %ss --dry-run\n' \
   "$rows" "$t_full" "$t_noexp" "$t_dry"
 echo "  -> $users users in the database, $lines lines in the exported users file; phases:"
 grep -E 'import:' "$work/full.log" | sed 's/^vmail: debug: /     /'
 t_nomd=$(secs "$VMAIL" -q --no-export user import "$work/hashed.csv" --on-existing update)
-printf '  the same file again with --on-existing update (no maildirs, no export): %ss\n' "$t_nomd"
+printf '  the same file again with --on-existing update (no export): %ss\n' "$t_nomd"
 
 # One SHA512-CRYPT hash, single-threaded, same library (Python's crypt module wraps libcrypt).
 per_hash_ms() {
@@ -79,4 +79,5 @@ awk -v n="$plain" -v t="$t_plain" -v th="$t_hash" -v h1="$h1" -v h2="$h2" -v c="
   printf "%d plaintext rows at SHA512-CRYPT: %.3fs for the whole import, %.0f rows/s; hashing phase %.3fs, %.0f/s\n", n, t, rate, th, hrate
   printf "  one hash: %.3f ms (%.3f before, %.3f after); hash-bound rate %d cores / %.3f ms = %.0f/s\n", h, h1, h2, c, h, bound
   printf "  hashing phase reaches %.1f%% of the hash-bound rate, the whole import %.1f%% (target >= 90%%)\n", 100 * hrate / bound, 100 * rate / bound
+  printf "  the whole import runs at %.1f%% of its own hashing phase'"'"'s rate (what is not hashing; stable under load)\n", 100 * th / t
 }'

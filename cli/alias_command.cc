@@ -25,21 +25,12 @@ std::string join_commas(const std::vector<std::string>& items) {
 Status alias_add(Context& ctx, const std::string& source_in, const std::vector<std::string>& dest_args) {
   auto source = parse_alias_source(source_in);
   if (!source.ok()) return source.status();
-  std::vector<std::string> dests;
-  for (const std::string& arg : dest_args) {
-    auto parsed = parse_destinations(arg, source_text(*source));
-    if (!parsed.ok()) return parsed.status();
-    for (std::string& d : *parsed) {
-      if (std::find(dests.begin(), dests.end(), d) != dests.end()) {
-        return Status(Code::kBadInput, "destination " + quote(d) + ": given twice");
-      }
-      dests.push_back(std::move(d));
-    }
-  }
+  auto dests = parse_destination_args(dest_args, source_text(*source));
+  if (!dests.ok()) return dests.status();
   auto store = ctx.store();
   if (!store.ok()) return store.status();
-  if (Status s = store->add_alias(*source, dests); !s.ok()) return s;
-  print_line(ctx, "alias " + source_text(*source) + " -> " + join_commas(dests) + " added");
+  if (Status s = store->add_alias(*source, *dests); !s.ok()) return s;
+  print_line(ctx, "alias " + source_text(*source) + " -> " + join_commas(*dests) + " added");
   return ctx.export_after_change();
 }
 

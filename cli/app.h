@@ -37,6 +37,9 @@ class Context {
   bool verbose = false;
   // The command to run once parsing has finished.
   std::function<Status()> action;
+  // Its words ("user passwd", never its arguments), set once parsing has
+  // finished: what the audit log records as the command.
+  std::string command;
 
   // Storage for parsed arguments that lives as long as the context.
   template <class T, class... Args>
@@ -53,8 +56,10 @@ class Context {
   // The database, created and migrated on first use; applies the recorded
   // export settings. Owned by the context.
   Result<Database*> database();
-  // A Store over database(): the Status why the database cannot be opened,
-  // or a Store valid as long as this context.
+  // Who this run's changes are recorded as (audit.h): uid, SUDO_USER, command.
+  Actor actor() const;
+  // A Store over database() recording changes as actor(): the Status why the
+  // database cannot be opened, or a Store valid as long as this context.
   Result<Store> store();
   // After a committed change: regenerate the exported files unless
   // --no-export. A failure keeps the change and returns 73/74.
@@ -85,6 +90,16 @@ void add_export_command(CLI::App& app, Context& ctx);   // export_command.cc
 void add_db_commands(CLI::App& app, Context& ctx);      // db_command.cc
 void add_getent_command(CLI::App& app, Context& ctx);   // getent_command.cc
 void add_health_command(CLI::App& app, Context& ctx);   // health_command.cc
+void add_log_command(CLI::App& app, Context& ctx);      // log_command.cc
+
+// `user access` and `user vacation` (user_features_command.cc), added to the
+// user group by add_user_commands; and what `user show` reports of them:
+// the access switches ({"imap": true, ...}) and the mailbox usage
+// ({"storage": bytes, "messages": n} from `doveadm quota get`, null when
+// Dovecot's rendered configuration is missing or doveadm fails).
+void add_user_feature_commands(CLI::App& group, Context& ctx);
+nlohmann::ordered_json access_json(Store& store, const std::string& address);
+nlohmann::ordered_json mailbox_usage(const Settings& settings, const std::string& address);
 
 // `user import` or `alias import` (import_command.cc), added to the group by
 // add_user_commands and add_alias_commands.

@@ -32,10 +32,12 @@ Result<Database*> Context::database() {
   return db_.get();
 }
 
+Actor Context::actor() const { return Actor::current(command); }
+
 Result<Store> Context::store() {
   auto db = database();
   if (!db.ok()) return db.status();
-  return Store(**db);
+  return Store(**db, actor());
 }
 
 Status Context::export_after_change() {

@@ -1,5 +1,6 @@
 // `vmail domain add|del|list`.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli/app.h"
@@ -45,14 +46,62 @@ Status domain_list(Context& ctx) {
   if (!domains.ok()) return domains.status();
   if (ctx.json) {
     json out = json::array();
-    for (const auto& d : *domains) out.push_back(json{{"name", d.name}, {"users", d.users}, {"aliases", d.aliases}});
+    for (const auto& d : *domains) {
+      out.push_back(json{{"name", d.name},
+                         {"users", d.users},
+                         {"aliases", d.aliases},
+                         {"alias_of", d.alias_of ? json(*d.alias_of) : json(nullptr)}});
+    }
     print_json(out);
     return Status::Ok();
   }
-  std::vector<std::vector<std::string>> rows = {{"DOMAIN", "USERS", "ALIASES"}};
-  for (const auto& d : *domains) rows.push_back({d.name, std::to_string(d.users), std::to_string(d.aliases)});
+  std::vector<std::vector<std::string>> rows = {{"DOMAIN", "USERS", "ALIASES", "ALIAS OF"}};
+  for (const auto& d : *domains) {
+    rows.push_back({d.name, std::to_string(d.users), std::to_string(d.aliases), d.alias_of.value_or("-")});
+  }
   print_table(ctx, rows);
   return Status::Ok();
+}
+
+// `domain alias add ALIAS TARGET`: every address of TARGET answers at ALIAS.
+Status domain_alias_add(Context& ctx, const std::string& alias_in, const std::string& target_in) {
+  auto alias = normalize_domain(alias_in, "alias");
+  if (!alias.ok()) return alias.status();
+  auto target = normalize_domain(target_in, "target");
+  if (!target.ok()) return target.status();
+  auto store = ctx.store();
+  if (!store.ok()) return store.status();
+  if (Status s = store->add_alias_domain(*alias, *target); !s.ok()) return s;
+  print_line(ctx, "alias domain " + *alias + " -> " + *target + " added");
+  return ctx.export_after_change();
+}
+
+Status domain_alias_del(Context& ctx, const std::string& alias_in) {
+  auto alias = normalize_domain(alias_in, "alias");
+  if (!alias.ok()) return alias.status();
+  auto store = ctx.store();
+  if (!store.ok()) return store.status();
+  if (Status s = store->delete_alias_domain(*alias); !s.ok()) return s;
+  print_line(ctx, "alias domain " + *alias + " deleted");
+  return ctx.export_after_change();
+}
+
+void add_domain_alias_commands(CLI::App& group, Context& ctx) {
+  auto* aliases =
+      group.add_subcommand("alias", "alias domains: every address of TARGET answers at ALIAS")->require_subcommand(1);
+  {
+    auto* cmd = aliases->add_subcommand("add", "make ALIAS an alias domain of TARGET");
+    auto* a = ctx.keep<std::pair<std::string, std::string>>();
+    cmd->add_option("ALIAS", a->first)->required();
+    cmd->add_option("TARGET", a->second)->required();
+    cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return domain_alias_add(ctx, a->first, a->second); }; });
+  }
+  {
+    auto* cmd = aliases->add_subcommand("del", "delete the alias domain ALIAS");
+    auto* alias = ctx.keep<std::string>();
+    cmd->add_option("ALIAS", *alias)->required();
+    cmd->callback([&ctx, alias] { ctx.action = [&ctx, alias] { return domain_alias_del(ctx, *alias); }; });
+  }
 }
 
 }  // namespace
@@ -74,7 +123,7 @@ void add_domain_commands(CLI::App& app, Context& ctx) {
     };
     auto* a = ctx.keep<Args>();
     cmd->add_option("DOMAIN", a->domain)->required();
-    cmd->add_flag("--force", a->force, "also delete its users and aliases");
+    cmd->add_flag("--force", a->force, "also delete its users and aliases, and its alias domains");
     cmd->add_flag("--purge", a->purge, "also remove its maildirs");
     cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return domain_del(ctx, a->domain, a->force, a->purge); }; });
   }
@@ -82,6 +131,7 @@ void add_domain_commands(CLI::App& app, Context& ctx) {
     auto* cmd = group->add_subcommand("list", "list domains");
     cmd->callback([&ctx] { ctx.action = [&ctx] { return domain_list(ctx); }; });
   }
+  add_domain_alias_commands(*group, ctx);
 }
 
 }  // namespace vmail::cli

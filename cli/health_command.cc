@@ -53,7 +53,7 @@ Status health(Context& ctx, const HealthArgs& args) {
     print_json(out);
   } else if (!ctx.quiet) {
     for (const auto& r : results) {
-      std::printf("%-10s %5u  %-9s %5lld ms%s%s\n", r.name.c_str(), static_cast<unsigned>(r.port),
+      std::printf("%-12s %5u  %-9s %5lld ms%s%s\n", r.name.c_str(), static_cast<unsigned>(r.port),
                   r.healthy ? "healthy" : "unhealthy", static_cast<long long>(r.ms), r.healthy ? "" : "  ",
                   r.error.c_str());
     }
@@ -65,7 +65,8 @@ Status health(Context& ctx, const HealthArgs& args) {
 }  // namespace
 
 void add_health_command(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("health", "check SMTP, submission, SMTPS, IMAP(S) and POP3(S): greeting, TLS, quit");
+  auto* cmd =
+      app.add_subcommand("health", "check SMTP, submission, SMTPS, IMAP(S), POP3(S), ManageSieve and quota-status");
   auto* args = ctx.keep<HealthArgs>();
   cmd->add_option("--timeout", args->timeout, "seconds per service (default 5)");
   cmd->add_option("--listen", args->flags["VMAIL_LISTEN"], "address to check (env VMAIL_LISTEN; all = 127.0.0.1)");

@@ -28,6 +28,7 @@ struct ImportArgs {
   bool dry_run = false;
   std::string on_existing = "fail";
   unsigned jobs = 0;
+  bool reuse_maildirs = false;
 };
 
 // Reads the whole input: a file, or standard input for "-". 66 when the file
@@ -122,6 +123,7 @@ Status run_import(Context& ctx, const ImportArgs& args, bool users) {
                         : args.on_existing == "update" ? OnExisting::kUpdate
                                                        : OnExisting::kFail;
   options.jobs = args.jobs;
+  options.reuse_maildirs = args.reuse_maildirs;
   ProgressBar bar;
   if (!ctx.quiet && isatty(STDERR_FILENO)) {
     options.progress = [&bar](std::string_view stage, size_t done, size_t total) { bar.update(stage, done, total); };
@@ -129,6 +131,8 @@ Status run_import(Context& ctx, const ImportArgs& args, bool users) {
   add_test_hooks(options);
 
   const std::string name = args.file == "-" ? "<stdin>" : args.file;
+  options.actor = ctx.actor();
+  options.source_name = name;
   auto data = read_input(args.file);
   if (!data.ok()) return data.status();
   auto settings = ctx.settings();
@@ -194,7 +198,9 @@ void add_import_command(CLI::App& group, Context& ctx, ImportKind kind) {
   if (users) {
     cmd->add_option("--on-existing", a->on_existing, "an existing user is an error (fail), left alone, or updated")
         ->check(CLI::IsMember({"fail", "skip", "update"}));
-    cmd->add_option("--jobs", a->jobs, "hashing threads (default: all cores)")->check(CLI::Range(1u, 1024u));
+    cmd->add_option("--jobs", a->jobs, "checking and hashing threads (default: all cores)")
+        ->check(CLI::Range(1u, 1024u));
+    cmd->add_flag("--reuse-maildirs", a->reuse_maildirs, "a new user may inherit mail left in its old maildir");
   }
   cmd->callback([&ctx, a, users] { ctx.action = [&ctx, a, users] { return run_import(ctx, *a, users); }; });
 }

@@ -22,6 +22,18 @@ json user_json(const User& u) {
               {"enabled", u.enabled}, {"created", u.created}};
 }
 
+json forward_json(const std::optional<Forward>& f) {
+  if (!f) return json(nullptr);
+  return json{{"destinations", f->destinations}, {"keep", f->keep}};
+}
+
+std::string forward_text(const std::optional<Forward>& f) {
+  if (!f) return "no";
+  std::string out;
+  for (const std::string& d : f->destinations) out += (out.empty() ? "" : ",") + d;
+  return out + (f->keep ? " (keeps a copy)" : "");
+}
+
 std::string quota_text(const std::optional<uint64_t>& q) { return q ? format_quota(*q) : "none"; }
 
 struct PasswordArgs {
@@ -55,7 +67,21 @@ struct UserAddArgs {
   std::string quota;
   CLI::Option* quota_option = nullptr;
   std::string name;
+  bool reuse_maildir = false;
 };
+
+// A maildir left by a deleted user (`user del` without --purge) is not handed
+// to a new user of the same address unless asked for.
+Status check_leftover_maildir(const Settings& settings, const Address& address, bool reuse) {
+  if (reuse) return Status::Ok();
+  auto has_mail = maildir_has_mail(settings.mail_dir, address.domain, address.local);
+  if (!has_mail.ok()) return has_mail.status();
+  if (!*has_mail) return Status::Ok();
+  return Status(Code::kBadInput, "address " + quote(address.str()) + ": its maildir " + settings.mail_dir + "/" +
+                                     address.domain + "/" + address.local +
+                                     " still holds mail of an earlier user; use --reuse-maildir to give it "
+                                     "to the new user, or remove it");
+}
 
 Status user_add(Context& ctx, const UserAddArgs& args) {
   auto address = parse_address(args.address);
@@ -75,6 +101,7 @@ Status user_add(Context& ctx, const UserAddArgs& args) {
   auto exists = store->domain_exists(address->domain);
   if (!exists.ok()) return exists.status();
   if (!*exists) return Status(Code::kNotFound, "domain " + quote(address->domain) + ": no such domain");
+  if (Status s = check_leftover_maildir(**settings, *address, args.reuse_maildir); !s.ok()) return s;
   auto hash = password_hash(ctx, args.password);
   if (!hash.ok()) return hash.status();
   User user;
@@ -85,8 +112,11 @@ Status user_add(Context& ctx, const UserAddArgs& args) {
   user.password = *hash;
   user.quota = quota;
   const Settings& s = **settings;
-  Status added =
-      store->add_user(user, [&](const User& u) { return create_maildir(s.mail_dir, u.domain, u.local, s.uid, s.gid); });
+  Status added = store->add_user(user, [&](const User& u) {
+    // Again inside the transaction: mail may have arrived while the password was read.
+    if (Status left = check_leftover_maildir(s, *address, args.reuse_maildir); !left.ok()) return left;
+    return create_maildir(s.mail_dir, u.domain, u.local, s.uid, s.gid);
+  });
   if (!added.ok()) return added;
   print_line(ctx, "user " + user.address + " added");
   return ctx.export_after_change();
@@ -171,20 +201,78 @@ Status user_show(Context& ctx, const std::string& input) {
   if (!store.ok()) return store.status();
   auto user = store->get_user(address->str());
   if (!user.ok()) return user.status();
+  auto forward = store->get_forward(address->str());
+  if (!forward.ok()) return forward.status();
+  auto settings = ctx.settings();
+  if (!settings.ok()) return settings.status();
+  json access = access_json(*store, user->address);
+  json usage = mailbox_usage(**settings, user->address);
   if (ctx.json) {
-    print_json(user_json(*user));
+    json out = user_json(*user);
+    out["forward"] = forward_json(*forward);
+    out["access"] = access;
+    out["usage"] = usage;
+    print_json(out);
     return Status::Ok();
   }
-  auto settings = ctx.settings();
+  std::string access_line;
+  for (const auto& [service, on] : access.items()) {
+    access_line += (access_line.empty() ? "" : " ") + service + "=" + (on.get<bool>() ? "on" : "off");
+  }
+  std::string usage_line = usage.is_null() ? "unknown (server not configured)"
+                                           : format_quota(usage["storage"].get<uint64_t>()) + ", " +
+                                                 std::to_string(usage["messages"].get<uint64_t>()) + " messages";
   print_table(ctx, {{"address:", user->address},
                     {"domain:", user->domain},
                     {"name:", user->name},
                     {"quota:", quota_text(user->quota)},
                     {"enabled:", user->enabled ? "yes" : "no"},
+                    {"access:", access_line},
+                    {"usage:", usage_line},
                     {"created:", user->created},
                     {"updated:", user->updated},
-                    {"maildir:", (*settings)->mail_dir + "/" + user->domain + "/" + user->local + "/Maildir"}});
+                    {"maildir:", (*settings)->mail_dir + "/" + user->domain + "/" + user->local + "/Maildir"},
+                    {"forward:", forward_text(*forward)}});
   return Status::Ok();
+}
+
+// `user forward ADDRESS DEST[,DEST...] [--keep] | --off`.
+struct ForwardArgs {
+  std::string address;
+  std::vector<std::string> destinations;
+  bool keep = false;
+  bool off = false;
+};
+
+Status user_forward(Context& ctx, const ForwardArgs& args) {
+  auto address = parse_address(args.address);
+  if (!address.ok()) return address.status();
+  if (args.off == !args.destinations.empty()) {
+    return Status(Code::kUsage, "forward: give DEST[,DEST...] or --off");
+  }
+  if (args.off && args.keep) return Status(Code::kUsage, "forward: --keep goes with destinations, not --off");
+  auto dests = parse_destination_args(args.destinations, address->str());
+  if (!dests.ok()) return dests.status();
+  auto store = ctx.store();
+  if (!store.ok()) return store.status();
+  if (args.off) {
+    if (Status s = store->clear_forward(address->str()); !s.ok()) return s;
+    print_line(ctx, "user " + address->str() + " no longer forwards");
+  } else {
+    if (Status s = store->set_forward(address->str(), *dests, args.keep); !s.ok()) return s;
+    print_line(ctx, "user " + address->str() + " forwards to " + forward_text(Forward{"", *dests, args.keep}));
+  }
+  return ctx.export_after_change();
+}
+
+void add_user_forward_command(CLI::App& group, Context& ctx) {
+  auto* cmd = group.add_subcommand("forward", "forward a mailbox's mail (--keep: a copy stays), or --off");
+  auto* a = ctx.keep<ForwardArgs>();
+  cmd->add_option("ADDRESS", a->address)->required();
+  cmd->add_option("DEST", a->destinations, "DEST[,DEST...]");
+  cmd->add_flag("--keep", a->keep, "keep a copy in the mailbox");
+  cmd->add_flag("--off", a->off, "stop forwarding");
+  cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_forward(ctx, *a); }; });
 }
 
 }  // namespace
@@ -196,8 +284,11 @@ void add_user_commands(CLI::App& app, Context& ctx) {
     auto* a = ctx.keep<UserAddArgs>();
     cmd->add_option("ADDRESS", a->address)->required();
     add_password_options(cmd, a->password);
-    a->quota_option = cmd->add_option("--quota", a->quota, "0|N[K|M|G|T] or none");
+    a->quota_option = cmd->add_option("--quota", a->quota, "N[K|M|G|T] (N >= 1) or none");
     cmd->add_option("--name", a->name, "display name");
+    cmd->add_flag("--reuse-maildir", a->reuse_maildir,
+                  "give the new user the mail left in an existing maildir of this address (by default "
+                  "`user add` refuses a maildir that still holds mail, e.g. after `user del` without --purge)");
     cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_add(ctx, *a); }; });
   }
   {
@@ -235,7 +326,7 @@ void add_user_commands(CLI::App& app, Context& ctx) {
     auto* cmd = group->add_subcommand("quota", "set or clear a quota");
     auto* a = ctx.keep<std::pair<std::string, std::string>>();
     cmd->add_option("ADDRESS", a->first)->required();
-    cmd->add_option("SIZE", a->second, "0|N[K|M|G|T] or none")->required();
+    cmd->add_option("SIZE", a->second, "N[K|M|G|T] (N >= 1) or none")->required();
     cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_quota(ctx, a->first, a->second); }; });
   }
   {
@@ -250,6 +341,8 @@ void add_user_commands(CLI::App& app, Context& ctx) {
     cmd->add_option("ADDRESS", *address)->required();
     cmd->callback([&ctx, address] { ctx.action = [&ctx, address] { return user_show(ctx, *address); }; });
   }
+  add_user_forward_command(*group, ctx);
+  add_user_feature_commands(*group, ctx);
   add_import_command(*group, ctx, ImportKind::kUsers);
 }
 

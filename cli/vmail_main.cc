@@ -16,6 +16,18 @@ void add_setting_flag(CLI::App& app, Context& ctx, const std::string& flag, cons
   app.add_option(flag, ctx.flags[var], help + " (env " + var + ")")->group("Settings");
 }
 
+// The words of the parsed command ("user passwd"): subcommand names only, so
+// an argument such as --hash never reaches the audit log.
+std::string command_words(const CLI::App& app) {
+  std::string words;
+  const CLI::App* at = &app;
+  while (!at->get_subcommands().empty()) {
+    at = at->get_subcommands().front();
+    words += (words.empty() ? "" : " ") + at->get_name();
+  }
+  return words;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"vmail: mail domains, users and aliases for Postfix and Dovecot", "vmail"};
   app.set_version_flag("--version", std::string(VMAIL_VERSION));
@@ -45,6 +57,7 @@ int run(int argc, char** argv) {
   add_db_commands(app, ctx);
   add_getent_command(app, ctx);
   add_health_command(app, ctx);
+  add_log_command(app, ctx);
 
   try {
     app.parse(argc, argv);
@@ -59,6 +72,7 @@ int run(int argc, char** argv) {
     return static_cast<int>(Code::kUsage);
   }
 
+  ctx.command = command_words(app);
   auto logger = spdlog::stderr_logger_st("vmail");
   logger->set_pattern("vmail: %l: %v");
   logger->set_level(ctx.quiet ? spdlog::level::err : ctx.verbose ? spdlog::level::debug : spdlog::level::info);

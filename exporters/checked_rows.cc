@@ -25,6 +25,33 @@ std::vector<const T*> sorted(const std::vector<T>& rows, Key key) {
   return out;
 }
 
+// Alias domains and forwards, judged like the rows they point to.
+void check_routing(const Snapshot& snapshot, const SkipReporter& skipped, CheckedRows& rows) {
+  for (const AliasDomain* a :
+       sorted(snapshot.alias_domains, [](const AliasDomain& d) -> const std::string& { return d.alias; })) {
+    if (row_safe_domain(a->alias) && row_safe_domain(a->target)) {
+      rows.alias_domains.push_back(a);
+    } else {
+      report(skipped, "alias domain", a->alias, "stored value is not valid");
+    }
+  }
+  for (const Forward* f : sorted(snapshot.forwards, [](const Forward& x) -> const std::string& { return x.address; })) {
+    if (!row_safe_address(f->address)) {
+      report(skipped, "forward", f->address, "stored value is not valid");
+      continue;
+    }
+    CheckedForward checked{f, {}};
+    for (const std::string& d : f->destinations) {
+      if (row_safe_address(d)) {
+        checked.destinations.push_back(d);
+      } else {
+        report(skipped, "forward destination", d, "stored value is not valid");
+      }
+    }
+    if (!checked.destinations.empty()) rows.forwards.push_back(std::move(checked));
+  }
+}
+
 }  // namespace
 
 CheckedRows check_rows(const Snapshot& snapshot, const SkipReporter& skipped) {
@@ -69,6 +96,7 @@ CheckedRows check_rows(const Snapshot& snapshot, const SkipReporter& skipped) {
   }
   std::sort(rows.domains.begin(), rows.domains.end());
   rows.domains.erase(std::unique(rows.domains.begin(), rows.domains.end()), rows.domains.end());
+  check_routing(snapshot, skipped, rows);
   return rows;
 }
 

@@ -31,10 +31,17 @@ struct CheckedAlias {
   std::vector<std::string_view> destinations;  // the safe ones, in stored order; may be empty
 };
 
+struct CheckedForward {
+  const Forward* forward;
+  std::vector<std::string_view> destinations;  // the safe ones, in stored order; never empty
+};
+
 struct CheckedRows {
   std::vector<CheckedUser> users;         // by address, no address twice
   std::vector<CheckedAlias> aliases;      // by source
   std::vector<std::string_view> domains;  // sorted, unique
+  std::vector<const AliasDomain*> alias_domains;  // both names safe, by alias
+  std::vector<CheckedForward> forwards;           // of safe addresses, by address
 };
 
 // Checks every row once. Reports each unsafe value through `skipped`.

@@ -25,6 +25,7 @@
 #include "core/process.h"
 #include "core/row_policy.h"
 #include "core/store.h"
+#include "exporters/access_files.h"
 #include "exporters/dovecot_users.h"
 #include "exporters/map_delta.h"
 #include "exporters/postfix_maps.h"
@@ -33,7 +34,8 @@ namespace vmail {
 namespace {
 
 // The names export_all writes; only these get stale temp files swept.
-const char* const kExportNames[] = {"users", "vmailbox", "virtual", "vdomains", "sender_logins"};
+const char* const kExportNames[] = {"users",     "vmailbox",  "virtual",    "vdomains",  "sender_logins",
+                                    "deny-imap", "deny-pop3", "deny-sieve", "deny-smtp", "recipient_access"};
 
 // How long an export waits for another one's lock before it gives up: a hung
 // postmap must not hang every later command (and the launcher's reload).
@@ -340,7 +342,7 @@ Result<ExportPlan> plan_export(const std::vector<ExportedFile>& files, const std
                    : std::vector<std::string>{f.path}) {
       if (Status s = check_target(target); !s.ok()) return s;
     }
-    if (!f.postmap) {
+    if (!f.postmap && f.path.ends_with("/users")) {
       auto loses = users_lose_an_address(f);
       if (!loses.ok()) return loses.status();
       plan.users_first = !*loses;
@@ -487,7 +489,11 @@ Result<std::vector<ExportedFile>> render_exports(Database& db, const Settings& s
   files.push_back({settings.postfix_dir + "/virtual", true, render_virtual(rows, warn)});
   files.push_back({settings.postfix_dir + "/sender_logins", true, render_sender_logins(rows)});
   files.push_back({settings.postfix_dir + "/vdomains", true, render_vdomains(rows)});
+  files.push_back({settings.postfix_dir + "/recipient_access", true, render_recipient_access(*snap, rows)});
   files.push_back({settings.dovecot_dir + "/users", false, render_dovecot_users(rows, settings)});
+  for (const auto& [service, switch_name] : kDovecotDenyFiles) {
+    files.push_back({settings.dovecot_dir + "/deny-" + service, false, render_deny_file(*snap, rows, switch_name)});
+  }
   return files;
 }
 

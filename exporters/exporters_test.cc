@@ -136,6 +136,49 @@ TEST(PostfixMapsTest, SenderLoginsOwnership) {
             "sales@example.com alice@example.com,bob@example.com\n");
 }
 
+// Alias domains (SPEC "Mail policy"): explicit x@ALIAS lines for every
+// mailbox and alias of the target, `@ALIAS @TARGET` only with a catch-all,
+// vdomains lists ALIAS, and users may send as x@ALIAS.
+TEST(PostfixMapsTest, AliasDomainsAndForwards) {
+  Snapshot s = sample();
+  s.domains.push_back("alias.net");
+  s.domains.push_back("other-alias.net");
+  s.alias_domains = {AliasDomain{"other-alias.net", "other.org"}, AliasDomain{"alias.net", "example.com"}};
+  s.forwards = {Forward{"bob@example.com", {"x@elsewhere.net", "dave@other.org"}, false},
+                Forward{"alice@example.com", {"x@elsewhere.net"}, true}};
+  EXPECT_EQ(render_virtual(s),
+            "@alias.net @example.com\n"
+            "@example.com alice@example.com\n"
+            "alice@alias.net alice@example.com\n"
+            "alice@example.com alice@example.com,x@elsewhere.net\n"
+            "bob@alias.net bob@example.com\n"
+            "bob@example.com x@elsewhere.net,dave@other.org\n"
+            "carol@alias.net carol@example.com\n"
+            "carol@example.com carol@example.com\n"
+            "dave@other-alias.net dave@other.org\n"
+            "dave@other.org dave@other.org\n"
+            "ext@alias.net ext@example.com\n"
+            "ext@example.com someone@elsewhere.net\n"
+            "sales@alias.net sales@example.com\n"
+            "sales@example.com bob@example.com,alice@example.com,x@elsewhere.net\n");
+  EXPECT_EQ(render_sender_logins(s),
+            "alice@alias.net alice@example.com\n"
+            "alice@example.com alice@example.com\n"
+            "bob@alias.net bob@example.com\n"
+            "bob@example.com bob@example.com\n"
+            "carol@alias.net carol@example.com\n"
+            "carol@example.com carol@example.com\n"
+            "dave@other-alias.net dave@other.org\n"
+            "dave@other.org dave@other.org\n"
+            "sales@alias.net alice@example.com,bob@example.com\n"
+            "sales@example.com alice@example.com,bob@example.com\n");
+  EXPECT_EQ(render_vdomains(s), "alias.net OK\nexample.com OK\nother-alias.net OK\nother.org OK\n");
+  EXPECT_EQ(render_vmailbox(s), render_vmailbox(sample())) << "forwarding mailboxes still exist";
+  // Without a catch-all at the target, no `@ALIAS` line: unknown users are refused.
+  s.aliases.erase(s.aliases.begin());
+  EXPECT_EQ(render_virtual(s).find("@alias.net @"), std::string::npos);
+}
+
 TEST(PostfixMapsTest, MapDatabasePaths) {
   EXPECT_EQ(map_database_path("/p/virtual", "hash"), "/p/virtual.db");
   EXPECT_EQ(map_database_path("/p/virtual", "lmdb"), "/p/virtual.lmdb");
@@ -342,10 +385,41 @@ struct stat stat_of(const std::string& path) {
   return st;
 }
 
+// `vmail user access`: each switch lands in its own file, only there; turning
+// it back on empties the file again; deleting the user drops its switches.
+TEST_F(ExportTest, AccessSwitchesReachTheirOwnFiles) {
+  ASSERT_TRUE(store_->add_user(make_user("bob", "example.com")).ok());
+  ASSERT_TRUE(store_->set_access("alice@example.com", {{"imap", false}, {"receive", false}}).ok());
+  ASSERT_TRUE(store_->set_access("bob@example.com", {{"send", false}, {"imap", false}}).ok());
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  auto files = snapshot_files();
+  const std::string dc = settings_.dovecot_dir + "/";
+  EXPECT_EQ(files[dc + "deny-imap"], "alice@example.com\nbob@example.com\n");
+  EXPECT_EQ(files[dc + "deny-pop3"], "");
+  EXPECT_EQ(files[dc + "deny-sieve"], "");
+  EXPECT_EQ(files[dc + "deny-smtp"], "bob@example.com\n");
+  EXPECT_EQ(postmap_query("alice@example.com", "recipient_access"), "550 5.7.1 this mailbox does not accept mail\n");
+  EXPECT_EQ(postmap_query("bob@example.com", "recipient_access"), "");
+  auto denied = store_->denied_services("alice@example.com");
+  ASSERT_TRUE(denied.ok());
+  EXPECT_EQ(*denied, (std::vector<std::string>{"imap", "receive"}));
+
+  ASSERT_TRUE(store_->set_access("alice@example.com", {{"imap", true}, {"imap", true}}).ok());
+  User removed;
+  ASSERT_TRUE(store_->delete_user("bob@example.com", &removed).ok());
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  files = snapshot_files();
+  EXPECT_EQ(files[dc + "deny-imap"], "");
+  EXPECT_EQ(files[dc + "deny-smtp"], "");
+  EXPECT_EQ(store_->denied_services("bob@example.com").status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->set_access("bob@example.com", {{"imap", false}}).code(), Code::kNotFound);
+}
+
 TEST_F(ExportTest, WritesEveryFileThenLeavesUnchangedOnesAlone) {
   auto first = export_all(*db_, settings_);
   ASSERT_TRUE(first.ok()) << first.status().message();
-  EXPECT_EQ(first->written.size(), 5u);
+  // 5 maps and the users file, plus recipient_access and deny-{imap,pop3,sieve,smtp}.
+  EXPECT_EQ(first->written.size(), 10u);
   EXPECT_EQ(postmap_query("alice@example.com", "vmailbox"), "example.com/alice/Maildir/\n");
   EXPECT_EQ(postmap_query("sales@example.com", "virtual"), "alice@example.com\n");
   EXPECT_EQ(postmap_query("example.com", "vdomains"), "OK\n");
@@ -356,7 +430,7 @@ TEST_F(ExportTest, WritesEveryFileThenLeavesUnchangedOnesAlone) {
   auto again = export_all(*db_, settings_);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->written.empty());
-  EXPECT_EQ(again->unchanged.size(), 5u);
+  EXPECT_EQ(again->unchanged.size(), 10u);
   for (const auto& [path, st] : before) {
     struct stat now = stat_of(path);
     EXPECT_EQ(now.st_ino, st.st_ino) << path;

@@ -1,6 +1,7 @@
 #include "exporters/postfix_maps.h"
 
 #include <algorithm>
+#include <deque>
 #include <string_view>
 #include <vector>
 
@@ -67,6 +68,52 @@ std::vector<Entry> self_entries(const std::vector<std::string_view>& addresses) 
   return out;
 }
 
+// The domain part of a key (`local@domain` or `@domain`).
+std::string_view domain_of(std::string_view key) { return key.substr(key.find('@') + 1); }
+
+// Alias domains (SPEC "Mail policy"): for each alias domain A of T and each
+// entry x@T of `base` (mailbox, alias or catch-all `@T`), an entry x@A whose
+// value is x@T (`to_target`) or the entry's own value. Explicit lines, so an
+// unknown user at A is still refused at RCPT time. Keys live in `owned`.
+std::vector<Entry> alias_domain_entries(const CheckedRows& rows, const std::vector<Entry>& base, bool to_target,
+                                        std::deque<std::string>& owned) {
+  std::vector<Entry> out;
+  for (const AliasDomain* d : rows.alias_domains) {
+    for (const Entry& e : base) {
+      if (domain_of(e.key) != d->target) continue;
+      owned.push_back(std::string(e.key.substr(0, e.key.find('@') + 1)) + d->alias);
+      out.push_back({owned.back(), to_target ? e.key : e.value});
+    }
+  }
+  return out;
+}
+
+// `extra` added to the sorted `entries`, all sorted by key again.
+void merge_sorted(std::vector<Entry>& entries, const std::vector<Entry>& extra) {
+  if (extra.empty()) return;
+  entries.insert(entries.end(), extra.begin(), extra.end());
+  std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.key < b.key; });
+}
+
+// Each mailbox's virtual line: itself, or where it forwards (SPEC `user
+// forward`: with keep, itself first). Values live in `owned`.
+std::vector<Entry> mailbox_entries(const CheckedRows& rows, std::deque<std::string>& owned) {
+  std::vector<Entry> out = self_entries(mailbox_addresses(rows));
+  size_t f = 0;
+  for (Entry& e : out) {
+    while (f < rows.forwards.size() && rows.forwards[f].forward->address < e.key) ++f;
+    if (f == rows.forwards.size() || rows.forwards[f].forward->address != e.key) continue;
+    std::string value = rows.forwards[f].forward->keep ? std::string(e.key) : std::string();
+    for (std::string_view d : rows.forwards[f].destinations) {
+      if (!value.empty()) value += ',';
+      value.append(d);
+    }
+    owned.push_back(std::move(value));
+    e.value = owned.back();
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string render_vmailbox(const CheckedRows& rows) {
@@ -101,7 +148,12 @@ std::string render_virtual(const CheckedRows& rows, const SkipReporter& skipped)
     values.push_back(std::move(dests));
     alias_entries.push_back({a.alias->source, values.back()});
   }
-  return render_merged(self_entries(mailbox_addresses(rows)), alias_entries, skipped);
+  std::deque<std::string> owned;
+  std::vector<Entry> mailboxes = mailbox_entries(rows, owned);
+  std::vector<Entry> base = mailboxes;
+  base.insert(base.end(), alias_entries.begin(), alias_entries.end());
+  merge_sorted(alias_entries, alias_domain_entries(rows, base, true, owned));
+  return render_merged(mailboxes, alias_entries, skipped);
 }
 
 std::string render_vdomains(const CheckedRows& rows) {
@@ -140,7 +192,13 @@ std::string render_sender_logins(const CheckedRows& rows) {
     values.push_back(std::move(joined));
     alias_entries.push_back({a.alias->source, values.back()});
   }
-  return render_merged(self_entries(addresses), alias_entries, {});
+  // Users may send as their address at an alias domain (SPEC "Mail policy").
+  std::deque<std::string> owned;
+  std::vector<Entry> mailboxes = self_entries(addresses);
+  std::vector<Entry> base = mailboxes;
+  base.insert(base.end(), alias_entries.begin(), alias_entries.end());
+  merge_sorted(alias_entries, alias_domain_entries(rows, base, false, owned));
+  return render_merged(mailboxes, alias_entries, {});
 }
 
 std::string render_vmailbox(const Snapshot& snapshot, const SkipReporter& skipped) {

@@ -40,11 +40,58 @@ CREATE TABLE alias_destinations (
   PRIMARY KEY (alias_id, destination)
 ) WITHOUT ROWID;
 
+-- An alias domain (migrations/0003): a row of `domains` without users or
+-- aliases of its own; every address of the target answers at it.
+CREATE TABLE alias_domains (
+  domain_id INTEGER PRIMARY KEY REFERENCES domains (id) ON DELETE CASCADE,
+  target_id INTEGER NOT NULL REFERENCES domains (id) ON DELETE RESTRICT,
+  CHECK (domain_id <> target_id)
+);
+
+CREATE INDEX alias_domains_target ON alias_domains (target_id);
+
+-- A mailbox that forwards; keep = 1: a copy stays in the mailbox as well.
+CREATE TABLE forwards (
+  user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+  keep INTEGER NOT NULL CHECK (keep IN (0, 1))
+);
+
+CREATE TABLE forward_destinations (
+  user_id INTEGER NOT NULL REFERENCES forwards (user_id) ON DELETE CASCADE,
+  destination TEXT NOT NULL CHECK (destination = lower(destination)),
+  position INTEGER NOT NULL,
+  PRIMARY KEY (user_id, destination)
+) WITHOUT ROWID;
+
+-- Per-service access (`vmail user access`): a row per service the mailbox may
+-- not use; no row = on (migrations/0004).
+CREATE TABLE user_access_denied (
+  user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  service TEXT NOT NULL CHECK (service IN ('imap', 'pop3', 'sieve', 'send', 'receive')),
+  PRIMARY KEY (user_id, service)
+) WITHOUT ROWID;
+
 -- Export settings recorded by vmail-launch (VMAIL_MAIL_DIR, VMAIL_MAP_TYPE, ...).
 CREATE TABLE settings (
   name TEXT PRIMARY KEY,
   value TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- The audit log (migrations/0005): one row per committed change, written in
+-- the change's own transaction; JSON values never hold a password or hash.
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY,
+  time TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  uid INTEGER NOT NULL,
+  sudo_user TEXT,
+  command TEXT NOT NULL,
+  action TEXT NOT NULL,
+  object TEXT NOT NULL,
+  old_value TEXT CHECK (old_value IS NULL OR json_valid(old_value)),
+  new_value TEXT CHECK (new_value IS NULL OR json_valid(new_value))
+);
+
+CREATE INDEX audit_log_time ON audit_log (time);
 
 -- One address is a mailbox or an alias source, never both.
 CREATE TRIGGER users_address_not_alias BEFORE INSERT ON users

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <vector>
 
 #include "core/files.h"
 #include "core/validate.h"
@@ -65,15 +67,24 @@ Result<Fd> open_or_make(int parent, const std::string& name, const std::string& 
   return fd;
 }
 
-// Removes everything inside the open folder `dir`, then nothing else.
-Status remove_contents(int dir, const std::string& path) {
+// A stream over a duplicate of the open folder `dir`, for the caller to
+// closedir(); nullptr (errno set) on failure.
+DIR* dir_stream(int dir) {
   int dup_fd = fcntl(dir, F_DUPFD_CLOEXEC, 0);
-  if (dup_fd < 0) return error(path, "cannot read folder");
+  if (dup_fd < 0) return nullptr;
   DIR* d = fdopendir(dup_fd);
   if (d == nullptr) {
+    int err = errno;
     ::close(dup_fd);
-    return error(path, "cannot read folder");
+    errno = err;
   }
+  return d;
+}
+
+// Removes everything inside the open folder `dir`, then nothing else.
+Status remove_contents(int dir, const std::string& path) {
+  DIR* d = dir_stream(dir);
+  if (d == nullptr) return error(path, "cannot read folder");
   Status result;
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
@@ -103,27 +114,107 @@ Status remove_contents(int dir, const std::string& path) {
   return result;
 }
 
-}  // namespace
-
-Status create_maildir(const std::string& mail_dir, const std::string& domain, const std::string& local, uint32_t uid,
-                      uint32_t gid) {
-  if (Status s = check_components(domain, local); !s.ok()) return s;
+// Opens or makes each of `names` below mail_dir in turn; `path` ends as the
+// last folder's path.
+Result<Fd> make_below(const std::string& mail_dir, const std::vector<std::string>& names, uint32_t uid, uint32_t gid,
+                      std::string& path) {
   if (Status s = make_dirs(mail_dir, 0755); !s.ok()) return s;
-  Fd base(::open(mail_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!base.valid()) return error(mail_dir, "cannot open mail folder");
-  std::string path = mail_dir;
-  Fd current = std::move(base);
-  for (const std::string& name : {domain, local, std::string("Maildir")}) {
+  Fd current(::open(mail_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!current.valid()) return error(mail_dir, "cannot open mail folder");
+  path = mail_dir;
+  for (const std::string& name : names) {
     path += "/" + name;
     auto next = open_or_make(current.get(), name, path, uid, gid);
     if (!next.ok()) return next.status();
     current = std::move(*next);
   }
+  return current;
+}
+
+// True when the folder `name` below `dir` has an entry; false when missing.
+Result<bool> has_entries(int dir, const char* name, const std::string& path) {
+  int fd = openat(dir, name, kDirFlags);
+  if (fd < 0) return errno == ENOENT ? Result<bool>(false) : Result<bool>(error(path, "cannot open folder"));
+  DIR* d = fdopendir(fd);
+  if (d == nullptr) {
+    ::close(fd);
+    return error(path, "cannot read folder");
+  }
+  bool found = false;
+  while (dirent* e = readdir(d)) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+      found = true;
+      break;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+}  // namespace
+
+Status create_maildir(const std::string& mail_dir, const std::string& domain, const std::string& local, uint32_t uid,
+                      uint32_t gid) {
+  if (Status s = check_components(domain, local); !s.ok()) return s;
+  std::string path;
+  auto maildir = make_below(mail_dir, {domain, local, "Maildir"}, uid, gid, path);
+  if (!maildir.ok()) return maildir.status();
   for (const char* sub : {"cur", "new", "tmp"}) {
-    auto fd = open_or_make(current.get(), sub, path + "/" + sub, uid, gid);
+    auto fd = open_or_make(maildir->get(), sub, path + "/" + sub, uid, gid);
     if (!fd.ok()) return fd.status();
   }
   return Status::Ok();
+}
+
+Status create_domain_dir(const std::string& mail_dir, const std::string& domain, uint32_t uid, uint32_t gid) {
+  if (Status s = check_components(domain, ""); !s.ok()) return s;
+  std::string path;
+  return make_below(mail_dir, {domain}, uid, gid, path).status();
+}
+
+Result<DomainMaildirs> DomainMaildirs::open(const std::string& mail_dir, const std::string& domain) {
+  if (Status s = check_components(domain, ""); !s.ok()) return s;
+  std::string path = mail_dir + "/" + domain;
+  Fd base(::open(mail_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!base.valid()) {
+    if (errno == ENOENT) return DomainMaildirs(-1, path);
+    return error(mail_dir, "cannot open mail folder");
+  }
+  int fd = openat(base.get(), domain.c_str(), kDirFlags);
+  if (fd < 0 && errno != ENOENT) return error(path, "cannot open folder");
+  return DomainMaildirs(fd, path);
+}
+
+DomainMaildirs::DomainMaildirs(DomainMaildirs&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) {
+  other.fd_ = -1;
+}
+
+DomainMaildirs::~DomainMaildirs() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<bool> DomainMaildirs::holds_mail(const std::string& local) const {
+  if (fd_ < 0) return false;
+  if (Status s = check_local_part(local); !s.ok()) {
+    return Status(Code::kInternal, "local part " + quote(local) + ": unsafe as a folder name");
+  }
+  std::string path = path_ + "/" + local;
+  Fd home(openat(fd_, local.c_str(), kDirFlags));
+  if (!home.valid()) return errno == ENOENT ? Result<bool>(false) : Result<bool>(error(path, "cannot open folder"));
+  path += "/Maildir";
+  Fd maildir(openat(home.get(), "Maildir", kDirFlags));
+  if (!maildir.valid()) return errno == ENOENT ? Result<bool>(false) : Result<bool>(error(path, "cannot open folder"));
+  for (const char* sub : {"cur", "new"}) {
+    auto found = has_entries(maildir.get(), sub, path + "/" + sub);
+    if (!found.ok() || *found) return found;
+  }
+  return false;
+}
+
+Result<bool> maildir_holds_mail(const std::string& mail_dir, const std::string& domain, const std::string& local) {
+  auto dir = DomainMaildirs::open(mail_dir, domain);
+  if (!dir.ok()) return dir.status();
+  return dir->holds_mail(local);
 }
 
 Status purge_maildir(const std::string& mail_dir, const std::string& domain, const std::string& local) {
@@ -158,6 +249,62 @@ Status purge_maildir(const std::string& mail_dir, const std::string& domain, con
   if (Status s = remove_contents(victim.get(), path); !s.ok()) return s;
   if (unlinkat(parent.get(), target.c_str(), AT_REMOVEDIR) != 0) return error(path, "cannot remove folder");
   return Status::Ok();
+}
+
+}  // namespace vmail
+
+namespace vmail {
+namespace {
+
+// Whether the open folder `dir` has an entry `wanted` accepts.
+Result<bool> any_entry(int dir, const std::string& path, const std::function<bool(const char*, int)>& wanted) {
+  DIR* d = dir_stream(dir);
+  if (d == nullptr) return error(path, "cannot read folder");
+  bool found = false;
+  while (dirent* e = readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    struct stat st;
+    if (fstatat(dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (wanted(e->d_name, S_ISDIR(st.st_mode) ? 1 : 0)) {
+      found = true;
+      break;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+}  // namespace
+
+Result<bool> maildir_has_mail(const std::string& mail_dir, const std::string& domain, const std::string& local) {
+  if (Status s = check_components(domain, local); !s.ok()) return s;
+  Fd current(::open(mail_dir.c_str(), kDirFlags));
+  int err = errno;
+  std::string path = mail_dir;
+  for (const std::string& name : {domain, local, std::string("Maildir")}) {
+    if (!current.valid()) break;
+    path += "/" + name;
+    int fd = openat(current.get(), name.c_str(), kDirFlags);
+    err = errno;
+    current = Fd(fd);
+  }
+  if (!current.valid()) {
+    if (err == ENOENT || err == ELOOP || err == ENOTDIR) return false;
+    errno = err;
+    return error(path, "cannot open folder");
+  }
+  auto subfolder = any_entry(current.get(), path, [](const char* name, int is_dir) {
+    return is_dir != 0 && std::strcmp(name, "cur") != 0 && std::strcmp(name, "new") != 0 &&
+           std::strcmp(name, "tmp") != 0;
+  });
+  if (!subfolder.ok() || *subfolder) return subfolder;
+  for (const char* sub : {"cur", "new"}) {
+    Fd fd(openat(current.get(), sub, kDirFlags));
+    if (!fd.valid()) continue;
+    auto any = any_entry(fd.get(), path + "/" + sub, [](const char*, int) { return true; });
+    if (!any.ok() || *any) return any;
+  }
+  return false;
 }
 
 }  // namespace vmail

@@ -77,5 +77,44 @@ TEST(MaildirTest, PurgeRemovesOnlyThatUser) {
   EXPECT_TRUE(purge_maildir(base, "example.com", "ghost").ok()) << "missing is fine";
 }
 
+// A new user must not silently get a deleted user's mail (`user add` refuses
+// unless --reuse-maildir): what counts as mail.
+TEST(MaildirTest, HasMailTable) {
+  testing::TempDir dir;
+  std::string base = dir.path() + "/vhosts";
+  struct Case {
+    const char* name;
+    const char* file;    // created below the Maildir ("" = none)
+    const char* folder;  // created below the Maildir ("" = none)
+    bool expected;
+  };
+  const Case cases[] = {
+      {"empty", "", "", false},
+      {"a message in new", "new/1.msg", "", true},
+      {"a message in cur", "cur/1:2,S", "", true},
+      {"only tmp", "tmp/1.part", "", false},
+      {"dovecot's files", "dovecot-uidlist", "", false},
+      {"a subfolder", "", ".Sent", true},
+  };
+  for (const Case& c : cases) {
+    std::string local = std::string("u") + std::to_string(&c - cases);
+    ASSERT_TRUE(create_maildir(base, "example.com", local, 5000, 5000).ok());
+    std::string maildir = base + "/example.com/" + local + "/Maildir/";
+    if (*c.file != '\0') std::ofstream(maildir + c.file) << "x";
+    if (*c.folder != '\0') fs::create_directory(maildir + c.folder);
+    auto has = maildir_has_mail(base, "example.com", local);
+    ASSERT_TRUE(has.ok()) << c.name;
+    EXPECT_EQ(*has, c.expected) << c.name;
+  }
+  EXPECT_FALSE(*maildir_has_mail(base, "example.com", "ghost")) << "missing";
+  EXPECT_FALSE(*maildir_has_mail(dir.path() + "/nothing", "example.com", "ghost")) << "no mail dir";
+  // A symlinked maildir is not followed (create_maildir refuses it later).
+  ASSERT_TRUE(create_maildir(base, "example.com", "full", 5000, 5000).ok());
+  std::ofstream(base + "/example.com/full/Maildir/new/1.msg") << "x";
+  fs::create_directories(base + "/example.com/link");
+  fs::create_directory_symlink(base + "/example.com/full/Maildir", base + "/example.com/link/Maildir");
+  EXPECT_FALSE(*maildir_has_mail(base, "example.com", "link"));
+}
+
 }  // namespace
 }  // namespace vmail

@@ -1,6 +1,9 @@
 #include "core/store.h"
 
 #include <map>
+#include <nlohmann/json.hpp>
+
+#include "core/routing.h"
 
 namespace vmail {
 
@@ -22,6 +25,13 @@ User read_user_row(SQLite::Statement& q) {
 }
 
 namespace {
+
+using json = nlohmann::json;
+
+// What the audit log keeps of a user: never the password or its hash.
+json user_record(const User& u) {
+  return json{{"name", u.name}, {"quota", u.quota ? json(*u.quota) : json(nullptr)}, {"enabled", u.enabled}};
+}
 
 Status no_domain(const std::string& domain) {
   return Status(Code::kNotFound, "domain " + quote(domain) + ": no such domain");
@@ -50,17 +60,42 @@ std::optional<int64_t> alias_id(SQLite::Database& db, const std::string& source)
   return q.getColumn(0).getInt64();
 }
 
-// Runs an UPDATE on one user and maps "no row" to 67.
+std::optional<User> read_user(SQLite::Database& db, const std::string& address) {
+  SQLite::Statement q(db, std::string("SELECT ") + kUserColumns +
+                              " FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.address = ?");
+  q.bind(1, address);
+  if (!q.executeStep()) return std::nullopt;
+  return read_user_row(q);
+}
+
+// Runs an UPDATE on one user and maps "no row" to 67; `record` gets the row
+// as it was before, inside the same transaction (for the audit log).
 Status update_user(Database& db, const std::string& address, const std::string& set_clause,
-                   const std::function<void(SQLite::Statement&)>& bind) {
+                   const std::function<void(SQLite::Statement&)>& bind,
+                   const std::function<void(const User&)>& record) {
   return db.write([&]() -> Status {
+    std::optional<User> before = read_user(db.sql(), address);
+    if (!before) return no_user(address);
     SQLite::Statement q(db.sql(), "UPDATE users SET " + set_clause +
                                       ", updated = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE address = ?");
     bind(q);
     q.bind(q.getBindParameterCount(), address);
     if (q.exec() == 0) return no_user(address);
+    record(*before);
     return Status::Ok();
   });
+}
+
+std::vector<std::string> destinations_of(SQLite::Database& db, int64_t alias_id) {
+  SQLite::Statement q(db, "SELECT destination FROM alias_destinations WHERE alias_id = ? ORDER BY position");
+  q.bind(1, alias_id);
+  std::vector<std::string> out;
+  while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+  return out;
+}
+
+json destinations_record(const std::vector<std::string>& destinations) {
+  return destinations.empty() ? json(nullptr) : json{{"destinations", destinations}};
 }
 
 std::vector<Alias> read_aliases(SQLite::Database& db, const std::optional<int64_t>& domain) {
@@ -93,12 +128,17 @@ std::vector<User> read_users(SQLite::Database& db, const std::optional<int64_t>&
 
 }  // namespace
 
+void Store::audit(std::string_view action, std::string_view object, const json& old_value, const json& new_value) {
+  record_change(db_.sql(), actor_, Change{action, object, old_value, new_value});
+}
+
 Status Store::add_domain(const std::string& domain) {
   return db_.write([&]() -> Status {
     if (domain_id(db_.sql(), domain)) return Status(Code::kBadInput, "domain " + quote(domain) + ": already exists");
     SQLite::Statement q(db_.sql(), "INSERT INTO domains (name) VALUES (?)");
     q.bind(1, domain);
     q.exec();
+    audit("domain add", domain, nullptr, json{{"name", domain}});
     return Status::Ok();
   });
 }
@@ -116,12 +156,23 @@ Status Store::delete_domain(const std::string& domain, bool force, std::vector<U
       return Status(Code::kBadInput, "domain " + quote(domain) + ": in use by " + std::to_string(users.size()) +
                                          " users and " + std::to_string(aliases) + " aliases (use --force)");
     }
+    std::vector<std::string> aliased_by = alias_domains_of(db_.sql(), *id);
+    if (!force && !aliased_by.empty()) {
+      return Status(Code::kBadInput, "domain " + quote(domain) + ": target of the alias domain " +
+                                         quote(aliased_by.front()) + " (use --force to delete both)");
+    }
+    for (const std::string& alias : aliased_by) {
+      SQLite::Statement q(db_.sql(), "DELETE FROM domains WHERE name = ?");
+      q.bind(1, alias);
+      q.exec();
+    }
     for (const char* sql : {"DELETE FROM users WHERE domain_id = ?", "DELETE FROM aliases WHERE domain_id = ?",
                             "DELETE FROM domains WHERE id = ?"}) {
       SQLite::Statement q(db_.sql(), sql);
       q.bind(1, *id);
       q.exec();
     }
+    audit("domain del", domain, json{{"name", domain}, {"users", users.size()}, {"aliases", aliases}}, nullptr);
     if (removed_users != nullptr) *removed_users = std::move(users);
     return Status::Ok();
   });
@@ -132,9 +183,13 @@ Result<std::vector<DomainInfo>> Store::list_domains() {
   Status s = db_.read([&]() -> Status {
     SQLite::Statement q(db_.sql(),
                         "SELECT d.name, (SELECT count(*) FROM users u WHERE u.domain_id = d.id), "
-                        "(SELECT count(*) FROM aliases a WHERE a.domain_id = d.id) FROM domains d ORDER BY d.name");
+                        "(SELECT count(*) FROM aliases a WHERE a.domain_id = d.id), t.name FROM domains d "
+                        "LEFT JOIN alias_domains ad ON ad.domain_id = d.id LEFT JOIN domains t ON t.id = ad.target_id "
+                        "ORDER BY d.name");
     while (q.executeStep()) {
-      out.push_back(DomainInfo{q.getColumn(0).getString(), q.getColumn(1).getInt64(), q.getColumn(2).getInt64()});
+      out.push_back(
+          DomainInfo{q.getColumn(0).getString(), q.getColumn(1).getInt64(), q.getColumn(2).getInt64(), std::nullopt});
+      if (!q.getColumn(3).isNull()) out.back().alias_of = q.getColumn(3).getString();
     }
     return Status::Ok();
   });
@@ -156,6 +211,7 @@ Status Store::add_user(const User& user, const std::function<Status(const User&)
   return db_.write([&]() -> Status {
     auto id = domain_id(db_.sql(), user.domain);
     if (!id) return no_domain(user.domain);
+    if (Status s = refuse_alias_domain(db_.sql(), user.domain); !s.ok()) return s;
     if (user_exists(db_.sql(), user.address)) {
       return Status(Code::kBadInput, "address " + quote(user.address) + ": user already exists");
     }
@@ -177,6 +233,9 @@ Status Store::add_user(const User& user, const std::function<Status(const User&)
     }
     q.bind(7, user.enabled ? 1 : 0);
     q.exec();
+    json added = user_record(user);
+    added["password"] = "set";
+    audit("user add", user.address, nullptr, added);
     if (in_transaction) return in_transaction(user);
     return Status::Ok();
   });
@@ -184,43 +243,54 @@ Status Store::add_user(const User& user, const std::function<Status(const User&)
 
 Status Store::delete_user(const std::string& address, User* removed) {
   return db_.write([&]() -> Status {
-    SQLite::Statement get(db_.sql(), std::string("SELECT ") + kUserColumns +
-                                         " FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.address = ?");
-    get.bind(1, address);
-    if (!get.executeStep()) return no_user(address);
-    if (removed != nullptr) *removed = read_user_row(get);
+    std::optional<User> before = read_user(db_.sql(), address);
+    if (!before) return no_user(address);
     SQLite::Statement q(db_.sql(), "DELETE FROM users WHERE address = ?");
     q.bind(1, address);
     q.exec();
+    audit("user del", address, user_record(*before), nullptr);
+    if (removed != nullptr) *removed = std::move(*before);
     return Status::Ok();
   });
 }
 
 Status Store::set_password(const std::string& address, const std::string& hash) {
-  return update_user(db_, address, "password = ?", [&](SQLite::Statement& q) { q.bind(1, hash); });
+  return update_user(
+      db_, address, "password = ?", [&](SQLite::Statement& q) { q.bind(1, hash); },
+      [&](const User&) {
+        audit("user passwd", address, nullptr, json{{"password", "changed"}});
+      });
 }
 
 Status Store::set_enabled(const std::string& address, bool enabled) {
-  return update_user(db_, address, "enabled = ?", [&](SQLite::Statement& q) { q.bind(1, enabled ? 1 : 0); });
+  return update_user(
+      db_, address, "enabled = ?", [&](SQLite::Statement& q) { q.bind(1, enabled ? 1 : 0); },
+      [&](const User& old) {
+        audit(enabled ? "user enable" : "user disable", address, json{{"enabled", old.enabled}},
+              json{{"enabled", enabled}});
+      });
 }
 
 Status Store::set_quota(const std::string& address, std::optional<uint64_t> quota) {
-  return update_user(db_, address, "quota = ?", [&](SQLite::Statement& q) {
-    if (quota) {
-      q.bind(1, static_cast<int64_t>(*quota));
-    } else {
-      q.bind(1);
-    }
-  });
+  auto as_json = [](const std::optional<uint64_t>& q) { return q ? json(*q) : json(nullptr); };
+  return update_user(
+      db_, address, "quota = ?",
+      [&](SQLite::Statement& q) {
+        if (quota) {
+          q.bind(1, static_cast<int64_t>(*quota));
+        } else {
+          q.bind(1);
+        }
+      },
+      [&](const User& old) {
+        audit("user quota", address, json{{"quota", as_json(old.quota)}}, json{{"quota", as_json(quota)}});
+      });
 }
 
 Result<User> Store::get_user(const std::string& address) {
   std::optional<User> user;
   Status s = db_.read([&]() -> Status {
-    SQLite::Statement q(db_.sql(), std::string("SELECT ") + kUserColumns +
-                                       " FROM users u JOIN domains d ON d.id = u.domain_id WHERE u.address = ?");
-    q.bind(1, address);
-    if (q.executeStep()) user = read_user_row(q);
+    user = read_user(db_.sql(), address);
     return Status::Ok();
   });
   if (!s.ok()) return s;
@@ -248,8 +318,10 @@ Status Store::add_alias(const Address& source, const std::vector<std::string>& d
   return db_.write([&]() -> Status {
     auto did = domain_id(db_.sql(), source.domain);
     if (!did) return no_domain(source.domain);
+    if (Status s = refuse_alias_domain(db_.sql(), source.domain); !s.ok()) return s;
     if (user_exists(db_.sql(), src)) return Status(Code::kBadInput, "source " + quote(src) + ": already a mailbox");
     auto aid = alias_id(db_.sql(), src);
+    const std::vector<std::string> before = aid ? destinations_of(db_.sql(), *aid) : std::vector<std::string>();
     if (!aid) {
       SQLite::Statement ins(db_.sql(), "INSERT INTO aliases (domain_id, source) VALUES (?, ?)");
       ins.bind(1, *did);
@@ -277,6 +349,8 @@ Status Store::add_alias(const Address& source, const std::vector<std::string>& d
       ins.bind(3, dest);
       ins.exec();
     }
+    if (Status s = check_no_loop(db_.sql(), {src}, "alias"); !s.ok()) return s;
+    audit("alias add", src, destinations_record(before), destinations_record(destinations_of(db_.sql(), *aid)));
     return Status::Ok();
   });
 }
@@ -285,6 +359,7 @@ Status Store::delete_alias(const std::string& source, const std::optional<std::s
   return db_.write([&]() -> Status {
     auto aid = alias_id(db_.sql(), source);
     if (!aid) return Status(Code::kNotFound, "source " + quote(source) + ": no such alias");
+    const json before = destinations_record(destinations_of(db_.sql(), *aid));
     if (destination) {
       SQLite::Statement del(db_.sql(), "DELETE FROM alias_destinations WHERE alias_id = ? AND destination = ?");
       del.bind(1, *aid);
@@ -293,13 +368,16 @@ Status Store::delete_alias(const std::string& source, const std::optional<std::s
         return Status(Code::kNotFound,
                       "destination " + quote(*destination) + ": not a destination of " + quote(source));
       }
-      SQLite::Statement left(db_.sql(), "SELECT 1 FROM alias_destinations WHERE alias_id = ?");
-      left.bind(1, *aid);
-      if (left.executeStep()) return Status::Ok();
+      std::vector<std::string> left = destinations_of(db_.sql(), *aid);
+      if (!left.empty()) {
+        audit("alias del", source, before, destinations_record(left));
+        return Status::Ok();
+      }
     }
     SQLite::Statement del(db_.sql(), "DELETE FROM aliases WHERE id = ?");
     del.bind(1, *aid);
     del.exec();
+    audit("alias del", source, before, nullptr);
     return Status::Ok();
   });
 }
@@ -352,6 +430,9 @@ Result<Snapshot> Store::snapshot() {
       u.enabled = q.getColumn(6).getInt() != 0;
     }
     snap.aliases = read_aliases(db_.sql(), std::nullopt);
+    snap.alias_domains = read_alias_domains(db_.sql());
+    snap.forwards = read_forwards(db_.sql());
+    snap.denied = read_access_denials(db_.sql());
     return Status::Ok();
   });
   if (!s.ok()) return s;

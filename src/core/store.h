@@ -1,19 +1,25 @@
 // The store: domains, mailboxes and aliases in the database.
 //
 // Every mutating call is one BEGIN IMMEDIATE transaction: it commits whole or
-// not at all. Inputs are expected to be validated already (validate.h); the
+// not at all, together with its audit log entry (audit.h) naming the Actor the
+// Store was made with. Inputs are expected to be validated already (validate.h); the
 // store checks existence and conflicts and reports them as kNotFound (67) or
 // kBadInput (65) with a message naming the thing.
 //
 // A Store borrows its Database and is used by one thread at a time.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
+#include "core/audit.h"
 #include "core/database.h"
 #include "core/status.h"
 #include "core/validate.h"
@@ -24,6 +30,20 @@ struct DomainInfo {
   std::string name;
   int64_t users = 0;
   int64_t aliases = 0;
+  std::optional<std::string> alias_of;  // set for an alias domain: its target
+};
+
+// An alias domain: every address of `target` answers at `alias`.
+struct AliasDomain {
+  std::string alias;
+  std::string target;
+};
+
+// A mailbox that forwards its mail; with `keep` a copy stays in the mailbox.
+struct Forward {
+  std::string address;
+  std::vector<std::string> destinations;
+  bool keep = false;
 };
 
 struct User {
@@ -44,6 +64,14 @@ struct Alias {
   std::vector<std::string> destinations;
 };
 
+// Per-service access (`vmail user access`, access.cc): the services a mailbox
+// can be refused, in this order.
+extern const std::vector<std::string> kAccessServices;  // imap pop3 sieve send receive
+struct AccessDenial {
+  std::string address;
+  std::string service;  // one of kAccessServices
+};
+
 // What exporters read: everything, in a deterministic order (users by
 // address, aliases by source, domains by name). Users' created/updated times
 // are left empty.
@@ -51,11 +79,15 @@ struct Snapshot {
   std::vector<std::string> domains;
   std::vector<User> users;
   std::vector<Alias> aliases;
+  std::vector<AliasDomain> alias_domains;  // by alias
+  std::vector<Forward> forwards;           // by address
+  std::vector<AccessDenial> denied;  // by service, then address
 };
 
 class Store {
  public:
-  explicit Store(Database& db) : db_(db) {}
+  // `actor` is who every change made through this Store is recorded as.
+  explicit Store(Database& db, Actor actor = {}) : db_(db), actor_(std::move(actor)) {}
 
   Status add_domain(const std::string& domain);
   // Refuses (65) while the domain has users or aliases, unless `force`; with
@@ -83,18 +115,60 @@ class Store {
   Status delete_alias(const std::string& source, const std::optional<std::string>& destination);
   Result<std::vector<Alias>> list_aliases(const std::optional<std::string>& domain);
 
+  // Makes `alias` an alias domain of `target` (creating the domain `alias`
+  // when missing). 67 when target does not exist; 65 when alias is target,
+  // already an alias domain, has users or aliases, or is itself a target, or
+  // when target is an alias domain (no alias of an alias), or when the change
+  // would close a mail loop.
+  Status add_alias_domain(const std::string& alias, const std::string& target);
+  // Removes the alias domain (the domain itself goes with it); 67 when
+  // `alias` is not an alias domain.
+  Status delete_alias_domain(const std::string& alias);
+  Result<std::vector<AliasDomain>> list_alias_domains();
+
+  // Makes the mailbox forward to `destinations` (replacing an earlier
+  // forward); 67 for no such user, 65 when the change would close a loop.
+  Status set_forward(const std::string& address, const std::vector<std::string>& destinations, bool keep);
+  // Stops forwarding; 67 when the user does not exist or does not forward.
+  Status clear_forward(const std::string& address);
+  // The mailbox's forward, nullopt when it does not forward (67: no such user).
+  Result<std::optional<Forward>> get_forward(const std::string& address);
+  // The services (of kAccessServices) the mailbox may not use; 67 when no
+  // such user. Defined in access.cc.
+  Result<std::vector<std::string>> denied_services(const std::string& address);
+  // Turns each named service on (true) or off; one transaction, 67 when no
+  // such user. Services must come from kAccessServices.
+  Status set_access(const std::string& address, const std::vector<std::pair<std::string, bool>>& changes);
+
   // One consistent read of everything, for the exporters.
   Result<Snapshot> snapshot();
 
   Database& db() { return db_; }
 
  private:
+  // Records one change in the audit log inside the open write transaction:
+  // the one line each mutating method adds. Never pass a password or hash.
+  void audit(std::string_view action, std::string_view object, const nlohmann::json& old_value,
+             const nlohmann::json& new_value);
+
   Database& db_;
+  Actor actor_;
 };
 
 // Row readers shared by the store and batch import; `q` selects the columns
 // of kUserColumns in order.
 extern const char* const kUserColumns;
 User read_user_row(SQLite::Statement& q);
+// Every access denial, by service then address (access.cc).
+std::vector<AccessDenial> read_access_denials(SQLite::Database& db);
+
+// Alias domains and forwards (store_routing.cc), inside the caller's
+// transaction. Every alias domain or forward, sorted by alias or address:
+std::vector<AliasDomain> read_alias_domains(SQLite::Database& db);
+std::vector<Forward> read_forwards(SQLite::Database& db);
+// The alias domains whose target is `target_id`, by name.
+std::vector<std::string> alias_domains_of(SQLite::Database& db, int64_t target_id);
+// 65 when `domain` is an alias domain: it has no addresses of its own.
+Status refuse_alias_domain(SQLite::Database& db, const std::string& domain);
 
 }  // namespace vmail

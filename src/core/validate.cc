@@ -263,10 +263,10 @@ Status check_hash(std::string_view hash, std::string_view field, HashUse use) {
 
 Result<std::optional<uint64_t>> parse_quota(std::string_view text, std::string_view field) {
   if (text == "none" || text == "NONE") return std::optional<uint64_t>();
-  if (text.empty()) return bad(field, text, "empty quota (use 0, N[K|M|G|T] or none)");
+  if (text.empty()) return bad(field, text, "empty quota (use N[K|M|G|T] or none)");
   size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  if (digits == 0) return bad(field, text, "not a size (use 0, N[K|M|G|T] or none)");
+  if (digits == 0) return bad(field, text, "not a size (use N[K|M|G|T] or none)");
   std::string_view unit = text.substr(digits);
   uint64_t mult = 1;
   if (unit.empty() || unit == "B" || unit == "b") {
@@ -293,6 +293,9 @@ Result<std::optional<uint64_t>> parse_quota(std::string_view text, std::string_v
     if (n > (UINT64_MAX - d) / 10) return bad(field, text, "too large");
     n = n * 10 + d;
   }
+  // SPEC: a quota is at least 1 byte; "no limit" is spelled none, never 0
+  // (Dovecot would read a 0 limit as unlimited, the admin likely meant full).
+  if (n == 0) return bad(field, text, "0 is not a quota (use none for no limit)");
   // Keep quotas within SQLite's signed 64-bit integers.
   constexpr uint64_t kMaxBytes = static_cast<uint64_t>(INT64_MAX);
   if (n != 0 && mult > kMaxBytes / n) return bad(field, text, "too large");
@@ -337,6 +340,22 @@ std::string format_quota(uint64_t bytes) {
     if (bytes % size == 0) return std::to_string(bytes / size) + unit;
   }
   return std::to_string(bytes);
+}
+
+Result<std::vector<std::string>> parse_destination_args(const std::vector<std::string>& args, std::string_view source,
+                                                        std::string_view field) {
+  std::vector<std::string> dests;
+  for (const std::string& arg : args) {
+    auto parsed = parse_destinations(arg, source, field);
+    if (!parsed.ok()) return parsed.status();
+    for (std::string& d : *parsed) {
+      if (std::find(dests.begin(), dests.end(), d) != dests.end()) {
+        return Status(Code::kBadInput, std::string(field) + " " + quote(d) + ": given twice");
+      }
+      dests.push_back(std::move(d));
+    }
+  }
+  return dests;
 }
 
 }  // namespace vmail

@@ -58,8 +58,8 @@ Status check_password(std::string_view password, std::string_view field = "passw
 // `use` as for hash_problem: kStored accepts legacy methods already stored.
 Status check_hash(std::string_view hash, std::string_view field = "hash", HashUse use = HashUse::kNew);
 
-// Quota: `none` (no quota: nullopt) or 0|N[K|M|G|T] with 1024-based units.
-// Refuses values that overflow 64-bit bytes.
+// Quota: `none` (no quota: nullopt) or N[K|M|G|T] with 1024-based units.
+// Refuses 0 (SPEC: no limit is `none`) and values that overflow 64-bit bytes.
 Result<std::optional<uint64_t>> parse_quota(std::string_view text, std::string_view field = "quota");
 
 // A yes/no value: true/false, yes/no, 1/0 in any case; empty means `empty_value`.
@@ -71,6 +71,12 @@ Result<bool> parse_boolean(std::string_view text, bool empty_value, std::string_
 // `local@domain` or `@domain`).
 Result<std::vector<std::string>> parse_destinations(std::string_view list, std::string_view source,
                                                     std::string_view field = "destination");
+
+// Several DEST[,DEST...] arguments (as `alias add` and `user forward` take
+// them) parsed with parse_destinations into one list; a destination given
+// twice across them is refused too.
+Result<std::vector<std::string>> parse_destination_args(const std::vector<std::string>& args, std::string_view source,
+                                                        std::string_view field = "destination");
 
 // Formats bytes the way parse_quota reads them back (exact units only).
 std::string format_quota(uint64_t bytes);

@@ -225,7 +225,12 @@ TEST(DomainTest, RegressionXnAWasAccepted) {
 
 TEST(QuotaTest, Table) {
   EXPECT_EQ(parse_quota("none")->has_value(), false);
-  EXPECT_EQ(**parse_quota("0"), 0u);
+  // Regression: 0 was stored and exported as bytes=0, which Dovecot reads as
+  // unlimited; SPEC says 0 is refused (use none).
+  EXPECT_FALSE(parse_quota("0").ok());
+  EXPECT_FALSE(parse_quota("0K").ok());
+  EXPECT_FALSE(parse_quota("00").ok());
+  EXPECT_EQ(**parse_quota("1"), 1u);
   EXPECT_EQ(**parse_quota("1024"), 1024u);
   EXPECT_EQ(**parse_quota("10K"), 10240u);
   EXPECT_EQ(**parse_quota("5M"), 5u << 20);

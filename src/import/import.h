@@ -7,11 +7,12 @@
 // A process killed at any point therefore leaves the database as it was.
 //
 // The slow parts run before the write transaction starts, so the write lock
-// is held only for the inserts: plaintext passwords are hashed on `jobs`
-// threads, and new users' maildirs are made (as `vmail user add` makes them)
-// on the same threads. An import that fails after that leaves empty maildirs,
-// as a rolled-back `user add` does. Conflicts are checked once before (to fail
-// early) and again inside the transaction (the database may have changed).
+// is held only for the inserts: rows are checked and plaintext passwords
+// hashed on `jobs` threads. New users get no maildir (Dovecot makes it at the
+// first delivery or login), only their domain's folder; a new user whose
+// leftover maildir holds mail is a bad row unless `reuse_maildirs`.
+// Conflicts are checked once before (to fail early) and again inside the
+// transaction (the database may have changed).
 //
 // Not thread-safe with respect to `db` (one thread at a time, as Database).
 #pragma once
@@ -22,10 +23,11 @@
 #include <string_view>
 #include <vector>
 
+#include "core/audit.h"
 #include "core/database.h"
-#include "import/source.h"
 #include "core/settings.h"
 #include "core/status.h"
+#include "import/source.h"
 
 namespace vmail {
 
@@ -38,11 +40,15 @@ struct ImportOptions {
   ImportFormat format = ImportFormat::kCsv;
   bool dry_run = false;                        // check everything, write nothing, hash nothing
   OnExisting on_existing = OnExisting::kFail;  // users only
-  unsigned jobs = 0;                           // hashing and maildir threads; 0 = all cores
+  unsigned jobs = 0;                           // checking and hashing threads; 0 = all cores
+  bool reuse_maildirs = false;                 // a new user may inherit mail left in its maildir
   // Called on the calling thread about ten times a second while hashing
-  // (`stage` "hashing") and creating maildirs ("maildirs"), and once at the end
-  // of each with done == total.
+  // (`stage` "hashing"), and once at the end with done == total.
   std::function<void(std::string_view stage, size_t done, size_t total)> progress;
+  // The import's one audit log entry (audit.h), written in its transaction
+  // with the counts: who imports, and the file's name as its object.
+  Actor actor;
+  std::string source_name = "<stdin>";
   // Test seam: runs inside the write transaction, after every row is written
   // and before the commit.
   std::function<void()> before_commit;
@@ -61,7 +67,8 @@ struct ImportReport {
 // Imports users from `data` (the file's bytes). Bad rows are not a failure of
 // the call: they come back in report.errors. A Status is returned for what is
 // not the file's fault: the database (busy 75, other errors 70), hashing (70),
-// creating a maildir (73/74; nothing is written).
+// a maildir that cannot be inspected or a domain folder that cannot be made
+// (73; nothing is written).
 // `settings` gives the scheme, the mail dir and the maildirs' owner.
 Result<ImportReport> import_users(Database& db, const Settings& settings, std::string_view data,
                                   const ImportOptions& options);

@@ -5,9 +5,10 @@
 
 #include <atomic>
 
-#include "import/source.h"
+#include "core/maildir.h"
 #include "core/password.h"
 #include "core/store.h"
+#include "import/source.h"
 #include "tests/test_util.h"
 
 namespace vmail {
@@ -100,14 +101,19 @@ TEST(CsvReaderTest, HeaderOnlyHasColumnsAndNoRows) {
 TEST(DmsReaderTest, AccountsWithCommentsCrlfAndExtras) {
   SourceTable t = read_dms_accounts(
       "# accounts\r\n"
-      "a@x.test|{SHA512-CRYPT}$6$s$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.\r\n"
+      "a@x.test|{SHA512-CRYPT}$6$s$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy."
+      "g.\r\n"
       "\r\n"
-      "b@x.test|{SHA512-CRYPT}$6$t$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.|userdb_mail=maildir:/x\n"
-      "c@x.test|{SHA512-CRYPT}$6$u$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.|more\n"
+      "b@x.test|{SHA512-CRYPT}$6$t$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy."
+      "g.|userdb_mail=maildir:/x\n"
+      "c@x.test|{SHA512-CRYPT}$6$u$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy."
+      "g.|more\n"
       "no-bar-here\n");
   EXPECT_EQ(t.columns, (std::vector<std::string>{"email", "password_hash"}));
   EXPECT_EQ(lines_of(t.rows), (std::vector<size_t>{2, 4, 5}));
-  EXPECT_EQ(t.rows[1].fields[1], "{SHA512-CRYPT}$6$t$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.");
+  EXPECT_EQ(
+      t.rows[1].fields[1],
+      "{SHA512-CRYPT}$6$t$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.");
   ASSERT_EQ(t.warnings.size(), 1u);  // once, not per line
   EXPECT_EQ(t.warnings[0].line, 4u);
   ASSERT_EQ(t.errors.size(), 1u);
@@ -154,13 +160,14 @@ class ImportTest : public testing::StoreFixture {
   Settings settings_;
 };
 
-TEST_F(ImportTest, CreatesUsersHashesAndMakesMaildirs) {
+TEST_F(ImportTest, CreatesUsersHashesAndOnlyDomainFolders) {
   ImportOptions options;
   options.jobs = 3;
   auto r = users(
       "email,password,password_hash,quota,name,enabled\n"
       "Alice@Example.com,correct horse,,1G,Alice,yes\n"
-      "bob@example.com,,{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.,,,FALSE\n",
+      "bob@example.com,,{SHA512-CRYPT}$6$salt$"
+      "IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.,,,FALSE\n",
       options);
   EXPECT_TRUE(r.errors.empty()) << errors_text(r.errors);
   EXPECT_EQ(r.created, 2u);
@@ -172,29 +179,56 @@ TEST_F(ImportTest, CreatesUsersHashesAndMakesMaildirs) {
   EXPECT_EQ(alice->name, "Alice");
   auto bob = store_->get_user("bob@example.com");
   ASSERT_TRUE(bob.ok());
-  EXPECT_EQ(bob->password, "{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.");
+  EXPECT_EQ(
+      bob->password,
+      "{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.");
   EXPECT_FALSE(bob->enabled);
+  // Dovecot makes each maildir at the first delivery or login.
   struct stat st {};
-  EXPECT_EQ(stat((settings_.mail_dir + "/example.com/alice/Maildir/new").c_str(), &st), 0);
-  EXPECT_EQ(stat((settings_.mail_dir + "/example.com/bob/Maildir/cur").c_str(), &st), 0);
+  EXPECT_EQ(stat((settings_.mail_dir + "/example.com").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  EXPECT_NE(stat((settings_.mail_dir + "/example.com/alice").c_str(), &st), 0);
+}
+
+TEST_F(ImportTest, LeftoverMaildirHoldingMailIsABadRowUnlessReused) {
+  const std::string hash =
+      "{SHA512-CRYPT}$6$s$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.";
+  ASSERT_TRUE(create_maildir(settings_.mail_dir, "example.com", "old", settings_.uid, settings_.gid).ok());
+  ASSERT_TRUE(create_maildir(settings_.mail_dir, "example.com", "empty", settings_.uid, settings_.gid).ok());
+  FILE* f = fopen((settings_.mail_dir + "/example.com/old/Maildir/cur/1.msg:2,S").c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fclose(f);
+  const std::string csv = "email,password_hash\nempty@example.com," + hash + "\nold@example.com," + hash + "\n";
+  auto r = users(csv);
+  ASSERT_EQ(r.errors.size(), 1u) << errors_text(r.errors);
+  EXPECT_EQ(r.errors[0].line, 3u);
+  EXPECT_NE(r.errors[0].reason.find("holds mail"), std::string::npos) << r.errors[0].reason;
+  EXPECT_EQ(user_count(), 0u);
+  ImportOptions reuse;
+  reuse.reuse_maildirs = true;
+  r = users(csv, reuse);
+  EXPECT_TRUE(r.errors.empty()) << errors_text(r.errors);
+  EXPECT_EQ(user_count(), 2u);
 }
 
 TEST_F(ImportTest, EveryBadRowIsReportedAndNothingIsWritten) {
   ASSERT_TRUE(store_->add_alias(Address{"sales", "example.com"}, {"x@example.com"}).ok());
   auto r = users(
       "email,password,password_hash,quota,enabled\n"
-      "good@example.com,correct horse,,,\n"                   // 2
-      "bob@@example.com,correct horse,,,\n"                   // 3
-      "c@example.com,correct horse,{SHA512-CRYPT}$6$s$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.,,\n"  // 4
-      "d@example.com,,,,\n"                                   // 5
-      "e@example.com,short,,,\n"                              // 6
-      "f@example.com,correct horse,,12X,\n"                   // 7
-      "g@example.com,correct horse,,,maybe\n"                 // 8
-      "GOOD@example.com,correct horse,,,\n"                   // 9
-      "h@nowhere.com,correct horse,,,\n"                      // 10
-      "sales@example.com,correct horse,,,\n"                  // 11
-      "i@example.com,,{MD99}abc,,\n"                          // 12
-      "j@example.com,,{SHA512-CRYPT}$6$salt$abc,,\n");        // 13: the checksum is too short
+      "good@example.com,correct horse,,,\n"  // 2
+      "bob@@example.com,correct horse,,,\n"  // 3
+      "c@example.com,correct "
+      "horse,{SHA512-CRYPT}$6$s$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.,"
+      ",\n"                                             // 4
+      "d@example.com,,,,\n"                             // 5
+      "e@example.com,short,,,\n"                        // 6
+      "f@example.com,correct horse,,12X,\n"             // 7
+      "g@example.com,correct horse,,,maybe\n"           // 8
+      "GOOD@example.com,correct horse,,,\n"             // 9
+      "h@nowhere.com,correct horse,,,\n"                // 10
+      "sales@example.com,correct horse,,,\n"            // 11
+      "i@example.com,,{MD99}abc,,\n"                    // 12
+      "j@example.com,,{SHA512-CRYPT}$6$salt$abc,,\n");  // 13: the checksum is too short
   EXPECT_FALSE(r.written);
   EXPECT_EQ(r.created, 0u);
   std::vector<size_t> lines;
@@ -232,9 +266,13 @@ TEST_F(ImportTest, HeaderProblems) {
 }
 
 TEST_F(ImportTest, OnExistingFailSkipUpdate) {
-  ASSERT_TRUE(users("email,password_hash,name\na@example.com,{SHA512-CRYPT}$6$one$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.,Old\n").written);
+  ASSERT_TRUE(users("email,password_hash,name\na@example.com,{SHA512-CRYPT}$6$one$"
+                    "IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.,Old\n")
+                  .written);
   const std::string again =
-      "email,password_hash,quota\na@example.com,{SHA512-CRYPT}$6$two$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.,5M\nb@example.com,{SHA512-CRYPT}$6$b$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.,\n";
+      "email,password_hash,quota\na@example.com,{SHA512-CRYPT}$6$two$"
+      "IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.,5M\nb@example.com,{"
+      "SHA512-CRYPT}$6$b$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.,\n";
   auto fail = users(again);
   ASSERT_EQ(fail.errors.size(), 1u);
   EXPECT_EQ(fail.errors[0].line, 2u);
@@ -245,14 +283,18 @@ TEST_F(ImportTest, OnExistingFailSkipUpdate) {
   auto skipped = users(again, skip);
   EXPECT_EQ(skipped.skipped, 1u);
   EXPECT_EQ(skipped.created, 1u);
-  EXPECT_EQ(store_->get_user("a@example.com")->password, "{SHA512-CRYPT}$6$one$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.");
+  EXPECT_EQ(
+      store_->get_user("a@example.com")->password,
+      "{SHA512-CRYPT}$6$one$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.");
 
   ImportOptions update;
   update.on_existing = OnExisting::kUpdate;
   auto updated = users(again, update);
   EXPECT_EQ(updated.updated, 2u);
   auto a = store_->get_user("a@example.com");
-  EXPECT_EQ(a->password, "{SHA512-CRYPT}$6$two$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.");
+  EXPECT_EQ(
+      a->password,
+      "{SHA512-CRYPT}$6$two$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.");
   EXPECT_EQ(a->quota, std::optional<uint64_t>(5ULL << 20));
   EXPECT_EQ(a->name, "Old");  // no name column: kept
 }
@@ -269,13 +311,16 @@ TEST_F(ImportTest, DryRunChecksButWritesNothing) {
   EXPECT_EQ(bad.errors.size(), 1u);
 }
 
-TEST_F(ImportTest, MaildirFailureWritesNothing) {
-  // A maildir that cannot be created (a file is in the way): no row is written.
+TEST_F(ImportTest, DomainFolderFailureWritesNothing) {
+  // A domain folder that cannot be created (a file is in the way): no row is written.
   ASSERT_EQ(mkdir(settings_.mail_dir.c_str(), 0700), 0);
   FILE* f = fopen((settings_.mail_dir + "/example.com").c_str(), "w");
   ASSERT_NE(f, nullptr);
   fclose(f);
-  auto r = import_users(*db_, settings_, "email,password_hash\na@example.com,{SHA512-CRYPT}$6$s$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.\n", {});
+  auto r = import_users(*db_, settings_,
+                        "email,password_hash\na@example.com,{SHA512-CRYPT}$6$s$"
+                        "IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.\n",
+                        {});
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(user_count(), 0u);
 }
@@ -300,7 +345,9 @@ TEST_F(ImportTest, ProgressAndHookRunOnTheCallingThread) {
 
 TEST_F(ImportTest, AliasesCreateExtendAndConflict) {
   ASSERT_TRUE(store_->add_alias(Address{"info", "example.com"}, {"a@example.com"}).ok());
-  ASSERT_TRUE(users("email,password_hash\nbox@example.com,{SHA512-CRYPT}$6$s$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.\n").written);
+  ASSERT_TRUE(users("email,password_hash\nbox@example.com,{SHA512-CRYPT}$6$s$"
+                    "IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.\n")
+                  .written);
   auto r = import_aliases(*db_,
                           "source,destination\ninfo@example.com,\"b@example.com, c@example.com\"\n"
                           "@example.com,catch@example.com\n",
@@ -327,6 +374,45 @@ TEST_F(ImportTest, AliasesCreateExtendAndConflict) {
   for (const auto& e : bad->errors) lines.push_back(e.line);
   EXPECT_EQ(lines, (std::vector<size_t>{2, 3, 4, 6, 7})) << errors_text(bad->errors);
   EXPECT_EQ(store_->list_aliases(std::nullopt)->size(), 2u);
+}
+
+// Regression: import accepted users and aliases in an alias domain, which
+// `user add` and `alias add` refuse (its addresses live at the target).
+TEST_F(ImportTest, RowsInAnAliasDomainAreBadRows) {
+  ASSERT_TRUE(store_->add_domain("example.net").ok());
+  ASSERT_TRUE(store_->add_alias_domain("example.net", "example.com").ok());
+  auto r = users(
+      "email,password\n"
+      "good@example.com,correct horse\n"
+      "x@example.net,correct horse\n");
+  ASSERT_EQ(r.errors.size(), 1u) << errors_text(r.errors);
+  EXPECT_EQ(r.errors[0].line, 3u);
+  EXPECT_EQ(r.errors[0].reason, "domain \"example.net\": an alias domain of \"example.com\"; add the address there");
+  EXPECT_EQ(user_count(), 0u);
+  auto a = import_aliases(*db_, "source,destination\nsales@example.net,x@other.org\n", {});
+  ASSERT_TRUE(a.ok());
+  ASSERT_EQ(a->errors.size(), 1u) << errors_text(a->errors);
+  EXPECT_NE(a->errors[0].reason.find("an alias domain of"), std::string::npos);
+}
+
+TEST_F(ImportTest, AliasCycleIsABadRowAndWritesNothing) {
+  ASSERT_TRUE(store_->add_alias(Address{"a1", "example.com"}, {"a2@example.com"}).ok());
+  for (bool dry_run : {true, false}) {
+    ImportOptions options;
+    options.dry_run = dry_run;
+    auto r = import_aliases(*db_,
+                            "source,destination\n"
+                            "fine@example.com,x@other.org\n"
+                            "a2@example.com,a3@example.com\n"
+                            "a3@example.com,\"x@other.org,a1@example.com\"\n",
+                            options);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->errors.size(), 1u) << errors_text(r->errors);
+    EXPECT_EQ(r->errors[0].line, 3u);
+    EXPECT_EQ(r->errors[0].reason,
+              "alias: a2@example.com -> a3@example.com -> a1@example.com -> a2@example.com would loop");
+    EXPECT_EQ(store_->list_aliases(std::nullopt)->size(), 1u);
+  }
 }
 
 TEST(ValidateTest, BooleansAndDestinations) {

@@ -1,7 +1,9 @@
 #include "launch/config.h"
 
+#include <pwd.h>
 #include <kainjow/mustache.hpp>
 
+#include <algorithm>
 #include <sstream>
 
 #include "core/files.h"
@@ -28,6 +30,16 @@ std::string first_line(const std::string& output) {
     if (!line.empty()) return line;
   }
   return "(no output)";
+}
+
+// The name of the vmail account (the launcher creates it before rendering),
+// for Dovecot settings that take a user name; the uid itself otherwise.
+std::string account_name(uint32_t uid) {
+  passwd entry{};
+  passwd* found = nullptr;
+  std::vector<char> buf(4096);
+  if (getpwuid_r(uid, &entry, buf.data(), buf.size(), &found) == 0 && found != nullptr) return found->pw_name;
+  return std::to_string(uid);
 }
 
 }  // namespace
@@ -59,6 +71,11 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
       {"dovecot_base_dir", l.dovecot_base_dir},
       {"dovecot_state_dir", l.dovecot_state_dir},
       {"dovecot_users", l.base.dovecot_dir + "/users"},
+      {"dovecot_dir", l.base.dovecot_dir},
+      {"dovecot_config", dovecot_config_file(l)},
+      {"quota_warning_script", l.base.dovecot_dir + "/conf.d/quota-warning.sh"},
+      {"vmail_user", account_name(l.base.uid)},
+      {"smtp_host", e.listen_ipv6 ? "[" + e.connect_host() + "]" : e.connect_host()},
       {"postfix_private_dir", l.queue_dir + "/private"},
       {"uid", std::to_string(l.base.uid)},
       {"gid", std::to_string(l.base.gid)},
@@ -66,7 +83,9 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
       {"instance_name", "vmail"},
   };
   for (size_t i = 0; i < kServices.size(); ++i) {
-    v[std::string(kServices[i].name) + "_port"] = std::to_string(e.ports[i]);
+    std::string key = std::string(kServices[i].name) + "_port";
+    std::replace(key.begin(), key.end(), '-', '_');  // quota-status -> quota_status_port
+    v[key] = std::to_string(e.ports[i]);
   }
   return v;
 }

@@ -17,7 +17,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-enum class Protocol { kSmtp, kImap, kPop3 };
+enum class Protocol { kSmtp, kImap, kPop3, kManageSieve, kPolicy };
 
 struct Plan {
   Protocol protocol;
@@ -30,6 +30,8 @@ Plan plan_for(const std::string& service) {
   if (service == "imaps") return {Protocol::kImap, true};
   if (service == "pop3") return {Protocol::kPop3, false};
   if (service == "pop3s") return {Protocol::kPop3, true};
+  if (service == "managesieve") return {Protocol::kManageSieve, false};
+  if (service == "quota-status") return {Protocol::kPolicy, false};
   return {Protocol::kSmtp, false};  // smtp, submission: STARTTLS
 }
 
@@ -269,6 +271,45 @@ std::string check_pop3(Connection& c, bool implicit_tls, SSL_CTX* ctx) {
   return pop3_ok(c, "QUIT");
 }
 
+// ManageSieve (RFC 5804): capability lines until one starting with OK, as
+// the greeting and again after STARTTLS.
+std::string sieve_ok(Connection& c, const std::string& step) {
+  std::string err;
+  while (true) {
+    std::string line = c.read_line(&err);
+    if (!err.empty()) return step + ": " + err;
+    if (line.rfind("OK", 0) == 0) return "";
+    if (line.rfind("NO", 0) == 0 || line.rfind("BYE", 0) == 0) return step + ": unexpected reply " + quote(line);
+  }
+}
+
+std::string check_managesieve(Connection& c, SSL_CTX* ctx) {
+  std::string err;
+  if (err = sieve_ok(c, "greeting"); !err.empty()) return err;
+  if (err = c.send("STARTTLS\r\n"); !err.empty()) return err;
+  if (err = sieve_ok(c, "STARTTLS"); !err.empty()) return err;
+  if (err = c.start_tls(ctx); !err.empty()) return err;
+  if (err = sieve_ok(c, "capabilities after STARTTLS"); !err.empty()) return err;
+  if (err = c.send("LOGOUT\r\n"); !err.empty()) return err;
+  return sieve_ok(c, "LOGOUT");
+}
+
+// Postfix's policy protocol: one request, an `action=` line and an empty
+// line back. The recipient is no mailbox, so quota-status answers DUNNO
+// without touching any mailbox.
+std::string check_policy(Connection& c) {
+  std::string err;
+  if (err = c.send("request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
+                   "sender=health@vmail.invalid\nrecipient=health@vmail.invalid\nsize=0\n\n");
+      !err.empty()) {
+    return err;
+  }
+  std::string line = c.read_line(&err);
+  if (!err.empty()) return "policy reply: " + err;
+  if (line.rfind("action=", 0) != 0) return "policy reply: unexpected " + quote(line);
+  return "";
+}
+
 ServiceHealth check_one(const std::string& host, const std::string& name, uint16_t port,
                         std::chrono::milliseconds timeout, SSL_CTX* ctx) {
   ServiceHealth h;
@@ -276,13 +317,16 @@ ServiceHealth check_one(const std::string& host, const std::string& name, uint16
   h.port = port;
   Clock::time_point start = Clock::now();
   Connection c(start + timeout);
-  std::string err = c.connect(host, port);
+  // quota-status listens on loopback only, whatever VMAIL_LISTEN says.
+  std::string err = c.connect(name == "quota-status" ? "127.0.0.1" : host, port);
   if (err.empty()) {
     Plan plan = plan_for(name);
     switch (plan.protocol) {
       case Protocol::kSmtp: err = check_smtp(c, plan.implicit_tls, ctx); break;
       case Protocol::kImap: err = check_imap(c, plan.implicit_tls, ctx); break;
       case Protocol::kPop3: err = check_pop3(c, plan.implicit_tls, ctx); break;
+      case Protocol::kManageSieve: err = check_managesieve(c, ctx); break;
+      case Protocol::kPolicy: err = check_policy(c); break;
     }
     if (err.empty()) c.close_tls();
   }

@@ -1,7 +1,9 @@
 // `vmail health`: checks every mail service the way a client would (SPEC
 // "Health"): the greeting, a STARTTLS or implicit TLS handshake (OpenSSL;
 // the certificate is not verified, a self-signed one is normal), and a clean
-// quit. Services are checked in parallel; thread-safe.
+// quit. ManageSieve: greeting, STARTTLS, LOGOUT; quota-status (loopback): one
+// policy request answered with an `action=` line. Services are checked in
+// parallel; thread-safe.
 #pragma once
 
 #include <chrono>

@@ -11,10 +11,16 @@
 namespace vmail {
 
 const std::vector<ServiceSpec> kServices = {
-    {"smtp", "VMAIL_SMTP_PORT", 25},    {"submission", "VMAIL_SUBMISSION_PORT", 587},
-    {"smtps", "VMAIL_SMTPS_PORT", 465}, {"imap", "VMAIL_IMAP_PORT", 143},
-    {"imaps", "VMAIL_IMAPS_PORT", 993}, {"pop3", "VMAIL_POP3_PORT", 110},
+    {"smtp", "VMAIL_SMTP_PORT", 25},
+    {"submission", "VMAIL_SUBMISSION_PORT", 587},
+    {"smtps", "VMAIL_SMTPS_PORT", 465},
+    {"imap", "VMAIL_IMAP_PORT", 143},
+    {"imaps", "VMAIL_IMAPS_PORT", 993},
+    {"pop3", "VMAIL_POP3_PORT", 110},
     {"pop3s", "VMAIL_POP3S_PORT", 995},
+    {"managesieve", "VMAIL_MANAGESIEVE_PORT", 4190},
+    // Dovecot's quota-status policy service for Postfix: loopback only.
+    {"quota-status", "VMAIL_QUOTA_STATUS_PORT", 12340},
 };
 
 const std::vector<SettingDoc> kLaunchSettingDocs = {
@@ -32,6 +38,8 @@ const std::vector<SettingDoc> kLaunchSettingDocs = {
     {"VMAIL_IMAPS_PORT", "IMAPS port (993)"},
     {"VMAIL_POP3_PORT", "POP3 port, STLS (110)"},
     {"VMAIL_POP3S_PORT", "POP3S port (995)"},
+    {"VMAIL_MANAGESIEVE_PORT", "ManageSieve port, STARTTLS (4190)"},
+    {"VMAIL_QUOTA_STATUS_PORT", "quota-status policy port on 127.0.0.1, used by Postfix at RCPT (12340)"},
 };
 
 std::string flag_name(const std::string& variable) {

@@ -25,7 +25,8 @@ struct ServiceSpec {
   const char* variable;  // "VMAIL_SMTP_PORT", ...
   uint16_t default_port;
 };
-// smtp, submission, smtps, imap, imaps, pop3, pop3s, in that order.
+// smtp, submission, smtps, imap, imaps, pop3, pop3s, managesieve,
+// quota-status, in that order.
 extern const std::vector<ServiceSpec> kServices;
 
 // Where the services listen: the address (empty = all addresses) and one port

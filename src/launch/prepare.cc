@@ -240,7 +240,7 @@ Status prepare_database(const LaunchSettings& l, std::string* backup) {
   auto values = recordable(l.base);
   for (const auto& [name, value] : recordable_endpoints(l.endpoints)) values[name] = value;
   if (Status s = record_settings(**db, values); !s.ok()) return s;
-  Store store(**db);
+  Store store(**db, Actor::current("vmail-launch"));
   auto exists = store.domain_exists(l.mail_domain);
   if (!exists.ok()) return exists.status();
   if (!*exists) {

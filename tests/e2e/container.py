@@ -19,7 +19,7 @@ import time
 import uuid
 
 from harness import SOURCE_DIR, free_ports
-from server import DOMAIN, SERVICES
+from server import DOMAIN, SERVICES, port_variable
 
 IMAGE = os.environ.get("VMAIL_IMAGE", "localhost/vmail")
 
@@ -55,7 +55,7 @@ class Container:
         self.ports = ports or dict(zip(SERVICES, free_ports(len(SERVICES))))
         self.env = {"MAIL_DOMAIN": domain, "VMAIL_LISTEN": "127.0.0.1", "VMAIL_MYNETWORKS": "127.0.0.1/32"}
         for service, port in self.ports.items():
-            self.env[f"VMAIL_{service.upper()}_PORT"] = str(port)
+            self.env[port_variable(service)] = str(port)
         if extra_env:
             self.env.update(extra_env)
         self.name = None

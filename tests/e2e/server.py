@@ -27,11 +27,16 @@ import unittest
 from harness import BUILD_DIR, VMAIL, free_ports
 
 LAUNCH = os.path.join(BUILD_DIR, "vmail-launch")
-SERVICES = ["smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s"]
+SERVICES = ["smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s", "managesieve", "quota-status"]
 DOMAIN = "example.test"
 # A client address outside VMAIL_MYNETWORKS (127.0.0.1/32) and not the
 # server's own address, which Dovecot would treat as secured.
 FOREIGN_SOURCE = "127.0.0.2"
+
+
+def port_variable(service):
+    """quota-status -> VMAIL_QUOTA_STATUS_PORT."""
+    return f"VMAIL_{service.upper().replace('-', '_')}_PORT"
 
 
 def tls_context():
@@ -100,7 +105,7 @@ class Server:
             "VMAIL_MYNETWORKS": "127.0.0.1/32",
         }
         for service, port in self.ports.items():
-            self.env[f"VMAIL_{service.upper()}_PORT"] = str(port)
+            self.env[port_variable(service)] = str(port)
         if extra_env:
             self.env.update(extra_env)
         self.proc = None
@@ -225,7 +230,20 @@ class Server:
         return p
 
     def add_user(self, address, password):
-        return self.vmail("user", "add", address, "--password-stdin", input=password + "\n", check=0)
+        """Adds a user, then waits until Dovecot's auth sees them: Dovecot
+        stats its passwd-file at most once a second, so a delivery in the
+        same second as the change can still find the old file (Postfix then
+        defers it, see lmtp_status_filter; the retry would come minutes
+        later, after the test has given up)."""
+        result = self.vmail("user", "add", address, "--password-stdin", input=password + "\n", check=0)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            seen = subprocess.run(["doveadm", "-c", self.dovecot_conf, "user", address],
+                                  capture_output=True, timeout=30)
+            if seen.returncode == 0:
+                break
+            time.sleep(0.2)
+        return result
 
     # Clients ----------------------------------------------------------------
     def smtp(self, service="smtp", source=None):

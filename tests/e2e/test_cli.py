@@ -46,10 +46,15 @@ class CliTour(InstanceTestCase):
         self.assertEqual(u["address"], "alice@example.com")
         self.assertEqual(u["quota"], 2 << 30)
         self.assertIs(u["enabled"], True)
-        self.assertEqual(json.loads(v("--json", "user", "show", "ALICE@example.com", check=0).stdout), u)
+        shown = json.loads(v("--json", "user", "show", "ALICE@example.com", check=0).stdout)
+        # show adds the account features after the list fields.
+        self.assertEqual(shown.pop("access"), {s: True for s in ("imap", "pop3", "sieve", "send", "receive")})
+        self.assertIsNone(shown.pop("usage"))  # no server configured here
+        self.assertIsNone(shown.pop("forward"))
+        self.assertEqual(shown, u)
 
         domains = json.loads(v("--json", "domain", "list", check=0).stdout)
-        self.assertEqual(domains, [{"name": "example.com", "users": 1, "aliases": 2}])
+        self.assertEqual(domains, [{"name": "example.com", "users": 1, "aliases": 2, "alias_of": None}])
         aliases = json.loads(v("--json", "alias", "list", "example.com", check=0).stdout)
         self.assertEqual(aliases, [
             {"source": "@example.com", "destinations": ["alice@example.com"]},
@@ -236,6 +241,16 @@ class HostileInput(InstanceTestCase):
         (["user", "passwd", "nobody@example.com", "--hash", GOOD_HASH], None, 67, "no such user"),
         (["user", "passwd", "alice@example.com", "--hash", "{X}y"], None, 65, "hash"),
         (["user", "quota", "alice@example.com", "lots"], None, 65, "quota"),
+        (["user", "quota", "alice@example.com", "0"], None, 65, "use none"),
+        (["user", "add", "bob@example.com", "--password-stdin", "--quota", "0"], "longenough\n", 65, "quota"),
+        (["user", "access", "alice@example.com", "ftp=off"], None, 65, "unknown service"),
+        (["user", "access", "alice@example.com", "imap=maybe"], None, 65, "imap=on"),
+        (["user", "access", "alice@example.com", "imap=on", "imap=off"], None, 65, "contradicts"),
+        (["user", "access", "nobody@example.com", "imap=off"], None, 67, "no such user"),
+        (["user", "vacation", "alice@example.com", "--subject", "a\nb", "--message-file", "/dev/null"], None, 65,
+         "--subject"),
+        (["user", "vacation", "alice@example.com", "--subject", "Away", "--message-file", "/nonexistent/msg"], None, 66,
+         "--message-file"),
         (["user", "quota", "nobody@example.com", "1G"], None, 67, "no such user"),
         (["user", "disable", "nobody@example.com"], None, 67, "no such user"),
         (["user", "show", "nobody@example.com"], None, 67, "no such user"),
@@ -285,6 +300,62 @@ class HostileInput(InstanceTestCase):
         self.assertIn("newer", p.stderr)
         with open(self.inst.db, "rb") as f:
             self.assertEqual(f.read(), before)
+
+
+class AliasLoops(InstanceTestCase):
+    """Alias destinations never form a cycle (SPEC "Addresses and passwords")."""
+
+    def test_three_alias_cycle_is_refused_and_changes_nothing(self):
+        v = self.inst.vmail
+        v("domain", "add", "d.org", check=0)
+        v("alias", "add", "a1@d.org", "a2@d.org", check=0)
+        v("alias", "add", "a2@d.org", "a3@d.org", check=0)
+        db_before = self.inst.dump_db()
+        files_before = self.inst.exported_files()
+        p = v("alias", "add", "a3@d.org", "a1@d.org", check=65)
+        self.assertEqual(p.stderr.strip().splitlines(),
+                         ["vmail: alias: a3@d.org -> a1@d.org -> a2@d.org -> a3@d.org would loop"])
+        self.assertEqual(self.inst.dump_db(), db_before)
+        self.assertEqual(self.inst.exported_files(), files_before)
+
+        csv = os.path.join(self.inst.root, "loop.csv")
+        with open(csv, "w") as f:
+            f.write("source,destination\nok@d.org,elsewhere@x.org\na3@d.org,a1@d.org\n")
+        p = v("alias", "import", csv, check=65)
+        self.assertIn("loop.csv:3: alias: a3@d.org -> a1@d.org -> a2@d.org -> a3@d.org would loop", p.stderr)
+        self.assertEqual(self.inst.dump_db(), db_before)
+        self.assertEqual(self.inst.exported_files(), files_before)
+
+
+class LeftoverMaildir(InstanceTestCase):
+    """`user del` without --purge keeps the maildir; a new user of the same
+    address does not silently get that mail."""
+
+    def test_user_add_refuses_a_maildir_with_mail_unless_reused(self):
+        v = self.inst.vmail
+        v("domain", "add", "example.com", check=0)
+        self.inst.add_user("bob@example.com")
+        maildir = os.path.join(self.inst.mail_dir, "example.com/bob/Maildir")
+        with open(os.path.join(maildir, "new", "1.old"), "w") as f:
+            f.write("Subject: for the old bob\n\nsecret\n")
+        v("user", "del", "bob@example.com", check=0)
+        db_before = self.inst.dump_db()
+        files_before = self.inst.exported_files()
+        p = v("user", "add", "bob@example.com", "--hash", GOOD_HASH, check=65)
+        lines = p.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertIn('address "bob@example.com"', lines[0])
+        self.assertIn("--reuse-maildir", lines[0])
+        self.assertEqual(self.inst.dump_db(), db_before)
+        self.assertEqual(self.inst.exported_files(), files_before)
+        self.assertIn("--reuse-maildir", v("user", "add", "--help", check=0).stdout)
+
+        v("user", "add", "bob@example.com", "--hash", GOOD_HASH, "--reuse-maildir", check=0)
+        self.assertTrue(os.path.exists(os.path.join(maildir, "new", "1.old")))
+        # An empty leftover maildir (no mail ever) is no reason to refuse.
+        self.inst.add_user("carol@example.com")
+        v("user", "del", "carol@example.com", check=0)
+        v("user", "add", "carol@example.com", "--hash", GOOD_HASH, check=0)
 
 
 class Concurrency(InstanceTestCase):

@@ -69,6 +69,8 @@ class MalformedFiles(ImportTestCase):
         ("unknown domain", "email,password\n" + GOOD + "a@nowhere.test,correct horse\n", [3], "no such domain"),
         ("bad quota", "email,password,quota\ngood@example.test,correct horse,1G\n"
          "a@example.test,correct horse,12X\n", [3], "quota"),
+        ("zero quota", "email,password,quota\ngood@example.test,correct horse,1G\n"
+         "a@example.test,correct horse,0\n", [3], "use none"),
         ("bad boolean", "email,password,enabled\ngood@example.test,correct horse,yes\n"
          "a@example.test,correct horse,maybe\n", [3], "not a boolean"),
         ("invalid UTF-8", b"email,password,name\ngood@example.test,correct horse,A\n"
@@ -166,7 +168,9 @@ class GoodFiles(ImportTestCase):
         self.assertEqual(users["alice@example.test"]["name"], "Smith, Alice")
         self.assertEqual(users["alice@example.test"]["quota"], 1 << 30)
         self.assertIs(users["bob@example.test"]["enabled"], False)
-        self.assertTrue(os.path.isdir(os.path.join(self.inst.mail_dir, "example.test/carol/Maildir/new")))
+        # No maildir yet (Dovecot makes it at the first delivery or login), only the domain folder.
+        self.assertTrue(os.path.isdir(os.path.join(self.inst.mail_dir, "example.test")))
+        self.assertFalse(os.path.exists(os.path.join(self.inst.mail_dir, "example.test/carol")))
         with open(os.path.join(self.inst.dovecot_dir, "users")) as f:
             exported = f.read()
         hash_of = {line.split(":")[0]: line.split(":")[1] for line in exported.splitlines()}
@@ -308,7 +312,39 @@ class TenThousandLogins(ServerTestCase):
             with self.subTest(user=i):
                 self.assertTrue(imap_login_ok(self.server, f"h{i:05d}@{DOMAIN}", self.hash_password))
         self.assertFalse(imap_login_ok(self.server, f"p00001@{DOMAIN}", "plain-password-00002"))
-        self.assertTrue(os.path.isdir(self.server.maildir(f"h09999@{DOMAIN}")))
+        # The import made no maildir: a login works without one, and Dovecot
+        # makes it (owned by the vmail user) when the INBOX is first opened.
+        address = f"h09999@{DOMAIN}"
+        self.assertFalse(os.path.exists(self.server.maildir(address)))
+        imap = self.server.imaps()
+        try:
+            imap.login(address, self.hash_password)
+            self.assertEqual(imap.select("INBOX")[0], "OK")
+        finally:
+            imap.logout()
+        st = os.stat(os.path.join(self.server.maildir(address), "cur"))
+        self.assertEqual((st.st_uid, st.st_gid), (5000, 5000))
+
+    def test_imported_user_without_maildir_receives_and_reads(self):
+        s = self.server
+        address = f"h05555@{DOMAIN}"
+        home = os.path.dirname(s.maildir(address))
+        self.assertFalse(os.path.exists(home), "import makes no maildir")
+        subject = "first-mail-" + str(time.monotonic_ns())
+        self.assertEqual(s.send("sender@example.net", [address], subject, body="delivered over LMTP\n"), {})
+        s.wait_for_message(address, subject)
+        for path in (home, s.maildir(address), os.path.join(s.maildir(address), "new")):
+            st = os.stat(path)
+            self.assertEqual((st.st_uid, st.st_gid), (5000, 5000), path)
+            self.assertEqual(st.st_mode & 0o077, 0, path)
+        imap = s.imaps()
+        try:
+            imap.login(address, self.hash_password)
+            imap.select("INBOX", readonly=True)
+            typ, data = imap.search(None, "SUBJECT", subject)
+            self.assertEqual((typ, len(data[0].split())), ("OK", 1), data)
+        finally:
+            imap.logout()
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@ passwords, disabled users, password changes and deleted users; no plaintext
 authentication without TLS (issue 4, "Must show" 5)."""
 
 import imaplib
+import os
 import poplib
 import smtplib
+import subprocess
 import time
 import unittest
 
@@ -110,6 +112,23 @@ class LoginTest(ServerTestCase):
             time.sleep(0.5)
         self.assertTrue(500 <= code < 600, (code, msg))
         self.assertTrue(eventually(lambda: not imap_login_ok(s, gone, "gone-password-1")))
+
+    def test_dovecot_not_yet_seeing_a_user_defers_instead_of_bouncing(self):
+        # Postfix's LMTP client reads Dovecot's answer through the rendered
+        # filter: "5.1.1 User doesn't exist" for a recipient that Postfix found
+        # in vmailbox becomes a 4.1.1 deferral, other answers pass unchanged.
+        s = self.server
+        filter_map = "regexp:" + os.path.join(s.postfix_dir, "lmtp_status_filter")
+        configured = subprocess.run(["postconf", "-c", s.postfix_dir, "-h", "lmtp_delivery_status_filter"],
+                                    capture_output=True, text=True, check=True).stdout.strip()
+        self.assertEqual(configured, filter_map)
+        stale = "5.1.1 <new@example.test> User doesn't exist: new@example.test"
+        out = subprocess.run(["postmap", "-c", s.postfix_dir, "-q", stale, filter_map], capture_output=True, text=True)
+        self.assertEqual(out.stdout.strip(), "4.1.1 <new@example.test> User doesn't exist: new@example.test")
+        for other in ("5.2.2 <a@example.test> Quota exceeded (mailbox for user is full)",
+                      "2.0.0 <a@example.test> Saved"):
+            out = subprocess.run(["postmap", "-c", s.postfix_dir, "-q", other, filter_map], capture_output=True, text=True)
+            self.assertEqual(out.returncode, 1, out.stdout)
 
     def test_no_plaintext_auth_without_tls(self):
         s = self.server
