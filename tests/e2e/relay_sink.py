@@ -39,11 +39,12 @@ def main():
     def authenticator(server, session, envelope, mechanism, auth_data):
         if not isinstance(auth_data, LoginPassword):
             record(event="auth", mechanism=mechanism, login=None, ok=False, tls=session.ssl is not None)
-            return AuthResult(success=False)
+            return AuthResult(success=False, handled=False)
         login = auth_data.login.decode(errors="replace")
         ok = login == args.user and auth_data.password.decode(errors="replace") == password
         record(event="auth", mechanism=mechanism, login=login, ok=ok, tls=session.ssl is not None)
-        return AuthResult(success=ok, auth_data=auth_data)
+        # handled=False: aiosmtpd then sends 235 or 535 itself.
+        return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
     class Handler:
         async def handle_DATA(self, server, session, envelope):

@@ -7,6 +7,7 @@ One server (and one sink) for the class."""
 
 import json
 import os
+import shutil
 import signal
 import smtplib
 import stat
@@ -17,7 +18,6 @@ import uuid
 
 from harness import free_ports
 from server import DOMAIN, FOREIGN_SOURCE, Server, ServerTestCase, processes_under, tls_context
-from test_launcher_badconfig import make_cert
 
 ALICE, BOB = f"alice@{DOMAIN}", f"bob@{DOMAIN}"
 PASSWORD = "alice-password-1"
@@ -31,6 +31,16 @@ DEBIAN_PYTHON = "/usr/bin/python3"
 
 def token():
     return "t-" + uuid.uuid4().hex[:12]
+
+
+def relay_cert(dirname, name):
+    """A self-signed certificate for the relay at 127.0.0.1. Postfix's
+    `secure` level matches the next hop (here "127.0.0.1") against DNS names."""
+    key, cert = os.path.join(dirname, f"{name}.key"), os.path.join(dirname, f"{name}.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days",
+                    "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=DNS:127.0.0.1,IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
 
 
 def eventually(check, timeout=30, step=0.2):
@@ -49,7 +59,7 @@ class RelaySink:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="vmail-relay-sink-")
         os.chmod(self.dir, 0o755)
-        self.cert, self.key = make_cert(self.dir, "relay", cn="127.0.0.1")
+        self.cert, self.key = relay_cert(self.dir, "relay")
         self.password_file = os.path.join(self.dir, "relay-password")
         self.write_password(RELAY_PASSWORD)
         self.log = os.path.join(self.dir, "events.jsonl")
@@ -82,17 +92,21 @@ class RelaySink:
             self.proc.kill()
         self.proc.wait()
         self.proc.stdout.close()
-        subprocess.run(["rm", "-rf", self.dir], check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class RelayTest(ServerTestCase):
     sink = None
 
     @classmethod
+    def relay_env(cls):
+        return {"VMAIL_RELAY_HOST": f"127.0.0.1:{cls.sink.port}", "VMAIL_RELAY_USER": RELAY_USER,
+                "VMAIL_RELAY_PASSWORD_FILE": cls.sink.password_file}
+
+    @classmethod
     def setUpClass(cls):
         cls.sink = RelaySink()
-        cls.extra_env = {"VMAIL_RELAY_HOST": f"127.0.0.1:{cls.sink.port}", "VMAIL_RELAY_USER": RELAY_USER,
-                         "VMAIL_RELAY_PASSWORD_FILE": cls.sink.password_file}
+        cls.extra_env = cls.relay_env()
         try:
             super().setUpClass()
         except BaseException:
@@ -222,6 +236,39 @@ class RelayTest(ServerTestCase):
             self.assertIn("\nsmtp_sasl_auth_enable = no\n", direct)
         finally:
             other.cleanup()
+
+
+class VerifiedRelayTest(RelayTest):
+    """VMAIL_RELAY_CA_FILE turns verification on (`secure`): a relay whose
+    certificate does not chain to that CA gets nothing; the mail is deferred,
+    not bounced. (A relay named by an IP address cannot pass the name check
+    either: use its host name; see README.)"""
+
+    @classmethod
+    def relay_env(cls):
+        cls.ca_file, _ = relay_cert(cls.sink.dir, "another-ca")
+        return {**super().relay_env(), "VMAIL_RELAY_CA_FILE": cls.ca_file}
+
+    # Only this one runs here; RelayTest's are not repeated.
+    test_authenticated_mail_to_a_remote_address_leaves_through_the_relay_with_auth_over_tls = None
+    test_local_mail_stays_local = None
+    test_wrong_relay_password_defers_and_a_new_password_after_sighup_delivers = None
+    test_password_map_is_0600_and_the_password_is_shown_nowhere = None
+
+    def test_a_certificate_from_another_ca_is_refused_and_the_mail_deferred(self):
+        with open(os.path.join(self.server.postfix_dir, "main.cf")) as f:
+            main_cf = f.read()
+        self.assertIn("\nsmtp_tls_security_level = secure\n", main_cf)
+        self.assertIn(f"\nsmtp_tls_CAfile = {self.ca_file}\n", main_cf)
+        t = token()
+        queue_id = self.submit("someone@example.net", t)
+        self.assertTrue(eventually(lambda: self.in_queue(queue_id, "deferred")), self.server.log()[-3000:])
+        log = self.server.log()
+        self.assertIn("certificate verification failed", log)
+        self.assertRegex(log, rf"{queue_id}: .*status=deferred \(Server certificate not verified\)")
+        self.assertNotRegex(log, rf"{queue_id}: .*status=bounced")
+        self.assertIsNone(self.sink.message_with(t))
+        self.assertEqual([e for e in self.sink.events() if e["event"] == "auth"], [], "no password sent")
 
 
 if __name__ == "__main__":
