@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/files.h"
+#include "core/row_policy.h"
 #include "core/validate.h"
 
 namespace vmail {
@@ -124,23 +125,6 @@ bool valid_network(const std::string& token) {
   return prefix.empty() || std::stoi(prefix) <= 32;
 }
 
-// A DNS name: LDH labels of 1-63 characters, 253 at most. One label is
-// enough (a relay on the local network may be called "relay").
-bool valid_host_name(const std::string& host) {
-  if (host.empty() || host.size() > 253) return false;
-  size_t start = 0;
-  while (true) {
-    size_t dot = host.find('.', start);
-    std::string label = host.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
-    for (char c : label) {
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
-    }
-    if (dot == std::string::npos) return true;
-    start = dot + 1;
-  }
-}
-
 // A SASL login Postfix can store as `user:password`: it splits at the first
 // ':', and a blank would end the map key's value early.
 bool valid_relay_user(const std::string& user) {
@@ -224,7 +208,8 @@ Result<std::string> parse_relay_host(const std::string& value) {
   for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   // Brackets: Postfix connects to that host's address, without an MX lookup.
   if (is_ipv6(host)) return "[ipv6:" + host + "]:" + std::to_string(*p);
-  if (is_ipv4(host) || valid_host_name(host)) return "[" + host + "]:" + std::to_string(*p);
+  // A host name is checked like a stored domain (LDH labels, at least two).
+  if (is_ipv4(host) || row_safe_domain(host)) return "[" + host + "]:" + std::to_string(*p);
   return bad("not a host name or IP address");
 }
 
