@@ -556,6 +556,10 @@ Result<bool> write_private_map(const Settings& settings, const std::string& path
   if (run->exit_code != 0) {
     return Status(Code::kCantCreate, path + ": postmap failed: " + run->output.substr(0, run->output.find('\n')));
   }
+  // postmap copies the source's mode for hash maps; set it for every type.
+  if (::chmod(staged.temp_db.c_str(), mode) != 0) {
+    return Status(Code::kCantCreate, staged.temp_db + ": chmod: " + std::strerror(errno));
+  }
   if (Status s = sync_file(staged.temp_db); !s.ok()) return s;
   if (Status s = commit_file(staged); !s.ok()) return s;
   if (Status s = sync_dir(dir_of(path)); !s.ok()) return s;
