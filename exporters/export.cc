@@ -34,9 +34,9 @@ namespace vmail {
 namespace {
 
 // The names export_all writes; only these get stale temp files swept.
-const char* const kExportNames[] = {"users",     "vmailbox",  "virtual",    "vdomains",  "sender_logins",
-                                    "deny-imap", "deny-pop3", "deny-sieve", "deny-smtp", "recipient_access",
-                                    "hosted_senders"};
+const char* const kExportNames[] = {"users",         "vmailbox",         "virtual",       "vdomains",
+                                    "sender_logins", "deny-imap",        "deny-pop3",     "deny-sieve",
+                                    "deny-smtp",     "recipient_access", "hosted_senders"};
 
 // How long an export waits for another one's lock before it gives up: a hung
 // postmap must not hang every later command (and the launcher's reload).

@@ -178,8 +178,9 @@ TEST(PostfixMapsTest, AliasDomainsAndForwards) {
   ASSERT_EQ(hosted.size(), 4u);
   const char* const domains[] = {"alias.net", "example.com", "other-alias.net", "other.org"};
   for (size_t i = 0; i < hosted.size(); ++i) {
-    EXPECT_EQ(hosted[i], std::string(domains[i]) + " REJECT 5.7.1 sender address in a domain hosted here: "
-                                                  "authenticate on the submission port");
+    EXPECT_EQ(hosted[i], std::string(domains[i]) +
+                             " REJECT 5.7.1 sender address in a domain hosted here: "
+                             "authenticate on the submission port");
   }
   EXPECT_EQ(render_vmailbox(s), render_vmailbox(sample())) << "forwarding mailboxes still exist";
   // Without a catch-all at the target, no `@ALIAS` line: unknown users are refused.

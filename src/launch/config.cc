@@ -87,7 +87,7 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
       // Outbound: direct (relayhost empty, opportunistic TLS) or through the
       // relay with mandatory TLS, verified when a CA file was given.
       {"relay_host", l.relay.host},
-      {"smtp_tls_security_level", l.relay.host.empty()       ? "may"
+      {"smtp_tls_security_level", l.relay.host.empty()      ? "may"
                                   : l.relay.ca_file.empty() ? "encrypt"
                                                             : "secure"},
       {"relay_ca_file", l.relay.ca_file},

@@ -158,8 +158,8 @@ Result<RelaySettings> load_relay(const Getter& get) {
   if (file && !user) return Status(Code::kConfig, "VMAIL_RELAY_USER: not set (VMAIL_RELAY_PASSWORD_FILE needs it)");
   if (user) {
     if (!valid_relay_user(*user)) {
-      return Status(Code::kConfig,
-                    "VMAIL_RELAY_USER " + quote(*user) + ": must be 1-256 characters without ':', spaces or control characters");
+      return Status(Code::kConfig, "VMAIL_RELAY_USER " + quote(*user) +
+                                       ": must be 1-256 characters without ':', spaces or control characters");
     }
     r.user = *user;
     r.password_file = absolute_path(*file);
@@ -170,7 +170,8 @@ Result<RelaySettings> load_relay(const Getter& get) {
   if (auto ca = get("VMAIL_RELAY_CA_FILE")) {
     r.ca_file = absolute_path(*ca);
     if (!safe_config_path(r.ca_file)) {
-      return Status(Code::kConfig, "VMAIL_RELAY_CA_FILE " + quote(r.ca_file) + ": spaces, commas, quotes and '#' are not allowed");
+      return Status(Code::kConfig,
+                    "VMAIL_RELAY_CA_FILE " + quote(r.ca_file) + ": spaces, commas, quotes and '#' are not allowed");
     }
     auto content = read_file(r.ca_file);
     if (!content.ok() || !*content || (*content)->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {

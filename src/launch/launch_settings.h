@@ -87,7 +87,7 @@ struct LaunchSettings {
   std::string dh_file;            // $VMAIL_STATE_DIR/dh.pem
   std::string backup_dir;         // $VMAIL_STATE_DIR/backups
   std::string lock_file;          // $VMAIL_STATE_DIR/vmail-launch.pid
-  std::string relay_password_map; // $VMAIL_POSTFIX_DIR/relay_passwords (0600)
+  std::string relay_password_map;  // $VMAIL_POSTFIX_DIR/relay_passwords (0600)
 };
 
 // The variables vmail-launch reads beyond settings.h's, with their help text

@@ -112,8 +112,10 @@ TEST(LaunchSettingsTest, FlagsAndRecordedEndpoints) {
 
 TEST(RelaySettingsTest, RelayHostForms) {
   const std::vector<std::pair<std::string, std::string>> good = {
-      {"smtp.example.net:587", "[smtp.example.net]:587"}, {"[SMTP.Example.NET]:25", "[smtp.example.net]:25"},
-      {"127.0.0.1:2525", "[127.0.0.1]:2525"},             {"[2001:db8::1]:587", "[ipv6:2001:db8::1]:587"},
+      {"smtp.example.net:587", "[smtp.example.net]:587"},
+      {"[SMTP.Example.NET]:25", "[smtp.example.net]:25"},
+      {"127.0.0.1:2525", "[127.0.0.1]:2525"},
+      {"[2001:db8::1]:587", "[ipv6:2001:db8::1]:587"},
       {"[ipv6:::1]:465", "[ipv6:::1]:465"},
   };
   for (const auto& [in, out] : good) {
@@ -121,9 +123,9 @@ TEST(RelaySettingsTest, RelayHostForms) {
     ASSERT_TRUE(r.ok()) << in << ": " << r.status().message();
     EXPECT_EQ(*r, out) << in;
   }
-  for (const std::string bad : {"host", "host:0", "host:99999", "host:", ":25", "[host]", "[host]25", "[host:25",
-                                "2001:db8::1:25", "bad_name:25", "-x.example:25", "a b:25", "host:25\nrelayhost=x",
-                                "hash:/etc/x", "host:+25", "relay:587"}) {
+  for (const std::string bad :
+       {"host", "host:0", "host:99999", "host:", ":25", "[host]", "[host]25", "[host:25", "2001:db8::1:25",
+        "bad_name:25", "-x.example:25", "a b:25", "host:25\nrelayhost=x", "hash:/etc/x", "host:+25", "relay:587"}) {
     auto r = parse_relay_host(bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.status().code(), Code::kConfig);
@@ -209,8 +211,7 @@ TEST(RelaySettingsTest, MainCfRendersTheRelayButNeverThePassword) {
   EXPECT_NE(relayed.find("\nrelayhost = [smtp.example.net]:587\n"), std::string::npos);
   EXPECT_NE(relayed.find("\nsmtp_tls_security_level = encrypt\n"), std::string::npos);
   EXPECT_NE(relayed.find("\nsmtp_sasl_auth_enable = yes\n"), std::string::npos);
-  EXPECT_NE(relayed.find("\nsmtp_sasl_password_maps = hash:/srv/one/etc/postfix/relay_passwords\n"),
-            std::string::npos);
+  EXPECT_NE(relayed.find("\nsmtp_sasl_password_maps = hash:/srv/one/etc/postfix/relay_passwords\n"), std::string::npos);
   EXPECT_EQ(relayed.find("never-in-main-cf"), std::string::npos);
   EXPECT_EQ(relayed.find("mailer"), std::string::npos);
 }
