@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import smtplib
 import stat
 import subprocess
 import tempfile
@@ -64,14 +63,21 @@ class RelaySink:
         self.write_password(RELAY_PASSWORD)
         self.log = os.path.join(self.dir, "events.jsonl")
         self.port = free_ports(1)[0]
-        self.proc = subprocess.Popen([DEBIAN_PYTHON, SINK, "--port", str(self.port), "--cert", self.cert, "--key",
-                                      self.key, "--user", RELAY_USER, "--password-file", self.password_file,
-                                      "--log", self.log], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        line = self.proc.stdout.readline()
-        if line.strip() != "ready":
+        # Its output goes to a file, not a pipe nobody reads (which could fill).
+        self.output = os.path.join(self.dir, "sink.out")
+        with open(self.output, "w") as out:
+            self.proc = subprocess.Popen([DEBIAN_PYTHON, SINK, "--port", str(self.port), "--cert", self.cert, "--key",
+                                          self.key, "--user", RELAY_USER, "--password-file", self.password_file,
+                                          "--log", self.log], stdout=out, stderr=subprocess.STDOUT)
+        eventually(lambda: self.proc.poll() is not None or "ready" in self.read_output(), timeout=20)
+        if "ready" not in self.read_output():
+            output = self.read_output()
             self.stop()
-            raise AssertionError(f"relay sink did not start: {line}{self.proc.stdout.read()}")
-        # The sink read its password: from now on the file is the server's copy.
+            raise AssertionError(f"relay sink did not start: {output}")
+
+    def read_output(self):
+        with open(self.output, errors="replace") as f:
+            return f.read()
 
     def write_password(self, password):
         with open(self.password_file, "w") as f:
@@ -91,7 +97,6 @@ class RelaySink:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-        self.proc.stdout.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
