@@ -34,8 +34,9 @@ namespace vmail {
 namespace {
 
 // The names export_all writes; only these get stale temp files swept.
-const char* const kExportNames[] = {"users",     "vmailbox",  "virtual",    "vdomains",  "sender_logins",
-                                    "deny-imap", "deny-pop3", "deny-sieve", "deny-smtp", "recipient_access"};
+const char* const kExportNames[] = {"users",         "vmailbox",         "virtual",       "vdomains",
+                                    "sender_logins", "deny-imap",        "deny-pop3",     "deny-sieve",
+                                    "deny-smtp",     "recipient_access", "hosted_senders"};
 
 // How long an export waits for another one's lock before it gives up: a hung
 // postmap must not hang every later command (and the launcher's reload).
@@ -490,6 +491,7 @@ Result<std::vector<ExportedFile>> render_exports(Database& db, const Settings& s
   files.push_back({settings.postfix_dir + "/sender_logins", true, render_sender_logins(rows)});
   files.push_back({settings.postfix_dir + "/vdomains", true, render_vdomains(rows)});
   files.push_back({settings.postfix_dir + "/recipient_access", true, render_recipient_access(*snap, rows)});
+  files.push_back({settings.postfix_dir + "/hosted_senders", true, render_hosted_senders(rows)});
   files.push_back({settings.dovecot_dir + "/users", false, render_dovecot_users(rows, settings)});
   for (const auto& [service, switch_name] : kDovecotDenyFiles) {
     files.push_back({settings.dovecot_dir + "/deny-" + service, false, render_deny_file(*snap, rows, switch_name)});
@@ -526,6 +528,51 @@ Result<ExportReport> export_all(Database& db, const Settings& settings) {
       "ms",
       lock_ms, render_ms, stage_ms, postmap_ms, clock.lap_ms());
   return report;
+}
+
+Result<bool> write_private_map(const Settings& settings, const std::string& path, const std::string& content,
+                               mode_t mode) {
+  const std::string db_file = map_database_path(path, settings.map_type);
+  struct stat st;
+  auto same = file_has_content(path, content);
+  if (!same.ok()) return same.status();
+  if (*same && ::stat(path.c_str(), &st) == 0 && (st.st_mode & 07777) == mode &&
+      database_current(path, settings.map_type)) {
+    return false;
+  }
+  if (Status s = check_target(db_file); !s.ok()) return s;
+  auto config_dir = postmap_config_dir(settings.db);
+  if (!config_dir.ok()) return config_dir.status();
+  auto temp = TempFile::create(path, FileOptions{mode, {}, {}});
+  if (!temp.ok()) return temp.status();
+  // Staged owns the temp and removes postmap's output unless it was renamed.
+  Staged staged(path, std::move(*temp), settings.map_type);
+  if (Status s = staged.temp.write(content); !s.ok()) return s;
+  if (Status s = staged.temp.finish(); !s.ok()) return s;
+  // The map is named on the command line, never its content: postmap reads
+  // the file (which may hold a secret) itself and gives the database its mode.
+  auto run = run_process({"postmap", "-c", *config_dir, settings.map_type + ":" + staged.temp.path()});
+  if (!run.ok()) return Status(Code::kCantCreate, path + ": " + run.status().message());
+  if (run->exit_code != 0) {
+    return Status(Code::kCantCreate, path + ": postmap failed: " + run->output.substr(0, run->output.find('\n')));
+  }
+  // postmap copies the source's mode for hash maps; set it for every type.
+  if (::chmod(staged.temp_db.c_str(), mode) != 0) {
+    return Status(Code::kCantCreate, staged.temp_db + ": chmod: " + std::strerror(errno));
+  }
+  if (Status s = sync_file(staged.temp_db); !s.ok()) return s;
+  if (Status s = commit_file(staged); !s.ok()) return s;
+  if (Status s = sync_dir(dir_of(path)); !s.ok()) return s;
+  return true;
+}
+
+Status remove_private_map(const std::string& path, const std::string& map_type) {
+  for (const std::string& p : {map_database_path(path, map_type), path}) {
+    if (::unlink(p.c_str()) != 0 && errno != ENOENT) {
+      return Status(Code::kCantCreate, p + ": cannot remove: " + std::strerror(errno));
+    }
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<std::string>> export_out_of_sync(Database& db, const Settings& settings) {

@@ -16,6 +16,8 @@
 // content is unchanged (and whose postmap database exists) is left alone.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -42,6 +44,19 @@ struct ExportReport {
 // Writes what changed. Failure: kCantCreate (73) or kIoError (74), with the
 // path; kBusy (75) naming the lock file; kConfig (78) for a bad timeout.
 Result<ExportReport> export_all(Database& db, const Settings& settings);
+
+// Writes one Postfix map that is not rendered from the database (the
+// launcher's relay password map) the way the exported maps are built: the
+// source goes to a temp file with `mode`, postmap (with the exporter's private
+// config folder) builds the temp's database, which postmap gives the same
+// mode, and the database is renamed into place before the source. True when
+// it wrote; false when `path` already holds `content` with `mode` and a
+// current database. kCantCreate naming the path on failure, never the content.
+Result<bool> write_private_map(const Settings& settings, const std::string& path, const std::string& content,
+                               mode_t mode);
+
+// Removes such a map and its database (missing files are fine).
+Status remove_private_map(const std::string& path, const std::string& map_type);
 
 // The exported files that are missing or differ from the database.
 Result<std::vector<std::string>> export_out_of_sync(Database& db, const Settings& settings);

@@ -173,6 +173,15 @@ TEST(PostfixMapsTest, AliasDomainsAndForwards) {
             "sales@alias.net alice@example.com,bob@example.com\n"
             "sales@example.com alice@example.com,bob@example.com\n");
   EXPECT_EQ(render_vdomains(s), "alias.net OK\nexample.com OK\nother-alias.net OK\nother.org OK\n");
+  // Every hosted domain and alias domain, whole (not only sender_logins' addresses).
+  std::vector<std::string> hosted = lines_of(render_hosted_senders(check_rows(s)));
+  ASSERT_EQ(hosted.size(), 4u);
+  const char* const domains[] = {"alias.net", "example.com", "other-alias.net", "other.org"};
+  for (size_t i = 0; i < hosted.size(); ++i) {
+    EXPECT_EQ(hosted[i], std::string(domains[i]) +
+                             " REJECT 5.7.1 sender address in a domain hosted here: "
+                             "authenticate on the submission port");
+  }
   EXPECT_EQ(render_vmailbox(s), render_vmailbox(sample())) << "forwarding mailboxes still exist";
   // Without a catch-all at the target, no `@ALIAS` line: unknown users are refused.
   s.aliases.erase(s.aliases.begin());
@@ -418,8 +427,9 @@ TEST_F(ExportTest, AccessSwitchesReachTheirOwnFiles) {
 TEST_F(ExportTest, WritesEveryFileThenLeavesUnchangedOnesAlone) {
   auto first = export_all(*db_, settings_);
   ASSERT_TRUE(first.ok()) << first.status().message();
-  // 5 maps and the users file, plus recipient_access and deny-{imap,pop3,sieve,smtp}.
-  EXPECT_EQ(first->written.size(), 10u);
+  // 4 maps and the users file, plus recipient_access, hosted_senders and
+  // deny-{imap,pop3,sieve,smtp}.
+  EXPECT_EQ(first->written.size(), 11u);
   EXPECT_EQ(postmap_query("alice@example.com", "vmailbox"), "example.com/alice/Maildir/\n");
   EXPECT_EQ(postmap_query("sales@example.com", "virtual"), "alice@example.com\n");
   EXPECT_EQ(postmap_query("example.com", "vdomains"), "OK\n");
@@ -430,7 +440,7 @@ TEST_F(ExportTest, WritesEveryFileThenLeavesUnchangedOnesAlone) {
   auto again = export_all(*db_, settings_);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->written.empty());
-  EXPECT_EQ(again->unchanged.size(), 10u);
+  EXPECT_EQ(again->unchanged.size(), 11u);
   for (const auto& [path, st] : before) {
     struct stat now = stat_of(path);
     EXPECT_EQ(now.st_ino, st.st_ino) << path;
@@ -466,6 +476,46 @@ TEST_F(ExportTest, ModesAndOwners) {
   EXPECT_EQ(*stale, std::vector<std::string>{users_path()});
   ASSERT_TRUE(export_all(*db_, settings_).ok());
   EXPECT_EQ(stat_of(users_path()).st_mode & 07777, 0640u);
+}
+
+// Port 25's sender rule: the map answers for the domain key Postfix looks up.
+TEST_F(ExportTest, HostedSendersRejectEveryHostedDomain) {
+  ASSERT_TRUE(store_->add_domain("second.org").ok());
+  ASSERT_TRUE(export_all(*db_, settings_).ok());
+  EXPECT_EQ(postmap_query("example.com", "hosted_senders").rfind("REJECT 5.7.1 ", 0), 0u);
+  EXPECT_EQ(postmap_query("second.org", "hosted_senders").rfind("REJECT 5.7.1 ", 0), 0u);
+  EXPECT_EQ(postmap_query("example.net", "hosted_senders"), "");
+  ASSERT_TRUE(store_->add_domain("third.org").ok());
+  auto stale = export_out_of_sync(*db_, settings_);
+  ASSERT_TRUE(stale.ok());
+  EXPECT_NE(std::find(stale->begin(), stale->end(), postfix("hosted_senders")), stale->end());
+}
+
+// The launcher's relay password map: 0600 source and database, rewritten
+// only when its content changes, removed with its database.
+TEST_F(ExportTest, PrivateMapIsBuiltLikeTheExportedMaps) {
+  const std::string path = postfix("relay_passwords");
+  std::filesystem::create_directories(settings_.postfix_dir);
+  auto wrote = write_private_map(settings_, path, "[relay.example.net]:587 user:pass word\n", 0600);
+  ASSERT_TRUE(wrote.ok()) << wrote.status().message();
+  EXPECT_TRUE(*wrote);
+  EXPECT_EQ(stat_of(path).st_mode & 07777, 0600u);
+  EXPECT_EQ(stat_of(path + ".db").st_mode & 07777, 0600u);
+  EXPECT_EQ(postmap_query("[relay.example.net]:587", "relay_passwords"), "user:pass word\n");
+  struct stat before = stat_of(path + ".db");
+  auto again = write_private_map(settings_, path, "[relay.example.net]:587 user:pass word\n", 0600);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again);
+  EXPECT_EQ(stat_of(path + ".db").st_ino, before.st_ino);
+  ASSERT_TRUE(write_private_map(settings_, path, "[relay.example.net]:587 user:new\n", 0600).ok());
+  EXPECT_EQ(postmap_query("[relay.example.net]:587", "relay_passwords"), "user:new\n");
+  for (const auto& e : std::filesystem::directory_iterator(settings_.postfix_dir)) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+  }
+  ASSERT_TRUE(remove_private_map(path, settings_.map_type).ok());
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_FALSE(std::filesystem::exists(path + ".db"));
+  EXPECT_TRUE(remove_private_map(path, settings_.map_type).ok());
 }
 
 TEST_F(ExportTest, PostmapConfigIsBackDated) {

@@ -201,6 +201,23 @@ std::string render_sender_logins(const CheckedRows& rows) {
   return render_merged(mailboxes, alias_entries, {});
 }
 
+std::string render_hosted_senders(const CheckedRows& rows) {
+  // Alias domains are rows of the domains table too; added again in case a
+  // snapshot ever lists them apart. Sorted and unique either way.
+  std::vector<std::string_view> domains(rows.domains.begin(), rows.domains.end());
+  for (const AliasDomain* d : rows.alias_domains) domains.push_back(d->alias);
+  std::sort(domains.begin(), domains.end());
+  domains.erase(std::unique(domains.begin(), domains.end()), domains.end());
+  std::string out;
+  for (std::string_view d : domains) {
+    out.append(d);
+    // A domain key matches every address of the domain, not only the
+    // addresses sender_logins lists (see main.cf.mustache).
+    out += " REJECT 5.7.1 sender address in a domain hosted here: authenticate on the submission port\n";
+  }
+  return out;
+}
+
 std::string render_vmailbox(const Snapshot& snapshot, const SkipReporter& skipped) {
   return render_vmailbox(check_rows(snapshot, skipped));
 }

@@ -8,6 +8,10 @@
 //   sender_logins  address -> logins allowed to send as it
 //                  (smtpd_sender_login_maps): a mailbox owns itself, an alias
 //                  is owned by its destinations that are local mailboxes
+//   hosted_senders domain  -> REJECT 5.7.1 ...       (check_sender_access on
+//                  port 25): every hosted domain and alias domain, so a
+//                  client neither authenticated nor in mynetworks cannot use
+//                  any sender address there
 #pragma once
 
 #include <functional>
@@ -23,6 +27,7 @@ std::string render_vmailbox(const CheckedRows& rows);
 std::string render_virtual(const CheckedRows& rows, const SkipReporter& skipped = {});
 std::string render_vdomains(const CheckedRows& rows);
 std::string render_sender_logins(const CheckedRows& rows);
+std::string render_hosted_senders(const CheckedRows& rows);
 
 // Convenience: checks `snapshot` and renders one file, reporting left-out rows.
 std::string render_vmailbox(const Snapshot& snapshot, const SkipReporter& skipped = {});

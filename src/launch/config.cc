@@ -1,6 +1,7 @@
 #include "launch/config.h"
 
 #include <pwd.h>
+#include <sys/stat.h>
 #include <kainjow/mustache.hpp>
 
 #include <algorithm>
@@ -8,6 +9,8 @@
 
 #include "core/files.h"
 #include "core/process.h"
+#include "exporters/export.h"
+#include "exporters/postfix_maps.h"
 
 namespace vmail {
 namespace {
@@ -81,6 +84,15 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
       {"gid", std::to_string(l.base.gid)},
       // Dovecot needs a distinct instance name per base_dir for doveadm.
       {"instance_name", "vmail"},
+      // Outbound: direct (relayhost empty, opportunistic TLS) or through the
+      // relay with mandatory TLS, verified when a CA file was given.
+      {"relay_host", l.relay.host},
+      {"smtp_tls_security_level", l.relay.host.empty()      ? "may"
+                                  : l.relay.ca_file.empty() ? "encrypt"
+                                                            : "secure"},
+      {"relay_ca_file", l.relay.ca_file},
+      {"smtp_sasl_auth_enable", l.relay.user.empty() ? "no" : "yes"},
+      {"smtp_sasl_password_maps", l.relay.user.empty() ? "" : l.base.map_type + ":" + l.relay_password_map},
   };
   for (size_t i = 0; i < kServices.size(); ++i) {
     std::string key = std::string(kServices[i].name) + "_port";
@@ -122,6 +134,20 @@ Result<std::vector<std::string>> write_configs(const std::vector<ConfigFile>& fi
     written.push_back(f.path);
   }
   return written;
+}
+
+Result<bool> write_relay_password_map(const LaunchSettings& l) {
+  if (l.relay.user.empty()) {
+    const std::string db_file = map_database_path(l.relay_password_map, l.base.map_type);
+    struct stat st;
+    bool present = ::stat(l.relay_password_map.c_str(), &st) == 0 || ::stat(db_file.c_str(), &st) == 0;
+    if (!present) return false;
+    if (Status s = remove_private_map(l.relay_password_map, l.base.map_type); !s.ok()) return s;
+    return true;
+  }
+  auto password = read_relay_password(l.relay.password_file);
+  if (!password.ok()) return password.status();
+  return write_private_map(l.base, l.relay_password_map, relay_password_line(l.relay, *password), 0600);
 }
 
 Status validate_configs(const LaunchSettings& l, std::vector<std::string>* warnings) {

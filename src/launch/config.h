@@ -37,6 +37,14 @@ Result<std::vector<ConfigFile>> render_configs(const LaunchSettings& settings, c
 // Writes the files that changed (0644, atomically); returns the paths written.
 Result<std::vector<std::string>> write_configs(const std::vector<ConfigFile>& files);
 
+// The relay password map (smtp_sasl_password_maps): with a relay user, reads
+// the password file again (so SIGHUP picks up a new password) and writes
+// settings.relay_password_map, mode 0600, with its database (built like the
+// exported maps); without one, removes any map an earlier start left. True
+// when a file was written or removed. kConfig naming the password file (never
+// the password) when it cannot be read; kCantCreate when the map cannot be written.
+Result<bool> write_relay_password_map(const LaunchSettings& settings);
+
 // `postfix -c DIR check` (which also creates the queue tree) and
 // `doveconf -c FILE -n`. kConfig with the tool's first complaint on failure;
 // Postfix warnings are returned through *warnings.

@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <set>
 
+#include "core/files.h"
+#include "core/row_policy.h"
 #include "core/validate.h"
 
 namespace vmail {
@@ -40,6 +43,10 @@ const std::vector<SettingDoc> kLaunchSettingDocs = {
     {"VMAIL_POP3S_PORT", "POP3S port (995)"},
     {"VMAIL_MANAGESIEVE_PORT", "ManageSieve port, STARTTLS (4190)"},
     {"VMAIL_QUOTA_STATUS_PORT", "quota-status policy port on 127.0.0.1, used by Postfix at RCPT (12340)"},
+    {"VMAIL_RELAY_HOST", "send outbound mail through this host:port (STARTTLS required); default: straight to MX"},
+    {"VMAIL_RELAY_USER", "SASL user name at the relay host (with VMAIL_RELAY_PASSWORD_FILE)"},
+    {"VMAIL_RELAY_PASSWORD_FILE", "file holding the relay password on one line (never logged)"},
+    {"VMAIL_RELAY_CA_FILE", "CA certificates that must sign the relay's certificate; default: not verified"},
 };
 
 std::string flag_name(const std::string& variable) {
@@ -118,7 +125,124 @@ bool valid_network(const std::string& token) {
   return prefix.empty() || std::stoi(prefix) <= 32;
 }
 
+// A SASL login Postfix can store as `user:password`: it splits at the first
+// ':', and a blank would end the map key's value early.
+bool valid_relay_user(const std::string& user) {
+  if (user.empty() || user.size() > 256) return false;
+  return std::none_of(user.begin(), user.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return c == ':' || c == ' ' || u < 0x20 || u == 0x7f;
+  });
+}
+
+// Paths written into main.cf.
+bool safe_config_path(const std::string& p) { return p.find_first_of("\n\r\t ,#\"\\") == std::string::npos; }
+
+using Getter = std::function<std::optional<std::string>(const std::string&)>;
+
+Result<RelaySettings> load_relay(const Getter& get) {
+  RelaySettings r;
+  auto host = get("VMAIL_RELAY_HOST");
+  auto user = get("VMAIL_RELAY_USER");
+  auto file = get("VMAIL_RELAY_PASSWORD_FILE");
+  if (!host) {
+    for (const char* name : {"VMAIL_RELAY_USER", "VMAIL_RELAY_PASSWORD_FILE", "VMAIL_RELAY_CA_FILE"}) {
+      if (get(name)) return Status(Code::kConfig, std::string(name) + ": set without VMAIL_RELAY_HOST");
+    }
+    return r;
+  }
+  auto parsed = parse_relay_host(*host);
+  if (!parsed.ok()) return parsed.status();
+  r.host = *parsed;
+  if (user && !file) return Status(Code::kConfig, "VMAIL_RELAY_PASSWORD_FILE: not set (VMAIL_RELAY_USER needs it)");
+  if (file && !user) return Status(Code::kConfig, "VMAIL_RELAY_USER: not set (VMAIL_RELAY_PASSWORD_FILE needs it)");
+  if (user) {
+    if (!valid_relay_user(*user)) {
+      return Status(Code::kConfig, "VMAIL_RELAY_USER " + quote(*user) +
+                                       ": must be 1-256 characters without ':', spaces or control characters");
+    }
+    r.user = *user;
+    r.password_file = absolute_path(*file);
+    // Checked now so a bad file stops the start; read again for each map write.
+    auto password = read_relay_password(r.password_file);
+    if (!password.ok()) return password.status();
+  }
+  if (auto ca = get("VMAIL_RELAY_CA_FILE")) {
+    r.ca_file = absolute_path(*ca);
+    if (!safe_config_path(r.ca_file)) {
+      return Status(Code::kConfig,
+                    "VMAIL_RELAY_CA_FILE " + quote(r.ca_file) + ": spaces, commas, quotes and '#' are not allowed");
+    }
+    auto content = read_file(r.ca_file);
+    if (!content.ok() || !*content || (*content)->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      return Status(Code::kConfig, "VMAIL_RELAY_CA_FILE " + quote(r.ca_file) + ": not a readable PEM certificate file");
+    }
+  }
+  return r;
+}
+
 }  // namespace
+
+Result<std::string> parse_relay_host(const std::string& value) {
+  auto bad = [&value](const std::string& why) {
+    return Status(Code::kConfig, "VMAIL_RELAY_HOST " + quote(value) + ": " + why);
+  };
+  std::string host;
+  std::string port;
+  if (!value.empty() && value.front() == '[') {
+    auto close = value.find(']');
+    if (close == std::string::npos) return bad("missing ']'");
+    host = value.substr(1, close - 1);
+    if (host.rfind("ipv6:", 0) == 0) host = host.substr(5);
+    if (close + 1 == value.size()) return bad("no port (write host:port, e.g. smtp.example.net:587)");
+    if (value[close + 1] != ':') return bad("expected ':port' after ']'");
+    port = value.substr(close + 2);
+  } else {
+    auto colon = value.rfind(':');
+    if (colon == std::string::npos) return bad("no port (write host:port, e.g. smtp.example.net:587)");
+    host = value.substr(0, colon);
+    port = value.substr(colon + 1);
+    if (host.find(':') != std::string::npos) return bad("an IPv6 address goes in brackets: [address]:port");
+  }
+  auto p = parse_port("VMAIL_RELAY_HOST " + quote(value) + ": port", port);
+  if (!p.ok()) return p.status();
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // Brackets: Postfix connects to that host's address, without an MX lookup.
+  if (is_ipv6(host)) return "[ipv6:" + host + "]:" + std::to_string(*p);
+  // A host name is checked like a stored domain (LDH labels, at least two).
+  if (is_ipv4(host) || row_safe_domain(host)) return "[" + host + "]:" + std::to_string(*p);
+  return bad("not a host name or IP address");
+}
+
+Result<std::string> read_relay_password(const std::string& path) {
+  // Messages name the file, never its content.
+  const std::string field = "VMAIL_RELAY_PASSWORD_FILE " + quote(path);
+  auto content = read_file(path);
+  if (!content.ok()) return Status(Code::kConfig, field + ": cannot be read: " + content.status().message());
+  if (!*content) return Status(Code::kConfig, field + ": no such file");
+  std::string password = std::move(**content);
+  if (password.ends_with("\r\n")) {
+    password.resize(password.size() - 2);
+  } else if (password.ends_with("\n")) {
+    password.pop_back();
+  }
+  if (password.empty()) return Status(Code::kConfig, field + ": the password is empty");
+  if (password.find_first_of("\r\n") != std::string::npos) {
+    return Status(Code::kConfig, field + ": the password must be one line (it holds a line break)");
+  }
+  for (char c : password) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return Status(Code::kConfig, field + ": the password holds a control character");
+  }
+  if (password.front() == ' ' || password.back() == ' ') {
+    return Status(Code::kConfig, field + ": the password starts or ends with a space (Postfix's map would drop it)");
+  }
+  return password;
+}
+
+std::string relay_password_line(const RelaySettings& relay, const std::string& password) {
+  return relay.host + " " + relay.user + ":" + password + "\n";
+}
 
 Result<std::string> parse_mynetworks(const std::string& value) {
   std::string out;
@@ -223,6 +347,10 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   l.key_source = key ? absolute_path(*key) : cert_base + "/privkey.pem";
   l.chain_source = chain ? absolute_path(*chain) : cert_base + "/fullchain.pem";
 
+  auto relay = load_relay(get);
+  if (!relay.ok()) return relay.status();
+  l.relay = std::move(*relay);
+
   if (auto v = get("VMAIL_CERT_CHECK_INTERVAL")) {
     auto n = parse_seconds("VMAIL_CERT_CHECK_INTERVAL", *v, 1, 3600);
     if (!n.ok()) return n.status();
@@ -241,11 +369,12 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   l.dh_file = s.state_dir + "/dh.pem";
   l.backup_dir = s.state_dir + "/backups";
   l.lock_file = s.state_dir + "/vmail-launch.pid";
+  l.relay_password_map = s.postfix_dir + "/relay_passwords";
 
   // Paths end up in config files: refuse characters that would break a line.
   for (const std::string* p : std::initializer_list<const std::string*>{&s.state_dir, &s.mail_dir, &s.postfix_dir,
                                                                         &s.dovecot_dir, &l.queue_dir}) {
-    if (p->find_first_of("\n\r\t ,#\"\\") != std::string::npos) {
+    if (!safe_config_path(*p)) {
       return Status(Code::kConfig, "path " + quote(*p) + ": spaces, commas, quotes and '#' are not allowed");
     }
   }

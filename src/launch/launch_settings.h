@@ -46,6 +46,17 @@ struct Endpoints {
 Result<Endpoints> load_endpoints(const std::map<std::string, std::string>& flags, const EnvReader& env,
                                  const std::map<std::string, std::string>& recorded = {});
 
+// Outbound mail through a relay host (VMAIL_RELAY_HOST, VMAIL_RELAY_USER,
+// VMAIL_RELAY_PASSWORD_FILE, VMAIL_RELAY_CA_FILE). `host` empty = mail goes
+// straight to each domain's MX. The password itself is never kept here: it is
+// read from `password_file` when the map is written (read_relay_password).
+struct RelaySettings {
+  std::string host;           // as Postfix's relayhost wants it: "[name]:port" (no MX lookup)
+  std::string user;           // "" = relay without AUTH
+  std::string password_file;  // absolute; set exactly when `user` is
+  std::string ca_file;        // absolute; "" = the certificate is not verified
+};
+
 // Everything vmail-launch needs to know.
 struct LaunchSettings {
   Settings base;
@@ -64,6 +75,7 @@ struct LaunchSettings {
   // VMAIL_CERT_CHECK_INTERVAL: how often the running launcher looks for
   // renewed certificates at the source paths (1-3600 s, default 30).
   int cert_check_interval = 30;
+  RelaySettings relay;
 
   // Derived folders and files, all under VMAIL_ROOT.
   std::string queue_dir;          // Postfix queue_directory
@@ -75,6 +87,7 @@ struct LaunchSettings {
   std::string dh_file;            // $VMAIL_STATE_DIR/dh.pem
   std::string backup_dir;         // $VMAIL_STATE_DIR/backups
   std::string lock_file;          // $VMAIL_STATE_DIR/vmail-launch.pid
+  std::string relay_password_map;  // $VMAIL_POSTFIX_DIR/relay_passwords (0600)
 };
 
 // The variables vmail-launch reads beyond settings.h's, with their help text
@@ -95,6 +108,20 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
 // Settings the launcher records in the database besides recordable(): the
 // listening address and ports, so `vmail health` checks where the server is.
 std::map<std::string, std::string> recordable_endpoints(const Endpoints& endpoints);
+
+// Checks VMAIL_RELAY_HOST: `host:port` or `[host]:port`, host a DNS name, an
+// IPv4 address or an [IPv6] address, port 1-65535. Returns it as Postfix's
+// relayhost: `[host]:port` (`[ipv6:addr]:port`). kConfig naming the variable.
+Result<std::string> parse_relay_host(const std::string& value);
+
+// Reads the relay password: the file's one line (a final newline is dropped).
+// kConfig naming VMAIL_RELAY_PASSWORD_FILE (never the password) when the file
+// cannot be read, is empty, or the password has a line break, another control
+// character or leading/trailing blanks (Postfix's map syntax would change it).
+Result<std::string> read_relay_password(const std::string& path);
+
+// The relay password map's one line: `[host]:port user:password`.
+std::string relay_password_line(const RelaySettings& relay, const std::string& password);
 
 // Checks VMAIL_MYNETWORKS: IPv4 or [IPv6] addresses or networks separated by
 // spaces or commas. Returns it normalised to single spaces.

@@ -110,6 +110,112 @@ TEST(LaunchSettingsTest, FlagsAndRecordedEndpoints) {
   EXPECT_EQ(back->ports, e->ports);
 }
 
+TEST(RelaySettingsTest, RelayHostForms) {
+  const std::vector<std::pair<std::string, std::string>> good = {
+      {"smtp.example.net:587", "[smtp.example.net]:587"},
+      {"[SMTP.Example.NET]:25", "[smtp.example.net]:25"},
+      {"127.0.0.1:2525", "[127.0.0.1]:2525"},
+      {"[2001:db8::1]:587", "[ipv6:2001:db8::1]:587"},
+      {"[ipv6:::1]:465", "[ipv6:::1]:465"},
+  };
+  for (const auto& [in, out] : good) {
+    auto r = parse_relay_host(in);
+    ASSERT_TRUE(r.ok()) << in << ": " << r.status().message();
+    EXPECT_EQ(*r, out) << in;
+  }
+  for (const std::string bad :
+       {"host", "host:0", "host:99999", "host:", ":25", "[host]", "[host]25", "[host:25", "2001:db8::1:25",
+        "bad_name:25", "-x.example:25", "a b:25", "host:25\nrelayhost=x", "hash:/etc/x", "host:+25", "relay:587"}) {
+    auto r = parse_relay_host(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), Code::kConfig);
+    EXPECT_EQ(r.status().message().rfind("VMAIL_RELAY_HOST", 0), 0u) << r.status().message();
+  }
+}
+
+TEST(RelaySettingsTest, UserAndPasswordFileGoTogetherAndThePasswordIsNeverShown) {
+  testing::TempDir dir;
+  const std::string file = dir.path() + "/relay.pw";
+  auto env = base_env();
+  env["VMAIL_RELAY_HOST"] = "smtp.example.net:587";
+  auto load = [&env] { return load_launch_settings({}, map_env(env)); };
+  auto l = load();
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_EQ(l->relay.host, "[smtp.example.net]:587");
+  EXPECT_TRUE(l->relay.user.empty());
+  EXPECT_EQ(l->relay_password_map, "/srv/one/etc/postfix/relay_passwords");
+
+  env["VMAIL_RELAY_USER"] = "mailer@example.net";
+  EXPECT_NE(load().status().message().find("VMAIL_RELAY_PASSWORD_FILE"), std::string::npos);
+  env["VMAIL_RELAY_PASSWORD_FILE"] = file;
+  EXPECT_NE(load().status().message().find("no such file"), std::string::npos);
+
+  const std::string secret = "s3cret-Pass:word";
+  const std::vector<std::pair<std::string, std::string>> bad_files = {
+      {"", "empty"},
+      {"\n", "empty"},
+      {secret + "\nsecond line\n", "one line"},
+      {secret + "\r", "one line"},
+      {secret + "\t", "control character"},
+      {" " + secret, "space"},
+  };
+  for (const auto& [content, why] : bad_files) {
+    std::ofstream(file, std::ios::trunc) << content;
+    auto r = load();
+    ASSERT_FALSE(r.ok()) << why;
+    EXPECT_EQ(r.status().code(), Code::kConfig);
+    EXPECT_NE(r.status().message().find(why), std::string::npos) << r.status().message();
+    EXPECT_EQ(r.status().message().find(secret), std::string::npos);
+    EXPECT_EQ(r.status().message().find('\n'), std::string::npos);
+  }
+  std::ofstream(file, std::ios::trunc) << secret << "\n";
+  l = load();
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_EQ(relay_password_line(l->relay, *read_relay_password(file)),
+            "[smtp.example.net]:587 mailer@example.net:" + secret + "\n");
+
+  env["VMAIL_RELAY_USER"] = "with:colon";
+  EXPECT_NE(load().status().message().find("VMAIL_RELAY_USER"), std::string::npos);
+  env.erase("VMAIL_RELAY_USER");
+  EXPECT_NE(load().status().message().find("VMAIL_RELAY_USER: not set"), std::string::npos);
+  env.erase("VMAIL_RELAY_HOST");
+  EXPECT_NE(load().status().message().find("set without VMAIL_RELAY_HOST"), std::string::npos);
+}
+
+TEST(RelaySettingsTest, MainCfRendersTheRelayButNeverThePassword) {
+  testing::TempDir dir;
+  const std::string file = dir.path() + "/relay.pw";
+  std::ofstream(file) << "never-in-main-cf\n";
+  TlsFiles tls{"/c/cert.pem", "/c/privkey.pem", "/c/fullchain.pem", false, "/c/pair.pem"};
+  auto main_cf = [&tls](const std::map<std::string, std::string>& env) {
+    auto l = load_launch_settings({}, map_env(env));
+    EXPECT_TRUE(l.ok()) << l.status().message();
+    auto files = render_configs(*l, tls);
+    EXPECT_TRUE(files.ok());
+    for (const auto& f : *files) {
+      if (f.path.ends_with("/main.cf")) return f.content;
+    }
+    return std::string();
+  };
+  std::string direct = main_cf(base_env());
+  EXPECT_NE(direct.find("\nrelayhost = \n"), std::string::npos);
+  EXPECT_NE(direct.find("\nsmtp_tls_security_level = may\n"), std::string::npos);
+  EXPECT_NE(direct.find("\nsmtp_sasl_auth_enable = no\n"), std::string::npos);
+  EXPECT_NE(direct.find("check_sender_access hash:/srv/one/etc/postfix/hosted_senders"), std::string::npos);
+
+  auto env = base_env();
+  env["VMAIL_RELAY_HOST"] = "[smtp.example.net]:587";
+  env["VMAIL_RELAY_USER"] = "mailer";
+  env["VMAIL_RELAY_PASSWORD_FILE"] = file;
+  std::string relayed = main_cf(env);
+  EXPECT_NE(relayed.find("\nrelayhost = [smtp.example.net]:587\n"), std::string::npos);
+  EXPECT_NE(relayed.find("\nsmtp_tls_security_level = encrypt\n"), std::string::npos);
+  EXPECT_NE(relayed.find("\nsmtp_sasl_auth_enable = yes\n"), std::string::npos);
+  EXPECT_NE(relayed.find("\nsmtp_sasl_password_maps = hash:/srv/one/etc/postfix/relay_passwords\n"), std::string::npos);
+  EXPECT_EQ(relayed.find("never-in-main-cf"), std::string::npos);
+  EXPECT_EQ(relayed.find("mailer"), std::string::npos);
+}
+
 TEST(LaunchConfigTest, EveryTemplateVariableHasAValue) {
   auto l = load_launch_settings({}, map_env(base_env()));
   ASSERT_TRUE(l.ok());

@@ -90,6 +90,13 @@ std::vector<Step> reconfigure_steps(const LaunchSettings& l, TlsFiles* tls, std:
         return Status::Ok();
       },
       [&l] {
+        auto changed = write_relay_password_map(l);
+        if (!changed.ok()) return changed.status();
+        // The path only: the map holds the relay password.
+        if (*changed) spdlog::info("{} {}", l.relay.user.empty() ? "removed" : "wrote", l.relay_password_map);
+        return Status::Ok();
+      },
+      [&l] {
         auto repaired = repair_queue_owner(l);
         if (!repaired.ok()) return repaired.status();
         if (!repaired->empty()) spdlog::warn("{}", *repaired);

@@ -76,6 +76,34 @@ class BadConfigTest(unittest.TestCase):
         self.assert_refused(p, "VMAIL_IMAPS_PORT", code=None)
         self.assertIn("in use", p.stderr)
 
+    def test_bad_relay_settings(self):
+        secret = "relay-secret-never-shown"
+        good = self.server.path("relay.pw")
+        with open(good, "w") as f:
+            f.write(secret + "\n")
+        two_lines = self.server.path("two-lines.pw")
+        with open(two_lines, "w") as f:
+            f.write(secret + "\nsecond line\n")
+        host = {"VMAIL_RELAY_HOST": "relay.example.net:587"}
+        cases = [
+            ({"VMAIL_RELAY_HOST": "relay.example.net:0"}, "VMAIL_RELAY_HOST"),
+            ({"VMAIL_RELAY_HOST": "relay.example.net:99999"}, "VMAIL_RELAY_HOST"),
+            ({"VMAIL_RELAY_HOST": "relay.example.net"}, "VMAIL_RELAY_HOST"),
+            ({**host, "VMAIL_RELAY_USER": "u", "VMAIL_RELAY_PASSWORD_FILE": self.server.path("missing.pw")},
+             "VMAIL_RELAY_PASSWORD_FILE"),
+            ({**host, "VMAIL_RELAY_USER": "u"}, "VMAIL_RELAY_PASSWORD_FILE"),
+            ({**host, "VMAIL_RELAY_PASSWORD_FILE": good}, "VMAIL_RELAY_USER"),
+            ({**host, "VMAIL_RELAY_USER": "u", "VMAIL_RELAY_PASSWORD_FILE": two_lines}, "one line"),
+            ({"VMAIL_RELAY_USER": "u", "VMAIL_RELAY_PASSWORD_FILE": good}, "without VMAIL_RELAY_HOST"),
+        ]
+        base = dict(self.server.env)
+        for extra, needle in cases:
+            with self.subTest(extra=extra):
+                self.server.env = {**base, **extra}
+                p = self.server.launch()
+                self.assert_refused(p, needle)
+                self.assertNotIn(secret, p.stdout + p.stderr)
+
     def test_given_certificate_is_installed_with_seed_permissions(self):
         cert, key = make_cert(self.server.root, "real")
         self.server.env.update({"SSL_CERT_FILE": cert, "SSL_KEY_FILE": key})
