@@ -230,9 +230,11 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
                                {"postfix", "-c", l.base.postfix_dir, "start-fg"},
                                [&l](pid_t) { return postfix_command(l, "stop"); },
                                [&l](pid_t) { return postfix_command(l, "reload"); },
-                               // Give Dovecot a moment to create its sockets so the first mail is not deferred.
-                               [lmtp_socket] {
-                                 for (int i = 0; i < 50 && !socket_exists(lmtp_socket); ++i) {
+                               // Give Dovecot a moment to create its sockets so the first mail is not
+                               // deferred, and OpenDKIM its socket so it is signed.
+                               [lmtp_socket, milter = opendkim_socket(l.base)] {
+                                 for (int i = 0; i < 50 && !(socket_exists(lmtp_socket) && socket_exists(milter));
+                                      ++i) {
                                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
                                  }
                                },
