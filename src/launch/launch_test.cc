@@ -155,7 +155,9 @@ TEST(LaunchConfigTest, OpenDkimConfigAndMilter) {
   ASSERT_TRUE(plain_files.ok());
   for (const auto& f : *plain_files) {
     EXPECT_FALSE(f.path.ends_with("unbound.conf"));
-    if (f.path.ends_with("opendkim.conf")) EXPECT_EQ(f.content.find("ResolverConfiguration"), std::string::npos);
+    if (f.path.ends_with("opendkim.conf")) {
+      EXPECT_EQ(f.content.find("ResolverConfiguration"), std::string::npos);
+    }
   }
 }
 

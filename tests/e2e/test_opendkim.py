@@ -12,11 +12,18 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
-import dkim
+try:
+    import dkim
+except ImportError:
+    # A non-Debian python3 first on PATH: Debian's python3-dkim (pure Python,
+    # as is its dnspython) is installed for the system interpreter.
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import dkim
 
 from harness import BUILD_DIR, free_ports
 from server import DOMAIN, FOREIGN_SOURCE, Server, tls_context
