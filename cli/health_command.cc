@@ -1,6 +1,7 @@
 // `vmail health [--timeout SECONDS] [--json]`: checks every mail service
-// (src/launch/health.h), OpenDKIM's milter socket under VMAIL_ROOT included. Ports and address: flags, environment, then the values the
-// launcher recorded in the database, then the defaults.
+// (src/launch/health.h), OpenDKIM's milter socket under VMAIL_ROOT included.
+// Ports and address: flags, environment, then the values the launcher
+// recorded in the database, then the defaults.
 #include <cmath>
 #include <cstdio>
 
@@ -75,7 +76,7 @@ Status health(Context& ctx, const HealthArgs& args) {
 
 void add_health_command(CLI::App& app, Context& ctx) {
   auto* cmd =
-      app.add_subcommand("health", "check SMTP, submission, SMTPS, IMAP(S), POP3(S), ManageSieve, quota-status and OpenDKIM");
+      app.add_subcommand("health", "check SMTP, submission, SMTPS, IMAP(S), POP3(S), ManageSieve, quota-status, OpenDKIM");
   auto* args = ctx.keep<HealthArgs>();
   cmd->add_option("--timeout", args->timeout, "seconds per service (default 5)");
   cmd->add_option("--listen", args->flags["VMAIL_LISTEN"], "address to check (env VMAIL_LISTEN; all = 127.0.0.1)");

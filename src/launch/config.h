@@ -39,8 +39,8 @@ Result<std::vector<ConfigFile>> render_configs(const LaunchSettings& settings, c
 Result<std::vector<std::string>> write_configs(const std::vector<ConfigFile>& files);
 
 // `postfix -c DIR check` (which also creates the queue tree),
-// `doveconf -c FILE -n` and `opendkim -n -x FILE`. kConfig with the tool's first complaint on failure;
-// Postfix warnings are returned through *warnings.
+// `doveconf -c FILE -n` and `opendkim -n -x FILE`. kConfig with the tool's
+// first complaint on failure; Postfix warnings are returned through *warnings.
 Status validate_configs(const LaunchSettings& settings, std::vector<std::string>* warnings);
 
 // The Dovecot main config file and the environment handed to every daemon

@@ -40,7 +40,8 @@ const std::vector<SettingDoc> kLaunchSettingDocs = {
     {"VMAIL_POP3S_PORT", "POP3S port (995)"},
     {"VMAIL_MANAGESIEVE_PORT", "ManageSieve port, STARTTLS (4190)"},
     {"VMAIL_QUOTA_STATUS_PORT", "quota-status policy port on 127.0.0.1, used by Postfix at RCPT (12340)"},
-    {"VMAIL_DNS_RESOLVER", "the resolver OpenDKIM uses to look up DKIM keys (ADDRESS[:PORT]); default: the system's (/etc/resolv.conf)"},
+    {"VMAIL_DNS_RESOLVER",
+     "the resolver OpenDKIM uses to look up DKIM keys (ADDRESS[:PORT]); default: the system's (/etc/resolv.conf)"},
 };
 
 std::string flag_name(const std::string& variable) {
@@ -251,8 +252,8 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   l.opendkim_run_dir = s.rooted("/run/opendkim");
 
   // Paths end up in config files: refuse characters that would break a line.
-  for (const std::string* p : std::initializer_list<const std::string*>{&s.state_dir, &s.mail_dir, &s.postfix_dir,
-                                                                        &s.dovecot_dir, &s.opendkim_dir, &l.queue_dir}) {
+  for (const std::string* p : std::initializer_list<const std::string*>{
+           &s.state_dir, &s.mail_dir, &s.postfix_dir, &s.dovecot_dir, &s.opendkim_dir, &l.queue_dir}) {
     if (p->find_first_of("\n\r\t ,#\"\\") != std::string::npos) {
       return Status(Code::kConfig, "path " + quote(*p) + ": spaces, commas, quotes and '#' are not allowed");
     }
@@ -263,7 +264,9 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
 std::string opendkim_socket(const Settings& settings) { return settings.rooted("/run/opendkim/opendkim.sock"); }
 
 Result<std::string> parse_dns_resolver(const std::string& value) {
-  auto bad = [&](const std::string& why) { return Status(Code::kConfig, "VMAIL_DNS_RESOLVER " + quote(value) + ": " + why); };
+  auto bad = [&](const std::string& why) {
+    return Status(Code::kConfig, "VMAIL_DNS_RESOLVER " + quote(value) + ": " + why);
+  };
   std::string addr = value;
   std::string port = "53";
   if (!value.empty() && value.front() == '[') {

@@ -143,7 +143,8 @@ Supervisor::Supervisor(std::vector<DaemonSpec> daemons, std::function<Status()> 
       clock_(clock),
       logs_(logs) {
   for (auto& spec : daemons)
-    daemons_.push_back(Daemon{std::move(spec), 0, {}, std::nullopt, milliseconds(0), {}, std::nullopt, 0, std::nullopt});
+    daemons_.push_back(
+        Daemon{std::move(spec), 0, {}, std::nullopt, milliseconds(0), {}, std::nullopt, 0, std::nullopt});
 }
 
 int Supervisor::run() {
