@@ -94,19 +94,7 @@ class Connection {
   // Exactly `n` bytes (plain connections only); sets *error on failure.
   std::string read_bytes(size_t n, std::string* error) {
     while (buffer_.size() < n) {
-      char buf[4096];
-      ssize_t got = ::recv(fd_, buf, sizeof buf, 0);
-      if (got > 0) {
-        buffer_.append(buf, static_cast<size_t>(got));
-        continue;
-      }
-      if (got == 0) {
-        *error = "connection closed by the server";
-        return "";
-      }
-      if ((errno == EAGAIN || errno == EINTR) && wait(POLLIN)) continue;
-      *error = errno == EAGAIN ? "timed out waiting for the server" : std::string("read: ") + std::strerror(errno);
-      return "";
+      if (!receive_plain(error)) return "";
     }
     std::string out = buffer_.substr(0, n);
     buffer_.erase(0, n);
@@ -177,18 +165,7 @@ class Connection {
         *error = err == SSL_ERROR_WANT_READ ? "timed out waiting for the server" : "read: " + ssl_error_text();
         return "";
       }
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n > 0) {
-        buffer_.append(buf, static_cast<size_t>(n));
-        continue;
-      }
-      if (n == 0) {
-        *error = "connection closed by the server";
-        return "";
-      }
-      if ((errno == EAGAIN || errno == EINTR) && wait(POLLIN)) continue;
-      *error = errno == EAGAIN ? "timed out waiting for the server" : std::string("read: ") + std::strerror(errno);
-      return "";
+      if (!receive_plain(error)) return "";
     }
   }
 
@@ -197,6 +174,26 @@ class Connection {
   }
 
  private:
+  // Appends what a plain connection has (waiting up to the deadline) to
+  // buffer_; false with *error set when closed, failed or timed out.
+  bool receive_plain(std::string* error) {
+    char buf[4096];
+    while (true) {
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n > 0) {
+        buffer_.append(buf, static_cast<size_t>(n));
+        return true;
+      }
+      if (n == 0) {
+        *error = "connection closed by the server";
+        return false;
+      }
+      if ((errno == EAGAIN || errno == EINTR) && wait(POLLIN)) continue;
+      *error = errno == EAGAIN ? "timed out waiting for the server" : std::string("read: ") + std::strerror(errno);
+      return false;
+    }
+  }
+
   bool wait(short events) {
     while (true) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
