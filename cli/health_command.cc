@@ -1,6 +1,7 @@
 // `vmail health [--timeout SECONDS] [--json]`: checks every mail service
-// (src/health.h). Ports and address: flags, environment, then the values the
-// launcher recorded in the database, then the defaults.
+// (src/launch/health.h), OpenDKIM's milter socket under VMAIL_ROOT included.
+// Ports and address: flags, environment, then the values the launcher
+// recorded in the database, then the defaults.
 #include <cmath>
 #include <cstdio>
 
@@ -38,14 +39,22 @@ Status health(Context& ctx, const HealthArgs& args) {
   auto endpoints = load_endpoints(flags, process_env(), recorded_endpoints(ctx));
   if (!endpoints.ok()) return endpoints.status();
   auto timeout = std::chrono::milliseconds(static_cast<int64_t>(std::llround(args.timeout * 1000)));
-  auto results = check_health(endpoints->connect_host(), *endpoints, timeout);
+  auto settings = ctx.settings();
+  if (!settings.ok()) return settings.status();
+  auto results = check_health(endpoints->connect_host(), *endpoints, opendkim_socket(**settings), timeout);
   bool healthy = true;
   for (const auto& r : results) healthy = healthy && r.healthy;
 
   if (ctx.json) {
     nlohmann::ordered_json services = nlohmann::ordered_json::object();
     for (const auto& r : results) {
-      nlohmann::ordered_json s = {{"status", r.healthy ? "healthy" : "unhealthy"}, {"port", r.port}, {"ms", r.ms}};
+      nlohmann::ordered_json s = {{"status", r.healthy ? "healthy" : "unhealthy"}};
+      if (r.socket.empty()) {
+        s["port"] = r.port;
+      } else {
+        s["socket"] = r.socket;
+      }
+      s["ms"] = r.ms;
       if (!r.healthy) s["error"] = r.error;
       services[r.name] = s;
     }
@@ -53,7 +62,8 @@ Status health(Context& ctx, const HealthArgs& args) {
     print_json(out);
   } else if (!ctx.quiet) {
     for (const auto& r : results) {
-      std::printf("%-12s %5u  %-9s %5lld ms%s%s\n", r.name.c_str(), static_cast<unsigned>(r.port),
+      std::string where = r.socket.empty() ? std::to_string(r.port) : "unix";
+      std::printf("%-12s %5s  %-9s %5lld ms%s%s\n", r.name.c_str(), where.c_str(),
                   r.healthy ? "healthy" : "unhealthy", static_cast<long long>(r.ms), r.healthy ? "" : "  ",
                   r.error.c_str());
     }
@@ -66,7 +76,7 @@ Status health(Context& ctx, const HealthArgs& args) {
 
 void add_health_command(CLI::App& app, Context& ctx) {
   auto* cmd =
-      app.add_subcommand("health", "check SMTP, submission, SMTPS, IMAP(S), POP3(S), ManageSieve and quota-status");
+      app.add_subcommand("health", "check SMTP, submission, SMTPS, IMAP(S), POP3(S), ManageSieve, quota-status, OpenDKIM");
   auto* args = ctx.keep<HealthArgs>();
   cmd->add_option("--timeout", args->timeout, "seconds per service (default 5)");
   cmd->add_option("--listen", args->flags["VMAIL_LISTEN"], "address to check (env VMAIL_LISTEN; all = 127.0.0.1)");

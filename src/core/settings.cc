@@ -88,6 +88,7 @@ Result<Settings> load_settings(const std::map<std::string, std::string>& flags, 
   s.mail_dir = path("VMAIL_MAIL_DIR", s.rooted("/var/mail/vhosts"));
   s.postfix_dir = path("VMAIL_POSTFIX_DIR", s.rooted("/etc/postfix"));
   s.dovecot_dir = path("VMAIL_DOVECOT_DIR", s.rooted("/etc/dovecot"));
+  s.opendkim_dir = path("VMAIL_OPENDKIM_DIR", s.rooted("/etc/opendkim"));
   if (auto v = get("VMAIL_UID")) {
     auto id = parse_id("VMAIL_UID", *v);
     if (!id.ok()) return id.status();

@@ -1,5 +1,6 @@
 #include "launch/config.h"
 
+#include <arpa/inet.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <kainjow/mustache.hpp>
@@ -22,6 +23,8 @@ std::string target_path(const LaunchSettings& l, const std::string& name) {
   if (name.rfind(postfix, 0) == 0) return l.base.postfix_dir + "/" + name.substr(postfix.size());
   if (name == "dovecot/dovecot.conf") return dovecot_config_file(l);
   if (name.rfind(dovecot, 0) == 0) return l.base.dovecot_dir + "/conf.d/" + name.substr(dovecot.size());
+  const std::string opendkim = "opendkim/";
+  if (name.rfind(opendkim, 0) == 0) return l.base.opendkim_dir + "/" + name.substr(opendkim.size());
   return "";
 }
 
@@ -45,7 +48,59 @@ std::string account_name(uint32_t uid) {
   return std::to_string(uid);
 }
 
+// VMAIL_MYNETWORKS as OpenDKIM's InternalHosts data set: one entry a line,
+// lowercase (OpenDKIM looks IPv6 addresses up in lowercase; brackets are fine).
+std::string internal_hosts(const std::string& mynetworks) {
+  std::string out;
+  std::istringstream in(mynetworks);
+  for (std::string entry; in >> entry;) {
+    std::transform(entry.begin(), entry.end(), entry.begin(), [](unsigned char c) { return std::tolower(c); });
+    out += (out.empty() ? "" : "\n") + entry;
+  }
+  return out;
+}
+
+// libunbound configuration for OpenDKIM's key lookups when VMAIL_DNS_RESOLVER
+// is set: everything goes to that resolver. A loopback resolver needs
+// do-not-query-localhost off; no trust anchor, so no DNSSEC validation.
+ConfigFile resolver_config(const LaunchSettings& l) {
+  return {opendkim_resolver_file(l), "# Rendered by vmail-launch from VMAIL_DNS_RESOLVER.\nserver:\n"
+                                     "  do-not-query-localhost: no\n"
+                                     "forward-zone:\n  name: \".\"\n  forward-addr: " +
+                                         l.dns_resolver + "\n"};
+}
+
+// The system's resolvers (/etc/resolv.conf) for OpenDKIM's Nameservers:
+// Debian's OpenDKIM resolves through libunbound, which ignores resolv.conf
+// and would query the root servers itself (often blocked in containers).
+std::string system_nameservers() {
+  auto content = read_file("/etc/resolv.conf");
+  if (!content.ok() || !*content) return "";
+  std::istringstream in(**content);
+  std::string list;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::string key, addr;
+    if (!(words >> key >> addr) || key != "nameserver") continue;
+    unsigned char buf[sizeof(in6_addr)];
+    if (inet_pton(AF_INET, addr.c_str(), buf) != 1 && inet_pton(AF_INET6, addr.c_str(), buf) != 1) continue;
+    list += (list.empty() ? "" : ",") + addr;
+  }
+  return list;
+}
+
+// VMAIL_DNS_RESOLVER: the libunbound file; else the system's resolvers.
+std::string opendkim_resolver_line(const LaunchSettings& l) {
+  if (!l.dns_resolver.empty()) return "ResolverConfiguration   " + opendkim_resolver_file(l);
+  std::string system = system_nameservers();
+  if (system.empty()) return "# Nameservers: none in /etc/resolv.conf; libunbound resolves by itself";
+  return "Nameservers             " + system;
+}
+
 }  // namespace
+
+std::string opendkim_config_file(const LaunchSettings& l) { return l.base.opendkim_dir + "/opendkim.conf"; }
+std::string opendkim_resolver_file(const LaunchSettings& l) { return l.base.opendkim_dir + "/unbound.conf"; }
 
 std::string dovecot_config_file(const LaunchSettings& l) { return l.base.dovecot_dir + "/dovecot.conf"; }
 
@@ -93,6 +148,11 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
       {"relay_ca_file", l.relay.ca_file},
       {"smtp_sasl_auth_enable", l.relay.user.empty() ? "no" : "yes"},
       {"smtp_sasl_password_maps", l.relay.user.empty() ? "" : l.base.map_type + ":" + l.relay_password_map},
+      {"opendkim_dir", l.base.opendkim_dir},
+      {"opendkim_socket", opendkim_socket(l.base)},
+      {"opendkim_pid_file", l.opendkim_run_dir + "/opendkim.pid"},
+      {"opendkim_internal_hosts", internal_hosts(l.mynetworks)},
+      {"opendkim_resolver", opendkim_resolver_line(l)},
   };
   for (size_t i = 0; i < kServices.size(); ++i) {
     std::string key = std::string(kServices[i].name) + "_port";
@@ -118,6 +178,7 @@ Result<std::vector<ConfigFile>> render_configs(const LaunchSettings& l, const Tl
     if (path.empty()) return Status(Code::kInternal, "template " + t.name + ": no target folder");
     out.push_back({path, tmpl.render(data)});
   }
+  if (!l.dns_resolver.empty()) out.push_back(resolver_config(l));
   return out;
 }
 
@@ -166,6 +227,12 @@ Status validate_configs(const LaunchSettings& l, std::vector<std::string>* warni
   if (!dovecot.ok()) return dovecot.status();
   if (dovecot->exit_code != 0) {
     return Status(Code::kConfig, dovecot_config_file(l) + ": doveconf failed: " + first_line(dovecot->output));
+  }
+  // -n: parse the configuration and exit.
+  auto opendkim = run_process({"opendkim", "-n", "-x", opendkim_config_file(l)}, daemon_environment());
+  if (!opendkim.ok()) return opendkim.status();
+  if (opendkim->exit_code != 0) {
+    return Status(Code::kConfig, opendkim_config_file(l) + ": opendkim -n failed: " + first_line(opendkim->output));
   }
   return Status::Ok();
 }

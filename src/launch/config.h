@@ -31,7 +31,8 @@ struct ConfigFile {
   std::string content;
 };
 
-// Renders every template. kInternal on a template syntax error.
+// Renders every template, plus OpenDKIM's resolver file when
+// VMAIL_DNS_RESOLVER is set. kInternal on a template syntax error.
 Result<std::vector<ConfigFile>> render_configs(const LaunchSettings& settings, const TlsFiles& tls);
 
 // Writes the files that changed (0644, atomically); returns the paths written.
@@ -45,14 +46,18 @@ Result<std::vector<std::string>> write_configs(const std::vector<ConfigFile>& fi
 // the password) when it cannot be read; kCantCreate when the map cannot be written.
 Result<bool> write_relay_password_map(const LaunchSettings& settings);
 
-// `postfix -c DIR check` (which also creates the queue tree) and
-// `doveconf -c FILE -n`. kConfig with the tool's first complaint on failure;
-// Postfix warnings are returned through *warnings.
+// `postfix -c DIR check` (which also creates the queue tree),
+// `doveconf -c FILE -n` and `opendkim -n -x FILE`. kConfig with the tool's
+// first complaint on failure; Postfix warnings are returned through *warnings.
 Status validate_configs(const LaunchSettings& settings, std::vector<std::string>* warnings);
 
 // The Dovecot main config file and the environment handed to every daemon
 // and helper the launcher runs (a fixed PATH, nothing inherited).
 std::string dovecot_config_file(const LaunchSettings& settings);
+// OpenDKIM's config file and, when VMAIL_DNS_RESOLVER is set, the libunbound
+// configuration it names (both in opendkim_dir).
+std::string opendkim_config_file(const LaunchSettings& settings);
+std::string opendkim_resolver_file(const LaunchSettings& settings);
 std::vector<std::string> daemon_environment();
 
 }  // namespace vmail

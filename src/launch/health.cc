@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -76,6 +77,30 @@ class Connection {
     return "";
   }
 
+  std::string connect_unix(const std::string& path) {
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    if (path.size() >= sizeof a.sun_path) return "socket path too long: " + path;
+    std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return std::string("socket: ") + std::strerror(errno);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      if (errno != EINPROGRESS && errno != EAGAIN) return "connect " + path + ": " + std::strerror(errno);
+      if (!wait(POLLOUT)) return "connect: timed out";
+    }
+    return "";
+  }
+
+  // Exactly `n` bytes (plain connections only); sets *error on failure.
+  std::string read_bytes(size_t n, std::string* error) {
+    while (buffer_.size() < n) {
+      if (!receive_plain(error)) return "";
+    }
+    std::string out = buffer_.substr(0, n);
+    buffer_.erase(0, n);
+    return out;
+  }
+
   std::string start_tls(SSL_CTX* ctx) {
     ssl_ = SSL_new(ctx);
     if (ssl_ == nullptr) return "TLS: " + ssl_error_text();
@@ -140,18 +165,7 @@ class Connection {
         *error = err == SSL_ERROR_WANT_READ ? "timed out waiting for the server" : "read: " + ssl_error_text();
         return "";
       }
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n > 0) {
-        buffer_.append(buf, static_cast<size_t>(n));
-        continue;
-      }
-      if (n == 0) {
-        *error = "connection closed by the server";
-        return "";
-      }
-      if ((errno == EAGAIN || errno == EINTR) && wait(POLLIN)) continue;
-      *error = errno == EAGAIN ? "timed out waiting for the server" : std::string("read: ") + std::strerror(errno);
-      return "";
+      if (!receive_plain(error)) return "";
     }
   }
 
@@ -160,6 +174,26 @@ class Connection {
   }
 
  private:
+  // Appends what a plain connection has (waiting up to the deadline) to
+  // buffer_; false with *error set when closed, failed or timed out.
+  bool receive_plain(std::string* error) {
+    char buf[4096];
+    while (true) {
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n > 0) {
+        buffer_.append(buf, static_cast<size_t>(n));
+        return true;
+      }
+      if (n == 0) {
+        *error = "connection closed by the server";
+        return false;
+      }
+      if ((errno == EAGAIN || errno == EINTR) && wait(POLLIN)) continue;
+      *error = errno == EAGAIN ? "timed out waiting for the server" : std::string("read: ") + std::strerror(errno);
+      return false;
+    }
+  }
+
   bool wait(short events) {
     while (true) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
@@ -310,6 +344,24 @@ std::string check_policy(Connection& c) {
   return "";
 }
 
+// The milter protocol (as Postfix speaks it): an option negotiation
+// (SMFIC_OPTNEG, version 6, every action and step offered) must be answered
+// with one; then SMFIC_QUIT. Proves the filter itself answers, not just the
+// kernel's listen queue.
+std::string check_milter(Connection& c) {
+  auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                       static_cast<char>(v)};
+  };
+  std::string err = c.send(be32(13) + "O" + be32(6) + be32(0x1FF) + be32(0x1FFFFF));
+  if (!err.empty()) return err;
+  std::string header = c.read_bytes(5, &err);
+  if (!err.empty()) return "option negotiation: " + err;
+  if (header[4] != 'O') return "option negotiation: unexpected reply command " + quote(header.substr(4));
+  c.send(be32(1) + "Q");
+  return "";
+}
+
 ServiceHealth check_one(const std::string& host, const std::string& name, uint16_t port,
                         std::chrono::milliseconds timeout, SSL_CTX* ctx) {
   ServiceHealth h;
@@ -336,15 +388,29 @@ ServiceHealth check_one(const std::string& host, const std::string& name, uint16
   return h;
 }
 
+ServiceHealth check_milter_socket(const std::string& path, std::chrono::milliseconds timeout) {
+  ServiceHealth h;
+  h.name = "opendkim";
+  h.socket = path;
+  Clock::time_point start = Clock::now();
+  Connection c(start + timeout);
+  std::string err = c.connect_unix(path);
+  if (err.empty()) err = check_milter(c);
+  h.ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  h.healthy = err.empty();
+  h.error = err;
+  return h;
+}
+
 }  // namespace
 
 std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints& endpoints,
-                                        std::chrono::milliseconds timeout) {
+                                        const std::string& milter_socket, std::chrono::milliseconds timeout) {
   std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
   std::vector<ServiceHealth> results(kServices.size());
   if (!ctx) {
     for (size_t i = 0; i < kServices.size(); ++i) {
-      results[i] = ServiceHealth{kServices[i].name, endpoints.ports[i], false, 0, "TLS: " + ssl_error_text()};
+      results[i] = ServiceHealth{kServices[i].name, endpoints.ports[i], "", false, 0, "TLS: " + ssl_error_text()};
     }
     return results;
   }
@@ -357,7 +423,10 @@ std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints
     threads.emplace_back(
         [&, i] { results[i] = check_one(host, kServices[i].name, endpoints.ports[i], timeout, ctx.get()); });
   }
+  ServiceHealth milter;
+  if (!milter_socket.empty()) threads.emplace_back([&] { milter = check_milter_socket(milter_socket, timeout); });
   for (auto& t : threads) t.join();
+  if (!milter_socket.empty()) results.push_back(milter);
   return results;
 }
 

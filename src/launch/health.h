@@ -2,8 +2,9 @@
 // "Health"): the greeting, a STARTTLS or implicit TLS handshake (OpenSSL;
 // the certificate is not verified, a self-signed one is normal), and a clean
 // quit. ManageSieve: greeting, STARTTLS, LOGOUT; quota-status (loopback): one
-// policy request answered with an `action=` line. Services are checked in
-// parallel; thread-safe.
+// policy request answered with an `action=` line; opendkim (a unix socket):
+// a milter option negotiation answered. Services are checked in parallel;
+// thread-safe.
 #pragma once
 
 #include <chrono>
@@ -16,14 +17,16 @@ namespace vmail {
 
 struct ServiceHealth {
   std::string name;  // as in kServices: smtp, submission, ...
-  uint16_t port = 0;
+  uint16_t port = 0;   // 0 for a unix socket service
+  std::string socket;  // its path (opendkim), "" for a port
   bool healthy = false;
   int64_t ms = 0;     // time the check took
   std::string error;  // why it is unhealthy ("" when healthy)
 };
 
-// Checks each service of kServices on `host` within `timeout` per service.
+// Checks each service of kServices on `host`, then (unless `milter_socket`
+// is "") OpenDKIM's milter socket, within `timeout` per service.
 std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints& endpoints,
-                                        std::chrono::milliseconds timeout);
+                                        const std::string& milter_socket, std::chrono::milliseconds timeout);
 
 }  // namespace vmail

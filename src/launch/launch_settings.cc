@@ -47,6 +47,8 @@ const std::vector<SettingDoc> kLaunchSettingDocs = {
     {"VMAIL_RELAY_USER", "SASL user name at the relay host (with VMAIL_RELAY_PASSWORD_FILE)"},
     {"VMAIL_RELAY_PASSWORD_FILE", "file holding the relay password on one line (never logged)"},
     {"VMAIL_RELAY_CA_FILE", "CA certificates that must sign the relay's certificate; default: not verified"},
+    {"VMAIL_DNS_RESOLVER",
+     "the resolver OpenDKIM uses to look up DKIM keys (ADDRESS[:PORT]); default: the system's (/etc/resolv.conf)"},
 };
 
 std::string flag_name(const std::string& variable) {
@@ -336,6 +338,12 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   if (!endpoints.ok()) return endpoints.status();
   l.endpoints = std::move(*endpoints);
 
+  if (auto resolver = get("VMAIL_DNS_RESOLVER")) {
+    auto r = parse_dns_resolver(*resolver);
+    if (!r.ok()) return r.status();
+    l.dns_resolver = *r;
+  }
+
   const std::string cert_base = s.state_dir + "/certificates/" + l.mail_domain;
   auto cert = get("SSL_CERT_FILE");
   auto key = get("SSL_KEY_FILE");
@@ -370,15 +378,46 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   l.backup_dir = s.state_dir + "/backups";
   l.lock_file = s.state_dir + "/vmail-launch.pid";
   l.relay_password_map = s.postfix_dir + "/relay_passwords";
+  l.opendkim_run_dir = s.rooted("/run/opendkim");
 
   // Paths end up in config files: refuse characters that would break a line.
-  for (const std::string* p : std::initializer_list<const std::string*>{&s.state_dir, &s.mail_dir, &s.postfix_dir,
-                                                                        &s.dovecot_dir, &l.queue_dir}) {
+  for (const std::string* p : std::initializer_list<const std::string*>{
+           &s.state_dir, &s.mail_dir, &s.postfix_dir, &s.dovecot_dir, &s.opendkim_dir, &l.queue_dir}) {
     if (!safe_config_path(*p)) {
       return Status(Code::kConfig, "path " + quote(*p) + ": spaces, commas, quotes and '#' are not allowed");
     }
   }
   return l;
+}
+
+std::string opendkim_socket(const Settings& settings) { return settings.rooted("/run/opendkim/opendkim.sock"); }
+
+Result<std::string> parse_dns_resolver(const std::string& value) {
+  auto bad = [&](const std::string& why) {
+    return Status(Code::kConfig, "VMAIL_DNS_RESOLVER " + quote(value) + ": " + why);
+  };
+  std::string addr = value;
+  std::string port = "53";
+  if (!value.empty() && value.front() == '[') {
+    auto close = value.find(']');
+    if (close == std::string::npos) return bad("missing ']'");
+    addr = value.substr(1, close - 1);
+    std::string rest = value.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest[0] != ':') return bad("expected :PORT after ']'");
+      port = rest.substr(1);
+    }
+    if (!is_ipv6(addr)) return bad("not an IPv6 address");
+  } else {
+    if (auto colon = value.find(':'); colon != std::string::npos) {
+      addr = value.substr(0, colon);
+      port = value.substr(colon + 1);
+    }
+    if (!is_ipv4(addr)) return bad("not an IP address (IPv6: [ADDRESS]:PORT)");
+  }
+  auto p = parse_port("VMAIL_DNS_RESOLVER", port);
+  if (!p.ok()) return p.status();
+  return addr + "@" + std::to_string(*p);
 }
 
 }  // namespace vmail

@@ -76,6 +76,10 @@ struct LaunchSettings {
   // renewed certificates at the source paths (1-3600 s, default 30).
   int cert_check_interval = 30;
   RelaySettings relay;
+  // VMAIL_DNS_RESOLVER: the resolver OpenDKIM asks for DKIM keys, in
+  // libunbound's forward-addr form ("127.0.0.1@5353"); "" = the system's
+  // (the nameservers in /etc/resolv.conf).
+  std::string dns_resolver;
 
   // Derived folders and files, all under VMAIL_ROOT.
   std::string queue_dir;          // Postfix queue_directory
@@ -88,7 +92,16 @@ struct LaunchSettings {
   std::string backup_dir;         // $VMAIL_STATE_DIR/backups
   std::string lock_file;          // $VMAIL_STATE_DIR/vmail-launch.pid
   std::string relay_password_map;  // $VMAIL_POSTFIX_DIR/relay_passwords (0600)
+  std::string opendkim_run_dir;   // $VMAIL_ROOT/run/opendkim: milter socket and pid file
 };
+
+// OpenDKIM's milter socket, $VMAIL_ROOT/run/opendkim/opendkim.sock (where
+// Postfix connects and `vmail health` checks).
+std::string opendkim_socket(const Settings& settings);
+
+// Checks VMAIL_DNS_RESOLVER: an IP address with an optional port
+// ("127.0.0.1:5353", "[::1]:5353"). Returns libunbound's "ADDRESS@PORT".
+Result<std::string> parse_dns_resolver(const std::string& value);
 
 // The variables vmail-launch reads beyond settings.h's, with their help text
 // (flag name: lowercase without the VMAIL_ prefix, `_` -> `-`).

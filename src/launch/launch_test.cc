@@ -82,7 +82,9 @@ TEST(LaunchSettingsTest, RejectsBadValues) {
       {"MAIL_DOMAIN", ""},          {"MAIL_DOMAIN", "no spaces.test"},   {"VMAIL_SMTP_PORT", "0"},
       {"VMAIL_SMTP_PORT", "65536"}, {"VMAIL_IMAP_PORT", "25"},           {"VMAIL_LISTEN", "localhost"},
       {"VMAIL_MYNETWORKS", "0/0"},  {"VMAIL_MYNETWORKS", "hash:/etc/x"}, {"VMAIL_MYNETWORKS", "10.0.0.0/33"},
-      {"VMAIL_UID", "0"},           {"VMAIL_ROOT", "/with space"},
+      {"VMAIL_UID", "0"},           {"VMAIL_ROOT", "/with space"},       {"VMAIL_DNS_RESOLVER", "dns.example"},
+      {"VMAIL_DNS_RESOLVER", "127.0.0.1:0"}, {"VMAIL_DNS_RESOLVER", "::1"},  {"VMAIL_DNS_RESOLVER", "[::1"},
+      {"VMAIL_DNS_RESOLVER", "[::1]5353"},   {"VMAIL_OPENDKIM_DIR", "/a,b"},
   };
   for (const auto& [name, value] : bad) {
     auto env = base_env();
@@ -214,6 +216,55 @@ TEST(RelaySettingsTest, MainCfRendersTheRelayButNeverThePassword) {
   EXPECT_NE(relayed.find("\nsmtp_sasl_password_maps = hash:/srv/one/etc/postfix/relay_passwords\n"), std::string::npos);
   EXPECT_EQ(relayed.find("never-in-main-cf"), std::string::npos);
   EXPECT_EQ(relayed.find("mailer"), std::string::npos);
+}
+
+TEST(LaunchSettingsTest, DnsResolverInLibunboundForm) {
+  const std::vector<std::pair<std::string, std::string>> good = {
+      {"127.0.0.1", "127.0.0.1@53"}, {"127.0.0.1:5353", "127.0.0.1@5353"}, {"[::1]:5353", "::1@5353"},
+      {"[fd00::53]", "fd00::53@53"}};
+  for (const auto& [value, expected] : good) {
+    auto r = parse_dns_resolver(value);
+    ASSERT_TRUE(r.ok()) << value << ": " << r.status().message();
+    EXPECT_EQ(*r, expected);
+  }
+}
+
+// OpenDKIM's files land in VMAIL_OPENDKIM_DIR; its socket and the resolver
+// file follow the settings, and the milter is wired into Postfix.
+TEST(LaunchConfigTest, OpenDkimConfigAndMilter) {
+  auto env = base_env();
+  env["VMAIL_DNS_RESOLVER"] = "127.0.0.1:5353";
+  env["VMAIL_MYNETWORKS"] = "10.0.0.0/8 [FD00::]/8";
+  auto l = load_launch_settings({}, map_env(env));
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_EQ(l->base.opendkim_dir, "/srv/one/etc/opendkim");
+  EXPECT_EQ(opendkim_socket(l->base), "/srv/one/run/opendkim/opendkim.sock");
+  auto files = render_configs(*l, TlsFiles{"/c/cert.pem", "/c/privkey.pem", "/c/fullchain.pem", false, "/c/pair.pem"});
+  ASSERT_TRUE(files.ok()) << files.status().message();
+  std::map<std::string, std::string> by_path;
+  for (const auto& f : *files) by_path[f.path] = f.content;
+  const std::string conf = by_path["/srv/one/etc/opendkim/opendkim.conf"];
+  EXPECT_NE(conf.find("Socket                  local:/srv/one/run/opendkim/opendkim.sock"), std::string::npos);
+  EXPECT_NE(conf.find("KeyTable                file:/srv/one/etc/opendkim/KeyTable"), std::string::npos);
+  EXPECT_NE(conf.find("SigningTable            refile:/srv/one/etc/opendkim/SigningTable"), std::string::npos);
+  EXPECT_NE(conf.find("AuthservID              mail.example.test"), std::string::npos);
+  EXPECT_NE(conf.find("ResolverConfiguration   /srv/one/etc/opendkim/unbound.conf"), std::string::npos);
+  EXPECT_NE(by_path["/srv/one/etc/opendkim/InternalHosts"].find("\n10.0.0.0/8\n[fd00::]/8\n"), std::string::npos);
+  EXPECT_NE(by_path["/srv/one/etc/opendkim/unbound.conf"].find("forward-addr: 127.0.0.1@5353"), std::string::npos);
+  EXPECT_NE(by_path["/srv/one/etc/postfix/main.cf"].find("smtpd_milters = unix:/srv/one/run/opendkim/opendkim.sock"),
+            std::string::npos);
+
+  // Without VMAIL_DNS_RESOLVER: no resolver file, no ResolverConfiguration.
+  auto plain = load_launch_settings({}, map_env(base_env()));
+  ASSERT_TRUE(plain.ok());
+  auto plain_files = render_configs(*plain, TlsFiles{});
+  ASSERT_TRUE(plain_files.ok());
+  for (const auto& f : *plain_files) {
+    EXPECT_FALSE(f.path.ends_with("unbound.conf"));
+    if (f.path.ends_with("opendkim.conf")) {
+      EXPECT_EQ(f.content.find("ResolverConfiguration"), std::string::npos);
+    }
+  }
 }
 
 TEST(LaunchConfigTest, EveryTemplateVariableHasAValue) {

@@ -5,8 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <functional>
+#include <memory>
 #include <thread>
 
 #include "core/database.h"
@@ -65,6 +68,50 @@ bool flush_queue(const LaunchSettings& l) {
 bool socket_exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+// Inode, size and modification time of OpenDKIM's KeyTable and
+// SigningTable: the exporter replaces them by rename, so any export that
+// changed them changes the inode. A stat each, cheap enough for every second.
+class TableWatch {
+ public:
+  explicit TableWatch(const std::string& dir) : paths_{dir + "/KeyTable", dir + "/SigningTable"}, last_(stamp()) {}
+  std::optional<std::string> changed() {
+    std::string now = stamp();
+    if (now == last_) return std::nullopt;
+    last_ = std::move(now);
+    return "KeyTable or SigningTable changed";
+  }
+
+ private:
+  std::string stamp() const {
+    std::string out;
+    for (const auto& path : paths_) {
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0) {
+        out += "-;";
+        continue;
+      }
+      out += std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) +
+             "." + std::to_string(st.st_mtim.tv_nsec) + ";";
+    }
+    return out;
+  }
+  std::vector<std::string> paths_;
+  std::string last_;
+};
+
+// OpenDKIM re-reads its configuration and tables on SIGUSR1; SIGHUP would
+// stop it (libmilter treats it as a shutdown).
+DaemonSpec opendkim_daemon(const LaunchSettings& l) {
+  auto tables = std::make_shared<TableWatch>(l.base.opendkim_dir);
+  DaemonSpec spec{"opendkim", {"opendkim", "-f", "-x", opendkim_config_file(l)}, {}, {}, {}, {}, {}};
+  spec.reload = [](pid_t pid) {
+    if (::kill(pid, SIGUSR1) != 0) return Status(Code::kInternal, "kill SIGUSR1: " + std::string(strerror(errno)));
+    return Status::Ok();
+  };
+  spec.changed = [tables] { return tables->changed(); };
+  return spec;
 }
 
 using Step = std::function<Status()>;
@@ -182,24 +229,30 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
   std::vector<DaemonSpec> daemons;
   // Dovecot first: Postfix hands mail to its LMTP socket and authenticates
   // through its auth socket.
-  daemons.push_back(DaemonSpec{"dovecot", {"dovecot", "-F", "-c", dovecot_config_file(l)}, {}, {}, {}, {}});
+  daemons.push_back(DaemonSpec{"dovecot", {"dovecot", "-F", "-c", dovecot_config_file(l)}, {}, {}, {}, {}, {}});
+  // Before Postfix, which hands it every message (and accepts them unsigned
+  // while it is down: milter_default_action).
+  daemons.push_back(opendkim_daemon(l));
   daemons.push_back(DaemonSpec{"postfix",
                                {"postfix", "-c", l.base.postfix_dir, "start-fg"},
                                [&l](pid_t) { return postfix_command(l, "stop"); },
                                [&l](pid_t) { return postfix_command(l, "reload"); },
-                               // Give Dovecot a moment to create its sockets so the first mail is not deferred.
-                               [lmtp_socket] {
-                                 for (int i = 0; i < 50 && !socket_exists(lmtp_socket); ++i) {
+                               // Give Dovecot a moment to create its sockets so the first mail is not
+                               // deferred, and OpenDKIM its socket so it is signed.
+                               [lmtp_socket, milter = opendkim_socket(l.base)] {
+                                 for (int i = 0; i < 50 && !(socket_exists(lmtp_socket) && socket_exists(milter));
+                                      ++i) {
                                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
                                  }
                                },
-                               [&l] { return flush_queue(l); }});
+                               [&l] { return flush_queue(l); },
+                               {}});
   SupervisorOptions options;
   options.environment = daemon_environment();
   CertificateWatch certificates(l);
   options.watch_interval = std::chrono::seconds(l.cert_check_interval);
   options.watch = [&certificates] { return certificates.changed(); };
-  spdlog::info("starting Postfix and Dovecot for {} (server {})", l.mail_domain, l.server_name);
+  spdlog::info("starting Postfix, Dovecot and OpenDKIM for {} (server {})", l.mail_domain, l.server_name);
   return supervise(
       std::move(daemons), [&l] { return reconfigure(l); }, options);
 }

@@ -22,7 +22,9 @@ Status lock_instance(const LaunchSettings& settings);
 Status ensure_vmail_account(uint32_t uid, uint32_t gid);
 
 // Creates every folder the daemons use under VMAIL_ROOT with its owner and
-// mode. Warnings (e.g. a parent folder others cannot search) go to *warnings.
+// mode, and OpenDKIM's KeyTable and SigningTable (empty) when missing. kConfig
+// when the postfix, dovecot or opendkim user is missing. Warnings (e.g. a
+// parent folder others cannot search) go to *warnings.
 Status prepare_dirs(const LaunchSettings& settings, std::vector<std::string>* warnings);
 
 // Postfix's queue lives on the state volume and outlives the image: when its

@@ -143,7 +143,8 @@ Supervisor::Supervisor(std::vector<DaemonSpec> daemons, std::function<Status()> 
       clock_(clock),
       logs_(logs) {
   for (auto& spec : daemons)
-    daemons_.push_back(Daemon{std::move(spec), 0, {}, std::nullopt, milliseconds(0), {}, std::nullopt, 0});
+    daemons_.push_back(
+        Daemon{std::move(spec), 0, {}, std::nullopt, milliseconds(0), {}, std::nullopt, 0, std::nullopt});
 }
 
 int Supervisor::run() {
@@ -155,6 +156,7 @@ int Supervisor::run() {
     if (!stopping_) restart_due();
     if (!stopping_) watch_due();
     if (!stopping_) after_start_due();
+    if (!stopping_) changes_due();
     handle_signals(time_to_next_event());
     // A stop or a reload ran helpers (postfix stop): catch children that
     // exited meanwhile even without a SIGCHLD of their own.
@@ -226,6 +228,7 @@ bool Supervisor::spawn(Daemon& d) {
     d.after_start_at = clock_.now() + std::chrono::seconds(1);
     d.after_start_tries = 0;
   }
+  if (d.spec.changed) d.check_at = clock_.now() + std::chrono::seconds(1);
   return true;
 }
 
@@ -347,6 +350,26 @@ void Supervisor::after_start_due() {
   }
 }
 
+void Supervisor::changes_due() {
+  Clock::time_point now = clock_.now();
+  for (auto& d : daemons_) {
+    if (d.pid <= 0 || !d.check_at || now < *d.check_at) continue;
+    d.check_at = now + std::chrono::seconds(1);
+    if (auto why = d.spec.changed()) {
+      spdlog::info("{}: {}; reloading it", d.spec.name, *why);
+      reload_one(d);
+    }
+  }
+}
+
+void Supervisor::reload_one(Daemon& d) {
+  if (!d.spec.reload) {
+    spawner_.signal(d.pid, SIGHUP);
+  } else if (Status s = d.spec.reload(d.pid); !s.ok()) {
+    spdlog::error("{}: reload failed: {}", d.spec.name, s.message());
+  }
+}
+
 void Supervisor::reload(const std::string& why) {
   spdlog::info("{}: reconfiguring", why);
   if (reconfigure_) {
@@ -356,12 +379,7 @@ void Supervisor::reload(const std::string& why) {
     }
   }
   for (auto& d : daemons_) {
-    if (d.pid <= 0) continue;
-    if (!d.spec.reload) {
-      spawner_.signal(d.pid, SIGHUP);
-    } else if (Status s = d.spec.reload(d.pid); !s.ok()) {
-      spdlog::error("{}: reload failed: {}", d.spec.name, s.message());
-    }
+    if (d.pid > 0) reload_one(d);
   }
   spdlog::info("reloaded");
 }
@@ -373,6 +391,7 @@ milliseconds Supervisor::time_to_next_event() {
   for (const auto& d : daemons_) {
     if (d.restart_at) wake = std::min(wake, *d.restart_at);
     if (d.after_start_at && !stopping_) wake = std::min(wake, *d.after_start_at);
+    if (d.check_at && d.pid > 0 && !stopping_) wake = std::min(wake, *d.check_at);
   }
   if (stopping_ && !killed_) wake = std::min(wake, stop_deadline_);
   if (!stopping_ && next_watch_) wake = std::min(wake, *next_watch_);

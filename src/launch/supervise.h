@@ -38,6 +38,11 @@ struct DaemonSpec {
   // second until it returns true, at most kAfterStartTries times (Postfix:
   // retry at once the mail deferred before the restart). Not while stopping.
   std::function<bool()> after_start;
+  // Checked on the supervisor's loop every second while the daemon runs
+  // (OpenDKIM: its key and signing tables). When it returns a reason, this
+  // daemon alone is reloaded (`reload`, else SIGHUP) and the reason logged.
+  // Must be cheap: a stat, not a read. Not while stopping.
+  std::function<std::optional<std::string>()> changed;
 };
 
 inline constexpr int kAfterStartTries = 30;
@@ -120,6 +125,7 @@ class Supervisor {
     std::deque<Clock::time_point> deaths;             // and failed restarts, within the window
     std::optional<Clock::time_point> after_start_at;  // next try of spec.after_start
     int after_start_tries = 0;
+    std::optional<Clock::time_point> check_at;  // next call of spec.changed
   };
 
   bool spawn(Daemon& d);
@@ -134,6 +140,8 @@ class Supervisor {
   void reload(const std::string& why);
   void watch_due();
   void after_start_due();
+  void changes_due();
+  void reload_one(Daemon& d);
   void handle(int signo);
   bool handle_signals(std::chrono::milliseconds timeout);
   std::chrono::milliseconds time_to_next_event();

@@ -140,11 +140,12 @@ struct Harness {
   bool reconfigure_fails = false;
   bool postfix_exits_on_stop = true;
   std::function<bool()> postfix_after_start;
+  std::function<std::optional<std::string>()> dovecot_changed;
   SupervisorOptions options;
 
   int run() {
     std::vector<DaemonSpec> daemons;
-    daemons.push_back(DaemonSpec{"dovecot", {"dovecot", "-F"}, {}, {}, {}, {}});
+    daemons.push_back(DaemonSpec{"dovecot", {"dovecot", "-F"}, {}, {}, {}, {}, dovecot_changed});
     daemons.push_back(DaemonSpec{"postfix",
                                  {"postfix", "start-fg"},
                                  [this](pid_t pid) {
@@ -157,7 +158,8 @@ struct Harness {
                                    return Status::Ok();
                                  },
                                  {},
-                                 postfix_after_start});
+                                 postfix_after_start,
+                                 {}});
     Supervisor supervisor(
         std::move(daemons),
         [this] {
@@ -451,6 +453,30 @@ TEST(LogForwarderTest, DrainsWhileTheCallerIsBusy) {
   logs.finish();
   EXPECT_EQ(read_all(out).size(), 1024u * (1024 + 3));
   ::close(out);
+}
+
+// OpenDKIM's tables: a change reloads that daemon alone, within about a
+// second, without reconfiguring or reloading the others.
+TEST(SupervisorTest, ChangedCheckReloadsOnlyThatDaemon) {
+  Harness h;
+  int checks = 0;
+  std::optional<milliseconds> changed_at;
+  h.dovecot_changed = [&]() -> std::optional<std::string> {
+    ++checks;
+    if (h.sys.since_start() >= milliseconds(3500) && !changed_at) {
+      changed_at = h.sys.since_start();
+      return "tables changed";
+    }
+    return std::nullopt;
+  };
+  h.sys.signal_at(seconds(10), SIGTERM);
+  EXPECT_EQ(h.run(), 0);
+  ASSERT_TRUE(changed_at.has_value());
+  EXPECT_LE(*changed_at, milliseconds(4500));
+  EXPECT_GE(checks, 8);
+  EXPECT_TRUE(h.sys.signalled("dovecot", SIGHUP));
+  EXPECT_EQ(h.postfix_reloads, 0);
+  EXPECT_EQ(h.reconfigures, 0);
 }
 
 }  // namespace

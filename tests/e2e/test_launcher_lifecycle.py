@@ -32,10 +32,13 @@ class HealthTest(unittest.TestCase):
         p = self.server.vmail("health", "--json", check=0)
         doc = json.loads(p.stdout)
         self.assertEqual(doc["status"], "healthy")
-        self.assertEqual(list(doc["services"]), SERVICES)
+        self.assertEqual(list(doc["services"]), SERVICES + ["opendkim"])
         for name, svc in doc["services"].items():
             self.assertEqual(svc["status"], "healthy", name)
-            self.assertEqual(svc["port"], self.server.ports[name])
+            if name == "opendkim":
+                self.assertEqual(svc["socket"], self.server.path("run/opendkim/opendkim.sock"))
+            else:
+                self.assertEqual(svc["port"], self.server.ports[name])
             self.assertIsInstance(svc["ms"], int)
             self.assertNotIn("error", svc)
 
