@@ -64,10 +64,11 @@ std::string internal_hosts(const std::string& mynetworks) {
 // is set: everything goes to that resolver. A loopback resolver needs
 // do-not-query-localhost off; no trust anchor, so no DNSSEC validation.
 ConfigFile resolver_config(const LaunchSettings& l) {
-  return {opendkim_resolver_file(l), "# Rendered by vmail-launch from VMAIL_DNS_RESOLVER.\nserver:\n"
-                                     "  do-not-query-localhost: no\n"
-                                     "forward-zone:\n  name: \".\"\n  forward-addr: " +
-                                         l.dns_resolver + "\n"};
+  return {opendkim_resolver_file(l),
+          "# Rendered by vmail-launch from VMAIL_DNS_RESOLVER.\nserver:\n"
+          "  do-not-query-localhost: no\n"
+          "forward-zone:\n  name: \".\"\n  forward-addr: " +
+              l.dns_resolver + "\n"};
 }
 
 // The system's resolvers (/etc/resolv.conf) for OpenDKIM's Nameservers:
@@ -149,6 +150,7 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
       {"smtp_sasl_auth_enable", l.relay.user.empty() ? "no" : "yes"},
       {"smtp_sasl_password_maps", l.relay.user.empty() ? "" : l.base.map_type + ":" + l.relay_password_map},
       {"opendkim_dir", l.base.opendkim_dir},
+      {"opendkim_require_safe_keys", l.dkim_require_safe_keys ? "yes" : "no"},
       {"opendkim_socket", opendkim_socket(l.base)},
       {"opendkim_pid_file", l.opendkim_run_dir + "/opendkim.pid"},
       {"opendkim_internal_hosts", internal_hosts(l.mynetworks)},

@@ -47,6 +47,8 @@ const std::vector<SettingDoc> kLaunchSettingDocs = {
     {"VMAIL_RELAY_USER", "SASL user name at the relay host (with VMAIL_RELAY_PASSWORD_FILE)"},
     {"VMAIL_RELAY_PASSWORD_FILE", "file holding the relay password on one line (never logged)"},
     {"VMAIL_RELAY_CA_FILE", "CA certificates that must sign the relay's certificate; default: not verified"},
+    {"VMAIL_DKIM_REQUIRE_SAFE_KEYS",
+     "yes: OpenDKIM refuses a key whose folder chain others can write (default); no: only warns"},
     {"VMAIL_DNS_RESOLVER",
      "the resolver OpenDKIM uses to look up DKIM keys (ADDRESS[:PORT]); default: the system's (/etc/resolv.conf)"},
 };
@@ -342,6 +344,11 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
     auto r = parse_dns_resolver(*resolver);
     if (!r.ok()) return r.status();
     l.dns_resolver = *r;
+  }
+  if (auto safe = get("VMAIL_DKIM_REQUIRE_SAFE_KEYS")) {
+    auto b = parse_boolean(*safe, true, "VMAIL_DKIM_REQUIRE_SAFE_KEYS");
+    if (!b.ok()) return Status(Code::kConfig, b.status().message());
+    l.dkim_require_safe_keys = *b;
   }
 
   const std::string cert_base = s.state_dir + "/certificates/" + l.mail_domain;

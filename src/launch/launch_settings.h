@@ -80,19 +80,23 @@ struct LaunchSettings {
   // libunbound's forward-addr form ("127.0.0.1@5353"); "" = the system's
   // (the nameservers in /etc/resolv.conf).
   std::string dns_resolver;
+  // VMAIL_DKIM_REQUIRE_SAFE_KEYS: OpenDKIM's RequireSafeKeys. It refuses a
+  // key when any folder above it is writable by others, sticky /tmp included
+  // (FIELD-NOTES); "no" makes that a warning, e.g. for a root under /tmp.
+  bool dkim_require_safe_keys = true;
 
   // Derived folders and files, all under VMAIL_ROOT.
-  std::string queue_dir;          // Postfix queue_directory
-  std::string postfix_data_dir;   // Postfix data_directory (owned by postfix)
-  std::string dovecot_base_dir;   // Dovecot base_dir (runtime sockets)
-  std::string dovecot_state_dir;  // Dovecot state_dir
-  std::string cert_dir;           // $VMAIL_ROOT/etc/ssl/certs/mail
-  std::string self_signed_dir;    // $VMAIL_STATE_DIR/self-signed
-  std::string dh_file;            // $VMAIL_STATE_DIR/dh.pem
-  std::string backup_dir;         // $VMAIL_STATE_DIR/backups
-  std::string lock_file;          // $VMAIL_STATE_DIR/vmail-launch.pid
+  std::string queue_dir;           // Postfix queue_directory
+  std::string postfix_data_dir;    // Postfix data_directory (owned by postfix)
+  std::string dovecot_base_dir;    // Dovecot base_dir (runtime sockets)
+  std::string dovecot_state_dir;   // Dovecot state_dir
+  std::string cert_dir;            // $VMAIL_ROOT/etc/ssl/certs/mail
+  std::string self_signed_dir;     // $VMAIL_STATE_DIR/self-signed
+  std::string dh_file;             // $VMAIL_STATE_DIR/dh.pem
+  std::string backup_dir;          // $VMAIL_STATE_DIR/backups
+  std::string lock_file;           // $VMAIL_STATE_DIR/vmail-launch.pid
   std::string relay_password_map;  // $VMAIL_POSTFIX_DIR/relay_passwords (0600)
-  std::string opendkim_run_dir;   // $VMAIL_ROOT/run/opendkim: milter socket and pid file
+  std::string opendkim_run_dir;    // $VMAIL_ROOT/run/opendkim: milter socket and pid file
 };
 
 // OpenDKIM's milter socket, $VMAIL_ROOT/run/opendkim/opendkim.sock (where

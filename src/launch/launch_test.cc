@@ -79,12 +79,24 @@ TEST(LegacyQueueTest, QueuedMailMovesToTheStateVolumeOnce) {
 
 TEST(LaunchSettingsTest, RejectsBadValues) {
   const std::vector<std::pair<std::string, std::string>> bad = {
-      {"MAIL_DOMAIN", ""},          {"MAIL_DOMAIN", "no spaces.test"},   {"VMAIL_SMTP_PORT", "0"},
-      {"VMAIL_SMTP_PORT", "65536"}, {"VMAIL_IMAP_PORT", "25"},           {"VMAIL_LISTEN", "localhost"},
-      {"VMAIL_MYNETWORKS", "0/0"},  {"VMAIL_MYNETWORKS", "hash:/etc/x"}, {"VMAIL_MYNETWORKS", "10.0.0.0/33"},
-      {"VMAIL_UID", "0"},           {"VMAIL_ROOT", "/with space"},       {"VMAIL_DNS_RESOLVER", "dns.example"},
-      {"VMAIL_DNS_RESOLVER", "127.0.0.1:0"}, {"VMAIL_DNS_RESOLVER", "::1"},  {"VMAIL_DNS_RESOLVER", "[::1"},
-      {"VMAIL_DNS_RESOLVER", "[::1]5353"},   {"VMAIL_OPENDKIM_DIR", "/a,b"},
+      {"MAIL_DOMAIN", ""},
+      {"MAIL_DOMAIN", "no spaces.test"},
+      {"VMAIL_SMTP_PORT", "0"},
+      {"VMAIL_SMTP_PORT", "65536"},
+      {"VMAIL_IMAP_PORT", "25"},
+      {"VMAIL_LISTEN", "localhost"},
+      {"VMAIL_MYNETWORKS", "0/0"},
+      {"VMAIL_MYNETWORKS", "hash:/etc/x"},
+      {"VMAIL_MYNETWORKS", "10.0.0.0/33"},
+      {"VMAIL_UID", "0"},
+      {"VMAIL_ROOT", "/with space"},
+      {"VMAIL_DNS_RESOLVER", "dns.example"},
+      {"VMAIL_DNS_RESOLVER", "127.0.0.1:0"},
+      {"VMAIL_DNS_RESOLVER", "::1"},
+      {"VMAIL_DNS_RESOLVER", "[::1"},
+      {"VMAIL_DNS_RESOLVER", "[::1]5353"},
+      {"VMAIL_OPENDKIM_DIR", "/a,b"},
+      {"VMAIL_DKIM_REQUIRE_SAFE_KEYS", "maybe"},
   };
   for (const auto& [name, value] : bad) {
     auto env = base_env();
@@ -219,9 +231,10 @@ TEST(RelaySettingsTest, MainCfRendersTheRelayButNeverThePassword) {
 }
 
 TEST(LaunchSettingsTest, DnsResolverInLibunboundForm) {
-  const std::vector<std::pair<std::string, std::string>> good = {
-      {"127.0.0.1", "127.0.0.1@53"}, {"127.0.0.1:5353", "127.0.0.1@5353"}, {"[::1]:5353", "::1@5353"},
-      {"[fd00::53]", "fd00::53@53"}};
+  const std::vector<std::pair<std::string, std::string>> good = {{"127.0.0.1", "127.0.0.1@53"},
+                                                                 {"127.0.0.1:5353", "127.0.0.1@5353"},
+                                                                 {"[::1]:5353", "::1@5353"},
+                                                                 {"[fd00::53]", "fd00::53@53"}};
   for (const auto& [value, expected] : good) {
     auto r = parse_dns_resolver(value);
     ASSERT_TRUE(r.ok()) << value << ": " << r.status().message();
@@ -248,6 +261,7 @@ TEST(LaunchConfigTest, OpenDkimConfigAndMilter) {
   EXPECT_NE(conf.find("KeyTable                file:/srv/one/etc/opendkim/KeyTable"), std::string::npos);
   EXPECT_NE(conf.find("SigningTable            refile:/srv/one/etc/opendkim/SigningTable"), std::string::npos);
   EXPECT_NE(conf.find("AuthservID              mail.example.test"), std::string::npos);
+  EXPECT_NE(conf.find("RequireSafeKeys         yes"), std::string::npos);
   EXPECT_NE(conf.find("ResolverConfiguration   /srv/one/etc/opendkim/unbound.conf"), std::string::npos);
   EXPECT_NE(by_path["/srv/one/etc/opendkim/InternalHosts"].find("\n10.0.0.0/8\n[fd00::]/8\n"), std::string::npos);
   EXPECT_NE(by_path["/srv/one/etc/opendkim/unbound.conf"].find("forward-addr: 127.0.0.1@5353"), std::string::npos);

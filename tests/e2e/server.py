@@ -88,6 +88,19 @@ def processes_under(root):
     return out
 
 
+def folder_chain_private(path):
+    """True when no folder from / down to `path` is writable by others, the
+    test OpenDKIM applies to its keys (RequireSafeKeys)."""
+    path = os.path.realpath(path)
+    while True:
+        if os.stat(path).st_mode & 0o002:
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+
+
 class Server:
     def __init__(self, root=None, extra_env=None, domain=DOMAIN):
         self.owns_root = root is None
@@ -106,6 +119,10 @@ class Server:
         }
         for service, port in self.ports.items():
             self.env[port_variable(service)] = str(port)
+        if not folder_chain_private(self.root):
+            # OpenDKIM refuses keys below a folder others can write, sticky
+            # /tmp included; a real root (/data) is private.
+            self.env["VMAIL_DKIM_REQUIRE_SAFE_KEYS"] = "no"
         if extra_env:
             self.env.update(extra_env)
         self.proc = None
