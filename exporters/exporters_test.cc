@@ -53,6 +53,7 @@ Settings test_settings(const std::string& root = "") {
   s.mail_dir = root + "/var/mail/vhosts";
   s.postfix_dir = root + "/etc/postfix";
   s.dovecot_dir = root + "/etc/dovecot";
+  s.opendkim_dir = root + "/etc/opendkim";
   return s;
 }
 

@@ -30,6 +30,7 @@ struct Settings {
   std::string mail_dir;                  // VMAIL_MAIL_DIR
   std::string postfix_dir;               // VMAIL_POSTFIX_DIR
   std::string dovecot_dir;               // VMAIL_DOVECOT_DIR
+  std::string opendkim_dir;              // VMAIL_OPENDKIM_DIR: exported KeyTable, SigningTable
   uint32_t uid = 5000;                   // VMAIL_UID
   uint32_t gid = 5000;                   // VMAIL_GID
   Scheme scheme = Scheme::kSha512Crypt;  // VMAIL_PASSWORD_SCHEME

@@ -132,14 +132,17 @@ void Store::audit(std::string_view action, std::string_view object, const json& 
   record_change(db_.sql(), actor_, Change{action, object, old_value, new_value});
 }
 
-Status Store::add_domain(const std::string& domain) {
-  return db_.write([&]() -> Status {
+Status Store::add_domain(const std::string& domain, const NewDkimKeys* dkim) {
+  return write_with_key_files([&](std::vector<std::string>& written) -> Status {
     if (domain_id(db_.sql(), domain)) return Status(Code::kBadInput, "domain " + quote(domain) + ": already exists");
     SQLite::Statement q(db_.sql(), "INSERT INTO domains (name) VALUES (?)");
     q.bind(1, domain);
     q.exec();
+    int64_t id = db_.sql().getLastInsertRowid();
     audit("domain add", domain, nullptr, json{{"name", domain}});
-    return Status::Ok();
+    Status s;
+    if (dkim) insert_dkim_keys(id, domain, *dkim, false, written, s);
+    return s;
   });
 }
 
@@ -433,6 +436,7 @@ Result<Snapshot> Store::snapshot() {
     snap.alias_domains = read_alias_domains(db_.sql());
     snap.forwards = read_forwards(db_.sql());
     snap.denied = read_access_denials(db_.sql());
+    snap.dkim_keys = read_dkim_keys(db_.sql(), std::nullopt);
     return Status::Ok();
   });
   if (!s.ok()) return s;

@@ -106,8 +106,8 @@ Status refuse_alias_domain(SQLite::Database& db, const std::string& domain) {
                 "domain " + quote(domain) + ": an alias domain of " + quote(*of) + "; add the address there");
 }
 
-Status Store::add_alias_domain(const std::string& alias, const std::string& target) {
-  return db_.write([&]() -> Status {
+Status Store::add_alias_domain(const std::string& alias, const std::string& target, const NewDkimKeys* dkim) {
+  return write_with_key_files([&](std::vector<std::string>& written) -> Status {
     if (alias == target) return Status(Code::kBadInput, "alias " + quote(alias) + ": the same as its target");
     auto tid = find_domain(db_.sql(), target);
     if (!tid) return Status(Code::kNotFound, "domain " + quote(target) + ": no such domain");
@@ -136,7 +136,9 @@ Status Store::add_alias_domain(const std::string& alias, const std::string& targ
     at.bind(1, alias);
     if (Status s = check_no_loop(db_.sql(), column_strings(at), "domain alias"); !s.ok()) return s;
     audit("domain alias add", alias, nullptr, json{{"alias_of", target}});
-    return Status::Ok();
+    Status s;
+    if (dkim) insert_dkim_keys(*aid, alias, *dkim, false, written, s);
+    return s;
   });
 }
 
