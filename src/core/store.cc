@@ -139,10 +139,15 @@ Status Store::add_domain(const std::string& domain, const NewDkimKeys* dkim) {
     q.bind(1, domain);
     q.exec();
     int64_t id = db_.sql().getLastInsertRowid();
-    audit("domain add", domain, nullptr, json{{"name", domain}});
-    Status s;
-    if (dkim) insert_dkim_keys(id, domain, *dkim, false, written, s);
-    return s;
+    json added{{"name", domain}};
+    if (dkim) {
+      Status s;
+      std::vector<DkimKey> retired;
+      added["dkim"] = dkim_keys_record(insert_dkim_keys(id, domain, *dkim, false, written, s, retired));
+      if (!s.ok()) return s;
+    }
+    audit("domain add", domain, nullptr, added);
+    return Status::Ok();
   });
 }
 

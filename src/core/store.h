@@ -177,11 +177,13 @@ class Store {
   void audit(std::string_view action, std::string_view object, const nlohmann::json& old_value,
              const nlohmann::json& new_value);
 
-  // add_dkim_keys' work inside an open write transaction; `written`
-  // collects the key files it wrote. Only keys of an algorithm the domain
-  // has no active key of are added unless `retire`.
+  // add_dkim_keys' work inside an open write transaction, without an audit
+  // entry (the caller records the change once); `written` collects the key
+  // files it wrote, `retired` the keys it retired (as they were). Only keys
+  // of an algorithm the domain has no active key of are added unless `retire`.
   std::vector<DkimKey> insert_dkim_keys(int64_t domain_id, const std::string& domain, const NewDkimKeys& dkim,
-                                        bool retire, std::vector<std::string>& written, Status& status);
+                                        bool retire, std::vector<std::string>& written, Status& status,
+                                        std::vector<DkimKey>& retired);
   // db_.write(body) for a change that may write key files: those it wrote
   // (listed in `written`) are removed again unless it commits.
   Status write_with_key_files(const std::function<Status(std::vector<std::string>& written)>& body);
@@ -203,6 +205,8 @@ std::vector<AliasDomain> read_alias_domains(SQLite::Database& db);
 std::vector<Forward> read_forwards(SQLite::Database& db);
 // The alias domains whose target is `target_id`, by name.
 std::vector<std::string> alias_domains_of(SQLite::Database& db, int64_t target_id);
+// What the audit log keeps of keys: selector, algorithm, state (store_dkim.cc).
+nlohmann::json dkim_keys_record(const std::vector<DkimKey>& keys);
 // Every DKIM key, in Snapshot::dkim_keys order (store_dkim.cc).
 std::vector<DkimKey> read_dkim_keys(SQLite::Database& db, const std::optional<int64_t>& domain_id);
 // 65 when `domain` is an alias domain: it has no addresses of its own.

@@ -34,6 +34,16 @@ json key_record(const DkimKey& k) {
               {"state", std::string(dkim_state_name(k.state))}};
 }
 
+}  // namespace
+
+json dkim_keys_record(const std::vector<DkimKey>& keys) {
+  json out = json::array();
+  for (const DkimKey& k : keys) out.push_back(key_record(k));
+  return out;
+}
+
+namespace {
+
 std::vector<std::string> selectors_of(const std::vector<DkimKey>& keys) {
   std::vector<std::string> out;
   for (const DkimKey& k : keys) out.push_back(k.selector);
@@ -93,7 +103,8 @@ std::vector<DkimKey> read_dkim_keys(SQLite::Database& db, const std::optional<in
 }
 
 std::vector<DkimKey> Store::insert_dkim_keys(int64_t domain_id, const std::string& domain, const NewDkimKeys& dkim,
-                                             bool retire, std::vector<std::string>& written, Status& status) {
+                                             bool retire, std::vector<std::string>& written, Status& status,
+                                             std::vector<DkimKey>& retired) {
   std::vector<DkimKey> existing = read_dkim_keys(db_.sql(), domain_id);
   std::vector<std::string> taken = selectors_of(existing);
   const std::string folder = dkim.files.dir + "/" + domain;
@@ -117,9 +128,7 @@ std::vector<DkimKey> Store::insert_dkim_keys(int64_t domain_id, const std::strin
       q.bind(1, domain_id);
       q.bind(2, old.selector);
       q.exec();
-      DkimKey retired = old;
-      retired.state = DkimState::kRetired;
-      audit("domain dkim retire", domain, key_record(old), key_record(retired));
+      retired.push_back(old);
     }
     for (const std::string& dir : {dkim.files.dir, folder}) {
       if (status = make_key_dir(dir, dkim.files); !status.ok()) return {};
@@ -134,9 +143,7 @@ std::vector<DkimKey> Store::insert_dkim_keys(int64_t domain_id, const std::strin
     ins.bind(3, std::string(dkim_algorithm_name(m.algorithm)));
     ins.bind(4, m.public_key);
     ins.exec();
-    DkimKey key{domain, selector, m.algorithm, m.public_key, DkimState::kActive, ""};
-    audit("domain dkim add", domain, nullptr, key_record(key));
-    added.push_back(std::move(key));
+    added.push_back(DkimKey{domain, selector, m.algorithm, m.public_key, DkimState::kActive, ""});
   }
   status = Status::Ok();
   return added;
@@ -157,7 +164,12 @@ Result<std::vector<DkimKey>> Store::add_dkim_keys(const std::string& domain, con
     auto id = dkim_domain_id(db_.sql(), domain);
     if (!id) return no_dkim_domain(domain);
     Status status;
-    added = insert_dkim_keys(*id, domain, dkim, retire, written, status);
+    std::vector<DkimKey> retired;
+    added = insert_dkim_keys(*id, domain, dkim, retire, written, status, retired);
+    if (!status.ok() || added.empty()) return status;
+    // One entry for the change: the keys retired (as they were) and added.
+    audit("domain dkim", domain, retired.empty() ? json(nullptr) : json{{"dkim", dkim_keys_record(retired)}},
+          json{{"dkim", dkim_keys_record(added)}});
     return status;
   });
   if (!s.ok()) return s;
@@ -190,7 +202,7 @@ Status Store::remove_dkim_key(const std::string& domain, const std::string& sele
       del.bind(1, *id);
       del.bind(2, selector);
       del.exec();
-      audit("domain dkim remove", domain, key_record(k), nullptr);
+      audit("domain dkim remove", domain, json{{"dkim", dkim_keys_record({k})}}, nullptr);
       return Status::Ok();
     }
     return Status(Code::kNotFound, "--remove " + quote(selector) + ": domain " + quote(domain) + " has no such key");

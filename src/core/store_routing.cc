@@ -135,10 +135,16 @@ Status Store::add_alias_domain(const std::string& alias, const std::string& targ
                          "WHERE substr(destination, instr(destination, '@') + 1) = ?1");
     at.bind(1, alias);
     if (Status s = check_no_loop(db_.sql(), column_strings(at), "domain alias"); !s.ok()) return s;
-    audit("domain alias add", alias, nullptr, json{{"alias_of", target}});
-    Status s;
-    if (dkim) insert_dkim_keys(*aid, alias, *dkim, false, written, s);
-    return s;
+    json added{{"alias_of", target}};
+    if (dkim) {
+      Status s;
+      std::vector<DkimKey> retired;
+      std::vector<DkimKey> keys = insert_dkim_keys(*aid, alias, *dkim, false, written, s, retired);
+      if (!s.ok()) return s;
+      if (!keys.empty()) added["dkim"] = dkim_keys_record(keys);
+    }
+    audit("domain alias add", alias, nullptr, added);
+    return Status::Ok();
   });
 }
 
