@@ -33,18 +33,8 @@ json user_record(const User& u) {
   return json{{"name", u.name}, {"quota", u.quota ? json(*u.quota) : json(nullptr)}, {"enabled", u.enabled}};
 }
 
-Status no_domain(const std::string& domain) {
-  return Status(Code::kNotFound, "domain " + quote(domain) + ": no such domain");
-}
 Status no_user(const std::string& address) {
   return Status(Code::kNotFound, "address " + quote(address) + ": no such user");
-}
-
-std::optional<int64_t> domain_id(SQLite::Database& db, const std::string& domain) {
-  SQLite::Statement q(db, "SELECT id FROM domains WHERE name = ?");
-  q.bind(1, domain);
-  if (!q.executeStep()) return std::nullopt;
-  return q.getColumn(0).getInt64();
 }
 
 bool user_exists(SQLite::Database& db, const std::string& address) {
@@ -127,6 +117,17 @@ std::vector<User> read_users(SQLite::Database& db, const std::optional<int64_t>&
 }
 
 }  // namespace
+
+Status no_domain(const std::string& domain) {
+  return Status(Code::kNotFound, "domain " + quote(domain) + ": no such domain");
+}
+
+std::optional<int64_t> domain_id(SQLite::Database& db, const std::string& domain) {
+  SQLite::Statement q(db, "SELECT id FROM domains WHERE name = ?");
+  q.bind(1, domain);
+  if (!q.executeStep()) return std::nullopt;
+  return q.getColumn(0).getInt64();
+}
 
 void Store::audit(std::string_view action, std::string_view object, const json& old_value, const json& new_value) {
   record_change(db_.sql(), actor_, Change{action, object, old_value, new_value});

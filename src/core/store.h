@@ -205,6 +205,9 @@ std::vector<AliasDomain> read_alias_domains(SQLite::Database& db);
 std::vector<Forward> read_forwards(SQLite::Database& db);
 // The alias domains whose target is `target_id`, by name.
 std::vector<std::string> alias_domains_of(SQLite::Database& db, int64_t target_id);
+// The id of the domain (nullopt: none), and the 67 for a missing one.
+std::optional<int64_t> domain_id(SQLite::Database& db, const std::string& domain);
+Status no_domain(const std::string& domain);
 // What the audit log keeps of keys: selector, algorithm, state (store_dkim.cc).
 nlohmann::json dkim_keys_record(const std::vector<DkimKey>& keys);
 // Every DKIM key, in Snapshot::dkim_keys order (store_dkim.cc).

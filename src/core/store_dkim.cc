@@ -16,17 +16,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::optional<int64_t> dkim_domain_id(SQLite::Database& db, const std::string& domain) {
-  SQLite::Statement q(db, "SELECT id FROM domains WHERE name = ?");
-  q.bind(1, domain);
-  if (!q.executeStep()) return std::nullopt;
-  return q.getColumn(0).getInt64();
-}
-
-Status no_dkim_domain(const std::string& domain) {
-  return Status(Code::kNotFound, "domain " + quote(domain) + ": no such domain");
-}
-
 // What the audit log keeps of a key: never the private key.
 json key_record(const DkimKey& k) {
   return json{{"selector", k.selector},
@@ -161,8 +150,8 @@ Status Store::write_with_key_files(const std::function<Status(std::vector<std::s
 Result<std::vector<DkimKey>> Store::add_dkim_keys(const std::string& domain, const NewDkimKeys& dkim, bool retire) {
   std::vector<DkimKey> added;
   Status s = write_with_key_files([&](std::vector<std::string>& written) -> Status {
-    auto id = dkim_domain_id(db_.sql(), domain);
-    if (!id) return no_dkim_domain(domain);
+    auto id = domain_id(db_.sql(), domain);
+    if (!id) return no_domain(domain);
     Status status;
     std::vector<DkimKey> retired;
     added = insert_dkim_keys(*id, domain, dkim, retire, written, status, retired);
@@ -179,8 +168,8 @@ Result<std::vector<DkimKey>> Store::add_dkim_keys(const std::string& domain, con
 Result<std::vector<DkimKey>> Store::list_dkim_keys(const std::string& domain) {
   std::vector<DkimKey> out;
   Status s = db_.read([&]() -> Status {
-    auto id = dkim_domain_id(db_.sql(), domain);
-    if (!id) return no_dkim_domain(domain);
+    auto id = domain_id(db_.sql(), domain);
+    if (!id) return no_domain(domain);
     out = read_dkim_keys(db_.sql(), id);
     return Status::Ok();
   });
@@ -190,8 +179,8 @@ Result<std::vector<DkimKey>> Store::list_dkim_keys(const std::string& domain) {
 
 Status Store::remove_dkim_key(const std::string& domain, const std::string& selector, const DkimKeyFiles& files) {
   Status s = db_.write([&]() -> Status {
-    auto id = dkim_domain_id(db_.sql(), domain);
-    if (!id) return no_dkim_domain(domain);
+    auto id = domain_id(db_.sql(), domain);
+    if (!id) return no_domain(domain);
     for (const DkimKey& k : read_dkim_keys(db_.sql(), id)) {
       if (k.selector != selector) continue;
       if (k.state == DkimState::kActive && k.algorithm == DkimAlgorithm::kRsa) {
@@ -223,7 +212,7 @@ Status Store::sweep_dkim_files(const DkimKeyFiles& files) {
     }
     ::closedir(d);
     for (const std::string& name : folders) {
-      auto id = dkim_domain_id(db_.sql(), name);
+      auto id = domain_id(db_.sql(), name);
       std::vector<std::string> selectors = id ? selectors_of(read_dkim_keys(db_.sql(), id)) : std::vector<std::string>{};
       sweep_orphan_key_files(files.dir + "/" + name, selectors);
       if (!id) ::rmdir((files.dir + "/" + name).c_str());  // only when emptied
