@@ -92,6 +92,14 @@ void add_getent_command(CLI::App& app, Context& ctx);   // getent_command.cc
 void add_health_command(CLI::App& app, Context& ctx);   // health_command.cc
 void add_log_command(CLI::App& app, Context& ctx);      // log_command.cc
 
+// `domain dkim` and `domain dns` (dkim_command.cc), added to the domain group
+// by add_domain_commands; the keys a new domain gets (one rsa key, the key
+// owner warning printed on stderr); and the removal of key files no key row
+// names (after `domain del`).
+void add_domain_dkim_commands(CLI::App& group, Context& ctx);
+Result<NewDkimKeys> new_keys_for_domain(Context& ctx);
+Status sweep_key_files(Context& ctx, Store& store);
+
 // `user access` and `user vacation` (user_features_command.cc), added to the
 // user group by add_user_commands; and what `user show` reports of them:
 // the access switches ({"imap": true, ...}) and the mailbox usage

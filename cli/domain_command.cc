@@ -1,4 +1,4 @@
-// `vmail domain add|del|list`.
+// `vmail domain add|del|list|alias`; `dkim` and `dns` are in dkim_command.cc.
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,7 +17,9 @@ Status domain_add(Context& ctx, const std::string& input) {
   if (!domain.ok()) return domain.status();
   auto store = ctx.store();
   if (!store.ok()) return store.status();
-  if (Status s = store->add_domain(*domain); !s.ok()) return s;
+  auto keys = new_keys_for_domain(ctx);
+  if (!keys.ok()) return keys.status();
+  if (Status s = store->add_domain(*domain, &*keys); !s.ok()) return s;
   print_line(ctx, "domain " + *domain + " added");
   return ctx.export_after_change();
 }
@@ -32,6 +34,10 @@ Status domain_del(Context& ctx, const std::string& input, bool force, bool purge
   print_line(ctx, "domain " + *domain + " deleted" +
                       (removed.empty() ? "" : " with its " + std::to_string(removed.size()) + " users"));
   Status exported = ctx.export_after_change();
+  // Its DKIM private keys go once the exported KeyTable no longer names them.
+  if (exported.ok()) {
+    if (Status s = sweep_key_files(ctx, *store); !s.ok()) return s;
+  }
   if (purge) {
     auto settings = ctx.settings();
     if (Status s = purge_maildir((*settings)->mail_dir, *domain, ""); !s.ok()) return s;
@@ -71,7 +77,9 @@ Status domain_alias_add(Context& ctx, const std::string& alias_in, const std::st
   if (!target.ok()) return target.status();
   auto store = ctx.store();
   if (!store.ok()) return store.status();
-  if (Status s = store->add_alias_domain(*alias, *target); !s.ok()) return s;
+  auto keys = new_keys_for_domain(ctx);
+  if (!keys.ok()) return keys.status();
+  if (Status s = store->add_alias_domain(*alias, *target, &*keys); !s.ok()) return s;
   print_line(ctx, "alias domain " + *alias + " -> " + *target + " added");
   return ctx.export_after_change();
 }
@@ -83,7 +91,9 @@ Status domain_alias_del(Context& ctx, const std::string& alias_in) {
   if (!store.ok()) return store.status();
   if (Status s = store->delete_alias_domain(*alias); !s.ok()) return s;
   print_line(ctx, "alias domain " + *alias + " deleted");
-  return ctx.export_after_change();
+  Status exported = ctx.export_after_change();
+  if (!exported.ok()) return exported;
+  return sweep_key_files(ctx, *store);
 }
 
 void add_domain_alias_commands(CLI::App& group, Context& ctx) {
@@ -132,6 +142,7 @@ void add_domain_commands(CLI::App& app, Context& ctx) {
     cmd->callback([&ctx] { ctx.action = [&ctx] { return domain_list(ctx); }; });
   }
   add_domain_alias_commands(*group, ctx);
+  add_domain_dkim_commands(*group, ctx);
 }
 
 }  // namespace vmail::cli

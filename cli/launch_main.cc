@@ -23,6 +23,7 @@ const std::vector<std::pair<const char*, const char*>> kBaseSettings = {
     {"VMAIL_MAIL_DIR", "maildir base"},
     {"VMAIL_POSTFIX_DIR", "Postfix folder"},
     {"VMAIL_DOVECOT_DIR", "Dovecot folder"},
+    {"VMAIL_OPENDKIM_DIR", "OpenDKIM folder: exported KeyTable and SigningTable"},
     {"VMAIL_UID", "owner of maildirs (never 0)"},
     {"VMAIL_GID", "group of maildirs (never 0)"},
     {"VMAIL_PASSWORD_SCHEME", "SHA512-CRYPT, BLF-CRYPT or YESCRYPT"},

@@ -40,6 +40,7 @@ int run(int argc, char** argv) {
   add_setting_flag(app, ctx, "--mail-dir", "VMAIL_MAIL_DIR", "maildir base");
   add_setting_flag(app, ctx, "--postfix-dir", "VMAIL_POSTFIX_DIR", "Postfix folder");
   add_setting_flag(app, ctx, "--dovecot-dir", "VMAIL_DOVECOT_DIR", "Dovecot folder");
+  add_setting_flag(app, ctx, "--opendkim-dir", "VMAIL_OPENDKIM_DIR", "OpenDKIM folder (KeyTable, SigningTable)");
   add_setting_flag(app, ctx, "--uid", "VMAIL_UID", "owner of maildirs");
   add_setting_flag(app, ctx, "--gid", "VMAIL_GID", "group of maildirs");
   add_setting_flag(app, ctx, "--password-scheme", "VMAIL_PASSWORD_SCHEME", "SHA512-CRYPT, BLF-CRYPT or YESCRYPT");

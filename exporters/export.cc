@@ -26,6 +26,7 @@
 #include "core/row_policy.h"
 #include "core/store.h"
 #include "exporters/access_files.h"
+#include "exporters/dkim_tables.h"
 #include "exporters/dovecot_users.h"
 #include "exporters/map_delta.h"
 #include "exporters/postfix_maps.h"
@@ -34,9 +35,10 @@ namespace vmail {
 namespace {
 
 // The names export_all writes; only these get stale temp files swept.
-const char* const kExportNames[] = {"users",         "vmailbox",         "virtual",       "vdomains",
-                                    "sender_logins", "deny-imap",        "deny-pop3",     "deny-sieve",
-                                    "deny-smtp",     "recipient_access", "hosted_senders"};
+const char* const kExportNames[] = {"users",         "vmailbox",         "virtual",        "vdomains",
+                                    "sender_logins", "deny-imap",        "deny-pop3",      "deny-sieve",
+                                    "deny-smtp",     "recipient_access", "hosted_senders", "KeyTable",
+                                    "SigningTable"};
 
 // How long an export waits for another one's lock before it gives up: a hung
 // postmap must not hang every later command (and the launcher's reload).
@@ -142,7 +144,7 @@ bool database_current(const std::string& source, const std::string& map_type) {
 
 FileOptions options_for(const ExportedFile& f) {
   FileOptions options{0644, {}, {}};
-  if (!f.postmap) {
+  if (!f.postmap && !f.public_file) {
     options.mode = 0640;  // the passwd-file holds hashes: never world-readable
     options.owner = 0;
     options.group = group_by_name("dovecot");
@@ -496,6 +498,8 @@ Result<std::vector<ExportedFile>> render_exports(Database& db, const Settings& s
   for (const auto& [service, switch_name] : kDovecotDenyFiles) {
     files.push_back({settings.dovecot_dir + "/deny-" + service, false, render_deny_file(*snap, rows, switch_name)});
   }
+  files.push_back({settings.opendkim_dir + "/KeyTable", false, render_key_table(*snap, settings, warn), true});
+  files.push_back({settings.opendkim_dir + "/SigningTable", false, render_signing_table(*snap, warn), true});
   return files;
 }
 

@@ -31,6 +31,7 @@ struct ExportedFile {
   std::string path;
   bool postmap = false;  // a Postfix map with a database beside it
   std::string content;
+  bool public_file = false;  // not a map, and 0644 (OpenDKIM's tables hold no secret)
 };
 
 // The files an export would write now, from `db` (reads one snapshot).

@@ -53,6 +53,7 @@ Settings test_settings(const std::string& root = "") {
   s.mail_dir = root + "/var/mail/vhosts";
   s.postfix_dir = root + "/etc/postfix";
   s.dovecot_dir = root + "/etc/dovecot";
+  s.opendkim_dir = root + "/etc/opendkim";
   return s;
 }
 
@@ -427,9 +428,10 @@ TEST_F(ExportTest, AccessSwitchesReachTheirOwnFiles) {
 TEST_F(ExportTest, WritesEveryFileThenLeavesUnchangedOnesAlone) {
   auto first = export_all(*db_, settings_);
   ASSERT_TRUE(first.ok()) << first.status().message();
-  // 4 maps and the users file, plus recipient_access, hosted_senders and
-  // deny-{imap,pop3,sieve,smtp}.
-  EXPECT_EQ(first->written.size(), 11u);
+  // 4 maps and the users file, plus recipient_access, hosted_senders,
+  // deny-{imap,pop3,sieve,smtp} and OpenDKIM's KeyTable and SigningTable
+  // (empty: no key).
+  EXPECT_EQ(first->written.size(), 13u);
   EXPECT_EQ(postmap_query("alice@example.com", "vmailbox"), "example.com/alice/Maildir/\n");
   EXPECT_EQ(postmap_query("sales@example.com", "virtual"), "alice@example.com\n");
   EXPECT_EQ(postmap_query("example.com", "vdomains"), "OK\n");
@@ -440,7 +442,7 @@ TEST_F(ExportTest, WritesEveryFileThenLeavesUnchangedOnesAlone) {
   auto again = export_all(*db_, settings_);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->written.empty());
-  EXPECT_EQ(again->unchanged.size(), 11u);
+  EXPECT_EQ(again->unchanged.size(), 13u);
   for (const auto& [path, st] : before) {
     struct stat now = stat_of(path);
     EXPECT_EQ(now.st_ino, st.st_ino) << path;
@@ -468,6 +470,10 @@ TEST_F(ExportTest, ModesAndOwners) {
   for (const char* name : {"vmailbox", "virtual", "vdomains", "sender_logins"}) {
     EXPECT_EQ(stat_of(postfix(name)).st_mode & 07777, 0644u) << name;
     EXPECT_EQ(stat_of(postfix(name) + ".db").st_mode & 07777, 0644u) << name;
+  }
+  // OpenDKIM's tables hold no secret (the key files they name do).
+  for (const char* name : {"/KeyTable", "/SigningTable"}) {
+    EXPECT_EQ(stat_of(settings_.opendkim_dir + name).st_mode & 07777, 0644u) << name;
   }
   // A users file made world-readable is out of sync and put right.
   ASSERT_EQ(::chmod(users_path().c_str(), 0644), 0);

@@ -93,6 +93,22 @@ CREATE TABLE audit_log (
 
 CREATE INDEX audit_log_time ON audit_log (time);
 
+-- DKIM keys (migrations/0006): the private key is a file, never a column;
+-- public_key is the DNS record's p= value. active = signs and is listed;
+-- retired = still listed after a rotation, no longer signs.
+CREATE TABLE dkim_keys (
+  id INTEGER PRIMARY KEY,
+  domain_id INTEGER NOT NULL REFERENCES domains (id) ON DELETE CASCADE,
+  selector TEXT NOT NULL CHECK (selector = lower(selector) AND length(selector) BETWEEN 1 AND 63),
+  algorithm TEXT NOT NULL CHECK (algorithm IN ('rsa', 'ed25519')),
+  public_key TEXT NOT NULL CHECK (length(public_key) > 0),
+  state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'retired')),
+  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  UNIQUE (domain_id, selector)
+);
+
+CREATE UNIQUE INDEX dkim_keys_one_active ON dkim_keys (domain_id, algorithm) WHERE state = 'active';
+
 -- One address is a mailbox or an alias source, never both.
 CREATE TRIGGER users_address_not_alias BEFORE INSERT ON users
 WHEN EXISTS (SELECT 1 FROM aliases WHERE source = NEW.address)

@@ -8,7 +8,8 @@
 namespace vmail {
 
 const std::vector<std::string> kRecordedSettings = {
-    "VMAIL_MAIL_DIR", "VMAIL_POSTFIX_DIR", "VMAIL_DOVECOT_DIR", "VMAIL_MAP_TYPE", "VMAIL_UID", "VMAIL_GID",
+    "VMAIL_MAIL_DIR", "VMAIL_POSTFIX_DIR", "VMAIL_DOVECOT_DIR", "VMAIL_OPENDKIM_DIR",
+    "VMAIL_MAP_TYPE", "VMAIL_UID",      "VMAIL_GID",
 };
 
 EnvReader process_env() {
@@ -115,7 +116,8 @@ Status apply_recorded(Settings& s, const std::map<std::string, std::string>& rec
   for (const auto& [name, value] : recorded) {
     if (s.is_explicit(name)) continue;
     // Recorded values come from the database: treat them as untrusted.
-    if (name == "VMAIL_MAIL_DIR" || name == "VMAIL_POSTFIX_DIR" || name == "VMAIL_DOVECOT_DIR") {
+    if (name == "VMAIL_MAIL_DIR" || name == "VMAIL_POSTFIX_DIR" || name == "VMAIL_DOVECOT_DIR" ||
+        name == "VMAIL_OPENDKIM_DIR") {
       if (value.empty() || value[0] != '/' || value.find("/../") != std::string::npos ||
           value.find('\n') != std::string::npos) {
         return Status(Code::kConfig, "recorded " + name + " " + quote(value) + ": not an absolute path");
@@ -123,6 +125,7 @@ Status apply_recorded(Settings& s, const std::map<std::string, std::string>& rec
       if (name == "VMAIL_MAIL_DIR") s.mail_dir = value;
       if (name == "VMAIL_POSTFIX_DIR") s.postfix_dir = value;
       if (name == "VMAIL_DOVECOT_DIR") s.dovecot_dir = value;
+      if (name == "VMAIL_OPENDKIM_DIR") s.opendkim_dir = value;
     } else if (name == "VMAIL_MAP_TYPE") {
       if (Status st = check_map_type(value); !st.ok()) return st;
       s.map_type = value;
@@ -138,6 +141,7 @@ Status apply_recorded(Settings& s, const std::map<std::string, std::string>& rec
 std::map<std::string, std::string> recordable(const Settings& s) {
   return {
       {"VMAIL_MAIL_DIR", s.mail_dir}, {"VMAIL_POSTFIX_DIR", s.postfix_dir}, {"VMAIL_DOVECOT_DIR", s.dovecot_dir},
+      {"VMAIL_OPENDKIM_DIR", s.opendkim_dir},
       {"VMAIL_MAP_TYPE", s.map_type}, {"VMAIL_UID", std::to_string(s.uid)}, {"VMAIL_GID", std::to_string(s.gid)},
   };
 }

@@ -33,18 +33,8 @@ json user_record(const User& u) {
   return json{{"name", u.name}, {"quota", u.quota ? json(*u.quota) : json(nullptr)}, {"enabled", u.enabled}};
 }
 
-Status no_domain(const std::string& domain) {
-  return Status(Code::kNotFound, "domain " + quote(domain) + ": no such domain");
-}
 Status no_user(const std::string& address) {
   return Status(Code::kNotFound, "address " + quote(address) + ": no such user");
-}
-
-std::optional<int64_t> domain_id(SQLite::Database& db, const std::string& domain) {
-  SQLite::Statement q(db, "SELECT id FROM domains WHERE name = ?");
-  q.bind(1, domain);
-  if (!q.executeStep()) return std::nullopt;
-  return q.getColumn(0).getInt64();
 }
 
 bool user_exists(SQLite::Database& db, const std::string& address) {
@@ -128,17 +118,36 @@ std::vector<User> read_users(SQLite::Database& db, const std::optional<int64_t>&
 
 }  // namespace
 
+Status no_domain(const std::string& domain) {
+  return Status(Code::kNotFound, "domain " + quote(domain) + ": no such domain");
+}
+
+std::optional<int64_t> domain_id(SQLite::Database& db, const std::string& domain) {
+  SQLite::Statement q(db, "SELECT id FROM domains WHERE name = ?");
+  q.bind(1, domain);
+  if (!q.executeStep()) return std::nullopt;
+  return q.getColumn(0).getInt64();
+}
+
 void Store::audit(std::string_view action, std::string_view object, const json& old_value, const json& new_value) {
   record_change(db_.sql(), actor_, Change{action, object, old_value, new_value});
 }
 
-Status Store::add_domain(const std::string& domain) {
-  return db_.write([&]() -> Status {
+Status Store::add_domain(const std::string& domain, const NewDkimKeys* dkim) {
+  return write_with_key_files([&](std::vector<std::string>& written) -> Status {
     if (domain_id(db_.sql(), domain)) return Status(Code::kBadInput, "domain " + quote(domain) + ": already exists");
     SQLite::Statement q(db_.sql(), "INSERT INTO domains (name) VALUES (?)");
     q.bind(1, domain);
     q.exec();
-    audit("domain add", domain, nullptr, json{{"name", domain}});
+    int64_t id = db_.sql().getLastInsertRowid();
+    json added{{"name", domain}};
+    if (dkim) {
+      Status s;
+      std::vector<DkimKey> retired;
+      added["dkim"] = dkim_keys_record(insert_dkim_keys(id, domain, *dkim, false, written, s, retired));
+      if (!s.ok()) return s;
+    }
+    audit("domain add", domain, nullptr, added);
     return Status::Ok();
   });
 }
@@ -433,6 +442,7 @@ Result<Snapshot> Store::snapshot() {
     snap.alias_domains = read_alias_domains(db_.sql());
     snap.forwards = read_forwards(db_.sql());
     snap.denied = read_access_denials(db_.sql());
+    snap.dkim_keys = read_dkim_keys(db_.sql(), std::nullopt);
     return Status::Ok();
   });
   if (!s.ok()) return s;

@@ -21,6 +21,7 @@
 
 #include "core/audit.h"
 #include "core/database.h"
+#include "core/dkim.h"
 #include "core/status.h"
 #include "core/validate.h"
 
@@ -82,6 +83,7 @@ struct Snapshot {
   std::vector<AliasDomain> alias_domains;  // by alias
   std::vector<Forward> forwards;           // by address
   std::vector<AccessDenial> denied;  // by service, then address
+  std::vector<DkimKey> dkim_keys;    // by domain, then ed25519 before rsa, then selector
 };
 
 class Store {
@@ -89,7 +91,8 @@ class Store {
   // `actor` is who every change made through this Store is recorded as.
   explicit Store(Database& db, Actor actor = {}) : db_(db), actor_(std::move(actor)) {}
 
-  Status add_domain(const std::string& domain);
+  // With `dkim`, its keys are added in the same transaction (add_dkim_keys).
+  Status add_domain(const std::string& domain, const NewDkimKeys* dkim = nullptr);
   // Refuses (65) while the domain has users or aliases, unless `force`; with
   // force, its users and aliases go too and are returned in *removed_users.
   Status delete_domain(const std::string& domain, bool force, std::vector<User>* removed_users);
@@ -120,7 +123,9 @@ class Store {
   // already an alias domain, has users or aliases, or is itself a target, or
   // when target is an alias domain (no alias of an alias), or when the change
   // would close a mail loop.
-  Status add_alias_domain(const std::string& alias, const std::string& target);
+  // With `dkim`, the alias domain gets those keys of an algorithm it has no
+  // active key of yet (an alias domain is its own DNS zone and DKIM d=).
+  Status add_alias_domain(const std::string& alias, const std::string& target, const NewDkimKeys* dkim = nullptr);
   // Removes the alias domain (the domain itself goes with it); 67 when
   // `alias` is not an alias domain.
   Status delete_alias_domain(const std::string& alias);
@@ -140,6 +145,27 @@ class Store {
   // such user. Services must come from kAccessServices.
   Status set_access(const std::string& address, const std::vector<std::pair<std::string, bool>>& changes);
 
+  // DKIM keys (store_dkim.cc). Adds `dkim.keys` to the domain (67: no such
+  // domain). One write transaction: first the domain's key files that have
+  // no row are removed (left by a run that died between its file and its
+  // commit: every key file is written inside the transaction that inserts
+  // its row, so none is in flight meanwhile); then per key the selector is
+  // chosen (given: 65 when the domain has it already; "": the date rule),
+  // with `retire` the domain's active key of that algorithm becomes retired,
+  // the private key file is written atomically (fsynced) and the row
+  // inserted. Files written by a transaction that does not commit are
+  // removed. Returns the keys added. The audit log never sees a private key.
+  Result<std::vector<DkimKey>> add_dkim_keys(const std::string& domain, const NewDkimKeys& dkim, bool retire);
+  // The domain's keys, oldest first (67: no such domain).
+  Result<std::vector<DkimKey>> list_dkim_keys(const std::string& domain);
+  // Deletes the key `selector` of the domain and, once committed, its file.
+  // 67 for no such domain or selector; 65 for the active rsa key (rotate
+  // it instead: every domain keeps one).
+  Status remove_dkim_key(const std::string& domain, const std::string& selector, const DkimKeyFiles& files);
+  // Removes, inside a write transaction, the key files no row names: those
+  // of deleted domains (with their folders) and leftovers of killed runs.
+  Status sweep_dkim_files(const DkimKeyFiles& files);
+
   // One consistent read of everything, for the exporters.
   Result<Snapshot> snapshot();
 
@@ -150,6 +176,17 @@ class Store {
   // the one line each mutating method adds. Never pass a password or hash.
   void audit(std::string_view action, std::string_view object, const nlohmann::json& old_value,
              const nlohmann::json& new_value);
+
+  // add_dkim_keys' work inside an open write transaction, without an audit
+  // entry (the caller records the change once); `written` collects the key
+  // files it wrote, `retired` the keys it retired (as they were). Only keys
+  // of an algorithm the domain has no active key of are added unless `retire`.
+  std::vector<DkimKey> insert_dkim_keys(int64_t domain_id, const std::string& domain, const NewDkimKeys& dkim,
+                                        bool retire, std::vector<std::string>& written, Status& status,
+                                        std::vector<DkimKey>& retired);
+  // db_.write(body) for a change that may write key files: those it wrote
+  // (listed in `written`) are removed again unless it commits.
+  Status write_with_key_files(const std::function<Status(std::vector<std::string>& written)>& body);
 
   Database& db_;
   Actor actor_;
@@ -168,6 +205,13 @@ std::vector<AliasDomain> read_alias_domains(SQLite::Database& db);
 std::vector<Forward> read_forwards(SQLite::Database& db);
 // The alias domains whose target is `target_id`, by name.
 std::vector<std::string> alias_domains_of(SQLite::Database& db, int64_t target_id);
+// The id of the domain (nullopt: none), and the 67 for a missing one.
+std::optional<int64_t> domain_id(SQLite::Database& db, const std::string& domain);
+Status no_domain(const std::string& domain);
+// What the audit log keeps of keys: selector, algorithm, state (store_dkim.cc).
+nlohmann::json dkim_keys_record(const std::vector<DkimKey>& keys);
+// Every DKIM key, in Snapshot::dkim_keys order (store_dkim.cc).
+std::vector<DkimKey> read_dkim_keys(SQLite::Database& db, const std::optional<int64_t>& domain_id);
 // 65 when `domain` is an alias domain: it has no addresses of its own.
 Status refuse_alias_domain(SQLite::Database& db, const std::string& domain);
 

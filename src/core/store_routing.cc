@@ -106,8 +106,8 @@ Status refuse_alias_domain(SQLite::Database& db, const std::string& domain) {
                 "domain " + quote(domain) + ": an alias domain of " + quote(*of) + "; add the address there");
 }
 
-Status Store::add_alias_domain(const std::string& alias, const std::string& target) {
-  return db_.write([&]() -> Status {
+Status Store::add_alias_domain(const std::string& alias, const std::string& target, const NewDkimKeys* dkim) {
+  return write_with_key_files([&](std::vector<std::string>& written) -> Status {
     if (alias == target) return Status(Code::kBadInput, "alias " + quote(alias) + ": the same as its target");
     auto tid = find_domain(db_.sql(), target);
     if (!tid) return Status(Code::kNotFound, "domain " + quote(target) + ": no such domain");
@@ -135,7 +135,15 @@ Status Store::add_alias_domain(const std::string& alias, const std::string& targ
                          "WHERE substr(destination, instr(destination, '@') + 1) = ?1");
     at.bind(1, alias);
     if (Status s = check_no_loop(db_.sql(), column_strings(at), "domain alias"); !s.ok()) return s;
-    audit("domain alias add", alias, nullptr, json{{"alias_of", target}});
+    json added{{"alias_of", target}};
+    if (dkim) {
+      Status s;
+      std::vector<DkimKey> retired;
+      std::vector<DkimKey> keys = insert_dkim_keys(*aid, alias, *dkim, false, written, s, retired);
+      if (!s.ok()) return s;
+      if (!keys.empty()) added["dkim"] = dkim_keys_record(keys);
+    }
+    audit("domain alias add", alias, nullptr, added);
     return Status::Ok();
   });
 }

@@ -7,6 +7,7 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +20,7 @@
 #include "core/files.h"
 #include "core/process.h"
 #include "core/store.h"
+#include "dkim/keygen.h"
 #include "launch/config.h"
 
 namespace vmail {
@@ -260,12 +262,16 @@ Status prepare_database(const LaunchSettings& l, std::string* backup) {
   if (!db.ok()) return db.status();
   auto values = recordable(l.base);
   for (const auto& [name, value] : recordable_endpoints(l.endpoints)) values[name] = value;
+  values["MAIL_SERVER_NAME"] = l.server_name;  // for `vmail domain dns`
   if (Status s = record_settings(**db, values); !s.ok()) return s;
   Store store(**db, Actor::current("vmail-launch"));
   auto exists = store.domain_exists(l.mail_domain);
   if (!exists.ok()) return exists.status();
   if (!*exists) {
-    if (Status s = store.add_domain(l.mail_domain); !s.ok()) return s;
+    auto keys = new_domain_keys(l.base, process_env(), std::time(nullptr));
+    if (!keys.ok()) return keys.status();
+    if (!keys->files.warning.empty()) spdlog::warn("{}", keys->files.warning);
+    if (Status s = store.add_domain(l.mail_domain, &*keys); !s.ok()) return s;
   }
   return Status::Ok();
 }

@@ -1,0 +1,115 @@
+// DKIM keys as the store and the exporter see them (issue 13): names,
+// selector rules, where the private key files live, and the DNS records a
+// domain should publish. No OpenSSL here (vmail_core must not link it, see
+// src/dkim/ for key generation); every function is pure and thread-safe
+// except dkim_key_files(), which looks up a system user.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <ctime>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/files.h"
+#include "core/settings.h"
+#include "core/status.h"
+
+namespace vmail {
+
+enum class DkimAlgorithm { kRsa, kEd25519 };
+enum class DkimState { kActive, kRetired };
+
+// "rsa" / "ed25519" (the DNS record's k= and the database's value).
+std::string_view dkim_algorithm_name(DkimAlgorithm algorithm);
+// kBadInput naming `field` for anything but rsa or ed25519 (any case).
+Result<DkimAlgorithm> parse_dkim_algorithm(std::string_view text, std::string_view field = "--algorithm");
+std::string_view dkim_state_name(DkimState state);  // "active" / "retired"
+
+struct DkimKey {
+  std::string domain;
+  std::string selector;
+  DkimAlgorithm algorithm = DkimAlgorithm::kRsa;
+  std::string public_key;  // base64: DER SubjectPublicKeyInfo (rsa), raw 32 bytes (ed25519)
+  DkimState state = DkimState::kActive;
+  std::string created;  // UTC, YYYY-MM-DDTHH:MM:SSZ
+};
+
+// A key made by src/dkim (generate_dkim_key) for the store to keep: the
+// private key as PEM (PKCS#8) for its file, the public key for the row.
+struct DkimKeyMaterial {
+  DkimAlgorithm algorithm = DkimAlgorithm::kRsa;
+  std::string private_pem;
+  std::string public_key;
+  std::string selector;  // "" = the date rule (dkim_selector_for)
+};
+
+// A selector is one DNS label: a-z 0-9 and '-', 1-63 characters, not
+// starting or ending with '-'. Uppercase is lowered. kBadInput naming `field`.
+Result<std::string> normalize_selector(std::string_view text, std::string_view field = "--selector");
+
+// The date rule: `s<YYYYMMDD>` of `now` in UTC, then `-2`, `-3`... while
+// `taken` says the name is used.
+std::string dkim_selector_for(std::time_t now, const std::vector<std::string>& taken);
+
+// Where the private keys live and who owns them: `<state_dir>/dkim`, files
+// 0600 and folders 0700 owned by VMAIL_DKIM_USER (default `opendkim`), or by
+// the vmail uid/gid when that user does not exist (`warning` then says so;
+// the caller prints it once).
+struct DkimKeyFiles {
+  std::string dir;
+  std::optional<uid_t> owner;
+  std::optional<gid_t> group;
+  std::string warning;
+  // `<dir>/<domain>/<selector>.private`
+  std::string path(const std::string& domain, const std::string& selector) const;
+  FileOptions file_options() const { return FileOptions{0600, owner, group}; }
+};
+DkimKeyFiles dkim_key_files(const Settings& settings, const EnvReader& env);
+
+// Keys for the store to add (Store::add_domain, add_alias_domain,
+// add_dkim_keys): where their files go, the keys, and the time the date rule
+// names selectors by.
+struct NewDkimKeys {
+  DkimKeyFiles files;
+  std::vector<DkimKeyMaterial> keys;
+  std::time_t now = 0;
+};
+
+// The key file path the exporter writes in KeyTable (same rule, no lookup).
+std::string dkim_key_path(const Settings& settings, const std::string& domain, const std::string& selector);
+
+// The TXT value of a key: `v=DKIM1; k=<alg>; p=<public key>`.
+std::string dkim_txt_value(const DkimKey& key);
+
+// A TXT value cut into character-strings of at most `limit` bytes (RFC 1035
+// 3.3: each is at most 255 bytes), in order; one empty string for "".
+std::vector<std::string> split_txt(std::string_view value, size_t limit = 255);
+
+// One record of `vmail domain dns`.
+struct DnsRecord {
+  std::string name;  // absolute, with the trailing dot
+  std::string type;  // MX, TXT, SRV
+  int ttl = 3600;
+  std::string value;                                // as in a zone file, TXT unquoted and whole
+  std::optional<std::vector<std::string>> strings;  // TXT only: the quoted pieces
+  std::string zone_line() const;                    // `name ttl IN type value` ready to paste
+};
+
+// What the records point at: the server name and the ports the launcher
+// recorded (by service name: smtps, submission, imaps, pop3s).
+struct DnsTarget {
+  std::string server_name;
+  std::map<std::string, uint16_t> ports;
+};
+
+// MX, SPF, one TXT per listed key (active and retired), DMARC and the RFC
+// 6186/8314 SRV records, in that order.
+std::vector<DnsRecord> dns_records(const std::string& domain, const DnsTarget& target,
+                                   const std::vector<DkimKey>& keys);
+
+}  // namespace vmail
