@@ -319,6 +319,7 @@ class VerifiedRelayTest(RelayTest):
     test_local_mail_stays_local = None
     test_wrong_relay_password_defers_and_a_new_password_after_sighup_delivers = None
     test_password_map_is_0600_and_the_password_is_shown_nowhere = None
+    test_relayed_mail_is_dkim_signed_and_verifies_against_domain_dns_also_after_rotate = None
 
     def test_a_certificate_from_another_ca_is_refused_and_the_mail_deferred(self):
         with open(os.path.join(self.server.postfix_dir, "main.cf")) as f:
