@@ -3,13 +3,14 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -243,6 +244,32 @@ Result<std::string> repair_queue_owner(const LaunchSettings& l) {
          std::to_string(postfix->uid) + ")";
 }
 
+namespace {
+
+// Domains made before DKIM keys existed (schema 5 and older, the volume of
+// an earlier version) get their RSA key at the first start that can sign, so
+// an upgrade signs every domain without a `vmail domain dkim --rotate` each.
+Status add_missing_dkim_keys(const LaunchSettings& l, Store& store) {
+  auto domains = store.list_domains();
+  if (!domains.ok()) return domains.status();
+  for (const DomainInfo& d : *domains) {
+    auto keys = store.list_dkim_keys(d.name);
+    if (!keys.ok()) return keys.status();
+    bool has_rsa = std::any_of(keys->begin(), keys->end(), [](const DkimKey& k) {
+      return k.algorithm == DkimAlgorithm::kRsa && k.state == DkimState::kActive;
+    });
+    if (has_rsa) continue;
+    auto fresh = new_domain_keys(l.base, process_env(), std::time(nullptr));
+    if (!fresh.ok()) return fresh.status();
+    auto added = store.add_dkim_keys(d.name, *fresh, false);
+    if (!added.ok()) return added.status();
+    for (const DkimKey& k : *added) spdlog::info("DKIM key {} created for {}, which had none", k.selector, d.name);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status prepare_database(const LaunchSettings& l, std::string* backup) {
   struct stat st;
   if (::stat(l.base.db.c_str(), &st) == 0) {
@@ -273,7 +300,7 @@ Status prepare_database(const LaunchSettings& l, std::string* backup) {
     if (!keys->files.warning.empty()) spdlog::warn("{}", keys->files.warning);
     if (Status s = store.add_domain(l.mail_domain, &*keys); !s.ok()) return s;
   }
-  return Status::Ok();
+  return add_missing_dkim_keys(l, store);
 }
 
 Status check_ports_free(const Endpoints& e) {

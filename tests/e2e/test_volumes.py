@@ -256,7 +256,13 @@ class ImageTest(Scenario, unittest.TestCase):
         self.assertEqual(len(backups), 1, backups)
         migrated = sqlite3.connect(os.path.join(state, "vmail.db"))
         self.assertGreater(migrated.execute("PRAGMA user_version").fetchone()[0], 1)
+        # The domain predates DKIM keys: the first start gave it one, on /data.
+        selectors = migrated.execute(
+            "SELECT k.selector FROM dkim_keys k JOIN domains d ON d.id = k.domain_id "
+            "WHERE d.name = ? AND k.algorithm = 'rsa' AND k.state = 'active'", (DOMAIN,)).fetchall()
         migrated.close()
+        self.assertEqual(len(selectors), 1)
+        self.assertTrue(os.path.isfile(os.path.join(state, "dkim", DOMAIN, selectors[0][0] + ".private")))
         for address, password in PASSWORDS.items():
             imap = imaplib.IMAP4_SSL("127.0.0.1", c.ports["imaps"], ssl_context=tls_context(), timeout=30)
             try:
