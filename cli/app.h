@@ -23,6 +23,7 @@
 #include "core/settings.h"
 #include "core/status.h"
 #include "core/store.h"
+#include "pg/connection.h"
 
 namespace vmail::cli {
 
@@ -54,8 +55,13 @@ class Context {
   // database is open). kConfig on a bad value.
   Result<Settings*> settings();
   // The database, created and migrated on first use; applies the recorded
-  // export settings. Owned by the context.
+  // export settings. Owned by the context. With a PostgreSQL VMAIL_DB it is
+  // the node's replica, brought up to date and writing through the shared
+  // store (pg/replica.h); kBusy (75) when that cannot be reached.
   Result<Database*> database();
+  // The shared store's connection once database() opened one; nullptr for a
+  // SQLite store.
+  pg::Connection* upstream() { return upstream_.get(); }
   // Who this run's changes are recorded as (audit.h): uid, SUDO_USER, command.
   Actor actor() const;
   // A Store over database() recording changes as actor(): the Status why the
@@ -68,6 +74,7 @@ class Context {
  private:
   std::optional<Settings> settings_;
   std::unique_ptr<Database> db_;
+  std::shared_ptr<pg::Connection> upstream_;
   std::vector<std::shared_ptr<void>> kept_;
 };
 

@@ -7,6 +7,8 @@
 #include "cli/app.h"
 #include "core/validate.h"
 #include "exporters/export.h"
+#include "pg/replica.h"
+#include "pg/schema.h"
 
 namespace vmail::cli {
 
@@ -28,6 +30,15 @@ Result<Database*> Context::database() {
   auto recorded = (*db)->recorded_settings();
   if (!recorded.ok()) return recorded.status();
   if (Status st = apply_recorded(**s, *recorded); !st.ok()) return st;
+  if (!(*s)->upstream.empty()) {
+    auto conn = pg::Connection::open(**s);
+    if (!conn.ok()) return conn.status();
+    if (Status st = pg::migrate(**conn); !st.ok()) return st;
+    std::shared_ptr<pg::Connection> shared = std::move(*conn);
+    if (auto caught = pg::catch_up(*shared, **db); !caught.ok()) return caught.status();
+    pg::attach_upstream(**db, shared);
+    upstream_ = std::move(shared);
+  }
   db_ = std::move(*db);
   return db_.get();
 }

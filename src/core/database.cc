@@ -137,6 +137,43 @@ Status Database::migrate() {
 }
 
 Status Database::write(const std::function<Status()>& body) {
+  return upstream_ ? write_upstream(body) : write_local(body);
+}
+
+// Records the changes `body` makes to the upstream's tables as a SQLite
+// session changeset (the form followers apply with sqlite3changeset_apply).
+Status Database::write_upstream(const std::function<Status()>& body) {
+  if (Status s = upstream_->lock(); !s.ok()) {
+    upstream_->rollback();
+    return s;
+  }
+  Status result = write_local([&]() -> Status {
+    if (Status s = upstream_->catch_up(*this); !s.ok()) return s;
+    sqlite3_session* session = nullptr;
+    if (sqlite3session_create(db_->getHandle(), "main", &session) != SQLITE_OK) {
+      return Status(Code::kInternal, path_ + ": cannot record the change");
+    }
+    std::unique_ptr<sqlite3_session, decltype(&sqlite3session_delete)> owned(session, &sqlite3session_delete);
+    for (const std::string& table : upstream_->tables()) {
+      if (sqlite3session_attach(session, table.c_str()) != SQLITE_OK) {
+        return Status(Code::kInternal, path_ + ": cannot record changes of " + table);
+      }
+    }
+    if (Status s = body(); !s.ok()) return s;
+    int size = 0;
+    void* data = nullptr;
+    if (sqlite3session_changeset(session, &size, &data) != SQLITE_OK) {
+      return Status(Code::kInternal, path_ + ": cannot read the recorded change");
+    }
+    std::string changeset(static_cast<const char*>(data), static_cast<size_t>(size));
+    sqlite3_free(data);
+    return upstream_->commit(*this, changeset);
+  });
+  if (!result.ok()) upstream_->rollback();
+  return result;
+}
+
+Status Database::write_local(const std::function<Status()>& body) {
   try {
     db_->exec("BEGIN IMMEDIATE");
   } catch (const std::exception& e) {

@@ -35,6 +35,30 @@ Status check_journal_mode(const std::string& path, const std::string& journal_mo
 // The migrations compiled into the program, in order (generated from migrations/).
 const std::vector<Migration>& embedded_migrations();
 
+class Database;
+
+// The shared store a replica writes through (src/pg): with one attached,
+// Database::write takes the cluster-wide write lock, brings the replica up
+// to date, runs the body while recording its changes on the shared tables,
+// and commits them upstream before it commits the replica. Every call
+// returns a Status; kBusy (75) when the upstream cannot be reached.
+class Upstream {
+ public:
+  virtual ~Upstream() = default;
+  // Before the replica's BEGIN IMMEDIATE: open the upstream transaction and
+  // take the write lock (first, so two writers on one node cannot deadlock).
+  virtual Status lock() = 0;
+  // Inside the replica's transaction: apply what others committed since.
+  virtual Status catch_up(Database& replica) = 0;
+  // The tables whose changes are shared.
+  virtual const std::vector<std::string>& tables() const = 0;
+  // Inside the replica's transaction, after the body: commit `changeset`
+  // (SQLite session format; may be empty) upstream.
+  virtual Status commit(Database& replica, const std::string& changeset) = 0;
+  // Ends an upstream transaction that did not commit. Never throws.
+  virtual void rollback() noexcept = 0;
+};
+
 class Database {
  public:
   enum class Mode { kReadWrite, kReadOnly };
@@ -60,8 +84,15 @@ class Database {
   // Runs `body` in a BEGIN IMMEDIATE transaction and commits when it returns
   // ok; rolls back otherwise. SQLite errors become a Status (busy -> kBusy).
   Status write(const std::function<Status()>& body);
+  // write() on this file alone, even with an upstream attached: for the
+  // replica's own bookkeeping (applying what the upstream committed).
+  Status write_local(const std::function<Status()>& body);
   // Runs `body` in a read transaction: one consistent snapshot.
   Status read(const std::function<Status()>& body);
+
+  // From now on every write() goes through `upstream` (nullptr: local again).
+  void set_upstream(std::shared_ptr<Upstream> upstream) { upstream_ = std::move(upstream); }
+  bool has_upstream() const { return upstream_ != nullptr; }
 
   SQLite::Database& sql() { return *db_; }
   const std::string& path() const { return path_; }
@@ -71,8 +102,11 @@ class Database {
 
  private:
   Database(std::unique_ptr<SQLite::Database> db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
+  Status write_upstream(const std::function<Status()>& body);
+
   std::unique_ptr<SQLite::Database> db_;
   std::string path_;
+  std::shared_ptr<Upstream> upstream_;
 };
 
 // Maps an exception from SQLiteCpp to a Status naming `context`.

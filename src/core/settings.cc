@@ -9,7 +9,7 @@ namespace vmail {
 
 const std::vector<std::string> kRecordedSettings = {
     "VMAIL_MAIL_DIR", "VMAIL_POSTFIX_DIR", "VMAIL_DOVECOT_DIR", "VMAIL_OPENDKIM_DIR",
-    "VMAIL_MAP_TYPE", "VMAIL_UID",      "VMAIL_GID",
+    "VMAIL_MAP_TYPE", "VMAIL_UID",         "VMAIL_GID",
 };
 
 EnvReader process_env() {
@@ -62,7 +62,33 @@ Status check_map_type(const std::string& value) {
   return Status(Code::kConfig, "VMAIL_MAP_TYPE " + quote(value) + ": unknown map type (use hash, lmdb or cdb)");
 }
 
+// A password in VMAIL_DB would show in `ps`, shell histories and logs: it
+// belongs in PGPASSFILE or VMAIL_DB_PASSWORD_FILE.
+Status check_upstream_url(const std::string& url) {
+  size_t rest = url.find("://") + 3;
+  size_t end = url.find_first_of("/?", rest);
+  std::string authority = url.substr(rest, end == std::string::npos ? std::string::npos : end - rest);
+  size_t at = authority.rfind('@');
+  bool has_password = at != std::string::npos && authority.substr(0, at).find(':') != std::string::npos;
+  if (!has_password && end != std::string::npos && url[end] == '?') {
+    std::string query = "&" + url.substr(end + 1);
+    has_password = query.find("&password=") != std::string::npos;
+  }
+  if (has_password) {
+    return Status(Code::kConfig,
+                  "VMAIL_DB: the URL holds a password; put it in VMAIL_DB_PASSWORD_FILE or PGPASSFILE instead");
+  }
+  if (url.find_first_of(" \n\t") != std::string::npos) {
+    return Status(Code::kConfig, "VMAIL_DB: the URL holds white space");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+bool is_postgres_url(const std::string& value) {
+  return value.rfind("postgresql://", 0) == 0 || value.rfind("postgres://", 0) == 0;
+}
 
 Result<Settings> load_settings(const std::map<std::string, std::string>& flags, const EnvReader& env) {
   Settings s;
@@ -85,7 +111,14 @@ Result<Settings> load_settings(const std::map<std::string, std::string>& flags, 
   std::string root = absolute_path(get("VMAIL_ROOT").value_or("/"));
   s.root = root == "/" ? "" : root;
   s.state_dir = path("VMAIL_STATE_DIR", s.rooted("/data/state"));
-  s.db = path("VMAIL_DB", s.state_dir + "/vmail.db");
+  if (auto db = get("VMAIL_DB"); db && is_postgres_url(*db)) {
+    if (Status st = check_upstream_url(*db); !st.ok()) return st;
+    s.upstream = *db;
+    s.db = s.state_dir + "/replica.db";
+  } else {
+    s.db = db ? absolute_path(*db) : s.state_dir + "/vmail.db";
+  }
+  if (auto v = get("VMAIL_DB_PASSWORD_FILE")) s.db_password_file = absolute_path(*v);
   s.mail_dir = path("VMAIL_MAIL_DIR", s.rooted("/var/mail/vhosts"));
   s.postfix_dir = path("VMAIL_POSTFIX_DIR", s.rooted("/etc/postfix"));
   s.dovecot_dir = path("VMAIL_DOVECOT_DIR", s.rooted("/etc/dovecot"));
@@ -140,9 +173,10 @@ Status apply_recorded(Settings& s, const std::map<std::string, std::string>& rec
 
 std::map<std::string, std::string> recordable(const Settings& s) {
   return {
-      {"VMAIL_MAIL_DIR", s.mail_dir}, {"VMAIL_POSTFIX_DIR", s.postfix_dir}, {"VMAIL_DOVECOT_DIR", s.dovecot_dir},
-      {"VMAIL_OPENDKIM_DIR", s.opendkim_dir},
-      {"VMAIL_MAP_TYPE", s.map_type}, {"VMAIL_UID", std::to_string(s.uid)}, {"VMAIL_GID", std::to_string(s.gid)},
+      {"VMAIL_MAIL_DIR", s.mail_dir},       {"VMAIL_POSTFIX_DIR", s.postfix_dir},
+      {"VMAIL_DOVECOT_DIR", s.dovecot_dir}, {"VMAIL_OPENDKIM_DIR", s.opendkim_dir},
+      {"VMAIL_MAP_TYPE", s.map_type},       {"VMAIL_UID", std::to_string(s.uid)},
+      {"VMAIL_GID", std::to_string(s.gid)},
   };
 }
 

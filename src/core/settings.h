@@ -24,9 +24,15 @@ EnvReader process_env();
 EnvReader map_env(std::map<std::string, std::string> values);
 
 struct Settings {
-  std::string root;                      // VMAIL_ROOT, absolute, no trailing slash ("" for /)
-  std::string state_dir;                 // VMAIL_STATE_DIR
-  std::string db;                        // VMAIL_DB
+  std::string root;       // VMAIL_ROOT, absolute, no trailing slash ("" for /)
+  std::string state_dir;  // VMAIL_STATE_DIR
+  std::string db;         // VMAIL_DB, or with a PostgreSQL VMAIL_DB the node's replica
+  // VMAIL_DB=postgresql://… (SPEC "Beyond one machine"): the shared store's
+  // URL, never holding a password; empty for a SQLite store. `db` is then
+  // the node's local replica, $VMAIL_STATE_DIR/replica.db, which every local
+  // reader (exporters, NSS, health) uses as it would the SQLite store.
+  std::string upstream;
+  std::string db_password_file;          // VMAIL_DB_PASSWORD_FILE (libpq also reads PGPASSFILE)
   std::string mail_dir;                  // VMAIL_MAIL_DIR
   std::string postfix_dir;               // VMAIL_POSTFIX_DIR
   std::string dovecot_dir;               // VMAIL_DOVECOT_DIR
@@ -43,6 +49,9 @@ struct Settings {
   // Prefixes an absolute default path with the root.
   std::string rooted(const std::string& path) const { return root + path; }
 };
+
+// True for a VMAIL_DB naming a PostgreSQL database (postgresql:// or postgres://).
+bool is_postgres_url(const std::string& value);
 
 // The export settings the launcher records and the CLI reuses.
 extern const std::vector<std::string> kRecordedSettings;

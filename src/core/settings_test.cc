@@ -36,6 +36,32 @@ TEST(SettingsTest, StateDirMovesTheDatabase) {
   EXPECT_EQ(s->db, "/st/vmail.db");
 }
 
+TEST(SettingsTest, PostgresUrlMakesTheReplicaTheLocalDatabase) {
+  for (std::string url : {"postgresql://vmail@db.example:5432/vmail", "postgres://db.example/vmail?sslmode=require",
+                          "postgresql:///vmail?host=/run/postgresql", "postgresql://user@[::1]:5433/vmail"}) {
+    auto s = load_settings({}, map_env({{"VMAIL_ROOT", "/n"}, {"VMAIL_DB", url}, {"VMAIL_DB_PASSWORD_FILE", "/pw"}}));
+    ASSERT_TRUE(s.ok()) << url << ": " << s.status().message();
+    EXPECT_EQ(s->upstream, url);
+    EXPECT_EQ(s->db, "/n/data/state/replica.db");
+    EXPECT_EQ(s->db_password_file, "/pw");
+  }
+  auto sqlite = load_settings({}, map_env({{"VMAIL_DB", "/x/postgresql.db"}}));
+  ASSERT_TRUE(sqlite.ok());
+  EXPECT_EQ(sqlite->upstream, "");
+}
+
+TEST(SettingsTest, PostgresUrlWithAPasswordIsRefused) {
+  for (std::string url : {"postgresql://vmail:secret@db.example/vmail", "postgres://:secret@db/vmail",
+                          "postgresql://db.example/vmail?sslmode=require&password=secret",
+                          "postgresql://db.example/vmail?password=secret", "postgresql://db/vmail bad"}) {
+    auto s = load_settings({}, map_env({{"VMAIL_DB", url}}));
+    ASSERT_FALSE(s.ok()) << url;
+    EXPECT_EQ(s.status().code(), Code::kConfig);
+    EXPECT_EQ(s.status().message().find("secret"), std::string::npos) << s.status().message();
+    EXPECT_EQ(s.status().message().rfind("VMAIL_DB:", 0), 0u);
+  }
+}
+
 TEST(SettingsTest, BadValuesAreConfigErrors) {
   for (auto [name, value] : std::vector<std::pair<std::string, std::string>>{{"VMAIL_UID", "0"},
                                                                              {"VMAIL_GID", "0"},

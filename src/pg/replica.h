@@ -1,0 +1,54 @@
+// A node's local SQLite replica of the shared PostgreSQL store.
+//
+// The replica is an ordinary vmail database (same migrations), so exporters,
+// the NSS module and `vmail health` read it as they read a single-node store.
+// Its node-local table `replication` holds the shared store's cluster id and
+// the `seq` of the last change applied. Followers apply the changes others
+// committed (vmail_changes, in seq order) as SQLite changesets; when that is
+// not possible (a new replica, another cluster, a store restored to an
+// earlier point, a change that does not apply) the replica is copied whole
+// from the shared store instead, in one transaction.
+//
+// Writes: attach_upstream() makes Database::write() commit through the
+// shared store (see core/database.h, class Upstream): cluster-wide write
+// lock, catch up, run, record, commit upstream, commit the replica.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/database.h"
+#include "core/status.h"
+#include "pg/connection.h"
+
+namespace vmail::pg {
+
+// The tables shared through PostgreSQL, parents before children. Node-local
+// tables (`settings`, `replication`) are not among them.
+const std::vector<std::string>& shared_tables();
+
+// The channel every commit NOTIFYs (payload: its seq).
+inline constexpr const char* kChannel = "vmail_changes";
+
+struct CatchUp {
+  int64_t applied = 0;       // changes applied
+  bool full_resync = false;  // the replica was copied whole
+  int64_t seq = 0;           // the replica's seq afterwards
+};
+
+// The seq of the last change the replica holds (0: none yet).
+Result<int64_t> replica_seq(Database& replica);
+
+// Brings the replica up to date: one read-only REPEATABLE READ transaction
+// upstream, one write transaction on the replica. kBusy when the shared
+// store cannot be reached (the replica is left as it was).
+Result<CatchUp> catch_up(Connection& conn, Database& replica);
+
+// The same inside transactions the caller holds open on both sides.
+Result<CatchUp> catch_up_in_transaction(Connection& conn, Database& replica);
+
+// From now on replica.write() commits through `conn`.
+void attach_upstream(Database& replica, std::shared_ptr<Connection> conn);
+
+}  // namespace vmail::pg
