@@ -141,29 +141,38 @@ def pg_schema(pg):
     return out
 
 
-def migrated_sqlite():
-    """An Instance whose database `vmail db migrate` created from nothing."""
-    inst = Instance()
-    inst.vmail("db", "migrate", check=0)
-    return inst
+class BothStoresTestCase(unittest.TestCase):
+    """A class-wide pair: an SQLite database that `vmail db migrate` created
+    from nothing (cls.sqlite_db) and a PostgreSQL server migrated by the files
+    (cls.pg), both holding `rows`."""
 
+    rows = ""
 
-class PgSchemaTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.inst = migrated_sqlite()
-        cls.sqlite_db = cls.inst.db
-        cls.pg = PgServer()
+        cls.inst = Instance()
+        cls.pg = None
         try:
+            cls.inst.vmail("db", "migrate", check=0)
+            cls.sqlite_db = cls.inst.db
+            con = sqlite3.connect(cls.sqlite_db)
+            con.executescript(cls.rows)
+            con.close()
+            cls.pg = PgServer()
             cls.pg_files = apply_pg_migrations(cls.pg)
+            cls.pg.psql(cls.rows)
         except BaseException:
             cls.tearDownClass()
             raise
 
     @classmethod
     def tearDownClass(cls):
-        cls.pg.cleanup()
+        if cls.pg:
+            cls.pg.cleanup()
         cls.inst.cleanup()
+
+
+class PgSchemaTest(BothStoresTestCase):
 
     def test_same_numbers_and_names_as_sqlite(self):
         sqlite_files = sorted(os.path.basename(p) for p in glob.glob(os.path.join(SQLITE_MIGRATIONS, "*.sql")))
@@ -344,29 +353,11 @@ CASCADES = [
 ]
 
 
-class PgConstraintsTest(unittest.TestCase):
+class PgConstraintsTest(BothStoresTestCase):
     """Every row SQLite refuses, PostgreSQL refuses too (and at commit at the
     latest, for deferred constraints); its accepted twin passes in both."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.inst = migrated_sqlite()
-        cls.sqlite_db = cls.inst.db
-        con = sqlite3.connect(cls.sqlite_db)
-        con.executescript(BASE_ROWS)
-        con.close()
-        cls.pg = PgServer()
-        try:
-            apply_pg_migrations(cls.pg)
-            cls.pg.psql(BASE_ROWS)
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pg.cleanup()
-        cls.inst.cleanup()
+    rows = BASE_ROWS
 
     def sqlite_run(self, sql):
         """None when SQLite commits `sql` (then rolled back), else the error."""
