@@ -7,6 +7,9 @@ auth for the role `vmail` (random password), and a database `vmail`.
     pg.stop(); pg.start()        # the data survives
     pg.cleanup()                 # stop and remove everything
 
+vmail reaches it with VMAIL_DB=pg.url and VMAIL_DB_PASSWORD_FILE=pg.password_file
+(or PGPASSFILE=pg.pgpass, as pg.client_env() sets for psql).
+
 initdb and postgres refuse to run as root, so as root they run as the
 `postgres` user (Debian's `postgresql` package creates it) through runuser;
 only the folder holding the cluster is handed to that user."""
