@@ -1,7 +1,19 @@
 # Writes OUT: a C++ file holding every DIR/NNNN_name.sql as a string, in order.
+# Optional: FUNCTION (default embedded_migrations), NAMESPACE (default vmail;
+# must be vmail or nested in it, where `Migration` names vmail::Migration) and
+# INCLUDE (default core/database.h: the header declaring FUNCTION).
 file(GLOB FILES ${DIR}/*.sql)
 list(SORT FILES)
-set(body "#include \"core/database.h\"\n\nnamespace vmail {\n\nconst std::vector<Migration>& embedded_migrations() {\n  static const std::vector<Migration> kAll = {\n")
+if(NOT DEFINED FUNCTION)
+  set(FUNCTION embedded_migrations)
+endif()
+if(NOT DEFINED NAMESPACE)
+  set(NAMESPACE vmail)
+endif()
+if(NOT DEFINED INCLUDE)
+  set(INCLUDE core/database.h)
+endif()
+set(body "#include \"${INCLUDE}\"\n\nnamespace ${NAMESPACE} {\n\nconst std::vector<Migration>& ${FUNCTION}() {\n  static const std::vector<Migration> kAll = {\n")
 set(expected 1)
 foreach(file IN LISTS FILES)
   get_filename_component(base ${file} NAME_WE)
@@ -16,6 +28,6 @@ foreach(file IN LISTS FILES)
   file(READ ${file} sql)
   string(APPEND body "      {${version}, \"${CMAKE_MATCH_2}\", R\"vmail_sql(${sql})vmail_sql\"},\n")
 endforeach()
-string(APPEND body "  };\n  return kAll;\n}\n\n}  // namespace vmail\n")
+string(APPEND body "  };\n  return kAll;\n}\n\n}  // namespace ${NAMESPACE}\n")
 file(WRITE ${OUT}.tmp "${body}")
 file(RENAME ${OUT}.tmp ${OUT})

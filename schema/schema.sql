@@ -77,6 +77,13 @@ CREATE TABLE settings (
   value TEXT NOT NULL
 ) WITHOUT ROWID;
 
+-- Node-local replication state (migrations/0007): `cluster` = upstream
+-- cluster id, `seq` = last applied change; empty on a standalone database.
+CREATE TABLE replication (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+
 -- The audit log (migrations/0005): one row per committed change, written in
 -- the change's own transaction; JSON values never hold a password or hash.
 CREATE TABLE audit_log (
