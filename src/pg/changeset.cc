@@ -141,10 +141,14 @@ Result<std::vector<Statement>> statements_for(SQLite::Database& db, const std::s
 }
 
 Status apply_statements(Connection& conn, const std::vector<Statement>& statements) {
-  for (const Statement& st : statements) {
-    auto rows = conn.query(st.sql, st.params);
-    if (!rows.ok()) return rows.status();
-    if (st.kind == Statement::Kind::kUpdate && rows->affected() != 1) {
+  std::vector<std::pair<std::string, std::vector<Param>>> batch;
+  batch.reserve(statements.size());
+  for (const Statement& st : statements) batch.emplace_back(st.sql, st.params);
+  auto affected = conn.pipeline(batch);
+  if (!affected.ok()) return affected.status();
+  for (size_t i = 0; i < statements.size(); ++i) {
+    const Statement& st = statements[i];
+    if (st.kind == Statement::Kind::kUpdate && (*affected)[i] != 1) {
       return Status(Code::kBusy, "PostgreSQL " + conn.name() + ": the shared store and this node's replica disagree (" +
                                      st.sql.substr(0, st.sql.find(" SET")) + "); try again");
     }

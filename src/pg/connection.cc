@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -164,6 +165,52 @@ Result<Rows> Connection::query_binary_param(const std::string& sql, const std::s
     return error(sql.substr(0, sql.find_first_of(" \n")), r);
   }
   return rows;
+}
+
+Result<std::vector<int>> Connection::pipeline(
+    const std::vector<std::pair<std::string, std::vector<Param>>>& statements) {
+  std::vector<int> affected;
+  // Small batches keep the server's replies within the socket buffers, so
+  // sending never waits on a server that waits for us to read.
+  constexpr size_t kBatch = 256;
+  for (size_t start = 0; start < statements.size(); start += kBatch) {
+    size_t end = std::min(statements.size(), start + kBatch);
+    if (PQenterPipelineMode(conn_) != 1) return error("pipeline", nullptr);
+    for (size_t i = start; i < end; ++i) {
+      std::vector<const char*> values;
+      for (const Param& p : statements[i].second) values.push_back(p ? p->c_str() : nullptr);
+      if (PQsendQueryParams(conn_, statements[i].first.c_str(), static_cast<int>(values.size()), nullptr,
+                            values.data(), nullptr, nullptr, 0) != 1) {
+        Status s = error("pipeline", nullptr);
+        PQexitPipelineMode(conn_);
+        return s;
+      }
+    }
+    if (PQpipelineSync(conn_) != 1) return error("pipeline", nullptr);
+    Status first = Status::Ok();
+    for (size_t i = start; i < end; ++i) {
+      PGresult* r = PQgetResult(conn_);
+      Rows rows(r);
+      ExecStatusType status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+      if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+        affected.push_back(rows.affected());
+      } else if (first.ok() && status != PGRES_PIPELINE_ABORTED) {
+        const std::string& sql = statements[i].first;
+        first = error(sql.substr(0, sql.find_first_of(" \n")), r);
+      }
+      while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);  // the NULL after each query
+    }
+    // The sync's own result, then out of pipeline mode.
+    while (PGresult* r = PQgetResult(conn_)) {
+      ExecStatusType status = PQresultStatus(r);
+      PQclear(r);
+      if (status == PGRES_PIPELINE_SYNC) break;
+    }
+    PQexitPipelineMode(conn_);
+    if (!first.ok()) return first;
+    if (PQstatus(conn_) != CONNECTION_OK) return error("pipeline", nullptr);
+  }
+  return affected;
 }
 
 Status Connection::listen(const std::string& channel) { return exec("LISTEN " + channel); }

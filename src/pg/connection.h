@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/settings.h"
@@ -64,6 +65,11 @@ class Connection {
   Result<Rows> query(const std::string& sql, const std::vector<Param>& params = {}, bool binary_result = false);
   // One statement whose single parameter is binary (bytea).
   Result<Rows> query_binary_param(const std::string& sql, const std::string& bytes);
+
+  // Runs the statements in libpq's pipeline mode (no round trip each), in
+  // order, inside the caller's transaction; returns the rows each touched.
+  // The first failure is returned and the statements after it do not run.
+  Result<std::vector<int>> pipeline(const std::vector<std::pair<std::string, std::vector<Param>>>& statements);
 
   // LISTENs on `channel` (a fixed identifier, not user input).
   Status listen(const std::string& channel);
