@@ -142,13 +142,21 @@ class PgServer:
         self._write_pgpass()
 
     def _create_role(self):
-        sql = (f"CREATE ROLE {ROLE} LOGIN PASSWORD '{self.password}';\n"
-               f"CREATE DATABASE {DATABASE} OWNER {ROLE};\n")
+        self._superuser(f"CREATE ROLE {ROLE} LOGIN PASSWORD '{self.password}';\n"
+                        f"CREATE DATABASE {DATABASE} OWNER {ROLE};\n")
+
+    def new_database(self, name):
+        """Creates another database owned by `vmail` (tests sharing one
+        server each get their own store); returns its URL."""
+        self._superuser(f"CREATE DATABASE {name} OWNER {ROLE};\n")
+        return f"postgresql://{ROLE}@127.0.0.1:{self.port}/{name}"
+
+    def _superuser(self, sql):
         p = self._as_server_user([os.path.join(PG_BIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                                   "-h", self.sockdir, "-p", str(self.port), "-U", "postgres", "-d", "postgres"],
                                  input=sql)
         if p.returncode != 0:
-            raise PgError(f"creating role {ROLE}: {p.stderr}")
+            raise PgError(f"as superuser: {p.stderr}\nSQL: {sql}")
 
     def client_env(self):
         """Environment for a libpq client logging in as `vmail`: the password

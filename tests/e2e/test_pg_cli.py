@@ -1,0 +1,191 @@
+"""End-to-end tests of the CLI on a PostgreSQL store (issue 14, SPEC "Beyond
+one machine"): the same commands give the same output, JSON, exit codes and
+exported files on SQLite and on PostgreSQL; an unreachable database is exit
+75 with one line and changes nothing; no password on a command line or in a
+message; two nodes changing the same alias at once lose nothing.
+
+One real PostgreSQL 15 server (tests/e2e/pg.py) for the class; each test has
+its own database on it."""
+
+import json
+import os
+import re
+import subprocess
+import threading
+import unittest
+
+from harness import Instance
+from pg import PgServer
+
+PASSWORD = "correct horse battery"
+
+# (args, stdin): good and hostile commands, in order; each runs on both stores.
+SCRIPT = [
+    (("domain", "add", "example.com"), None),
+    (("domain", "add", "other.org"), None),
+    (("domain", "add", "bad..name"), None),
+    (("domain", "add", "example.com"), None),
+    (("user", "add", "alice@example.com", "--password-stdin", "--quota", "1G", "--name", "Alice"), PASSWORD),
+    (("user", "add", "alice@example.com", "--password-stdin"), PASSWORD),
+    (("user", "add", "bob@nowhere.org", "--password-stdin"), PASSWORD),
+    (("user", "add", "short@example.com", "--password-stdin"), "short"),
+    (("user", "add", "bob@example.com", "--password-stdin"), PASSWORD),
+    (("user", "quota", "bob@example.com", "0"), None),
+    (("user", "quota", "bob@example.com", "-5"), None),
+    (("user", "disable", "bob@example.com"), None),
+    (("user", "access", "alice@example.com", "pop3=off", "send=off"), None),
+    (("user", "access", "alice@example.com", "ftp=off"), None),
+    (("user", "forward", "alice@example.com", "x@remote.example", "--keep"), None),
+    (("alias", "add", "info@example.com", "alice@example.com,bob@example.com"), None),
+    (("alias", "add", "alice@example.com", "bob@example.com"), None),
+    (("alias", "add", "a1@example.com", "a2@example.com"), None),
+    (("alias", "add", "a2@example.com", "a1@example.com"), None),
+    (("alias", "add", "@other.org", "alice@example.com"), None),
+    (("alias", "del", "info@example.com", "bob@example.com"), None),
+    (("alias", "del", "nobody@example.com"), None),
+    (("domain", "alias", "add", "example.net", "example.com"), None),
+    (("domain", "alias", "add", "example.net", "example.com"), None),
+    (("user", "show", "alice@example.com", "--json"), None),
+    (("user", "list", "--json"), None),
+    (("alias", "list", "--json"), None),
+    (("domain", "list", "--json"), None),
+    (("user", "del", "nobody@example.com"), None),
+    (("user", "del", "bob@example.com"), None),
+    (("domain", "del", "other.org"), None),
+    (("domain", "del", "other.org", "--force"), None),
+    (("domain", "list"), None),
+    (("user", "list"), None),
+    (("export", "--check"), None),
+]
+
+class PgNode(Instance):
+    """An Instance whose local database is the replica of a PostgreSQL store."""
+
+    @property
+    def db(self):
+        return os.path.join(self.root, "data/state/replica.db")
+
+
+TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+HASH = re.compile(rb"\{[A-Z0-9-]+\}\$[^:\n]*")
+
+
+class PgCliTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgServer()
+        cls.databases = 0
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.cleanup()
+
+    def node(self, url=None):
+        """A node (own VMAIL_ROOT) on a database of its own, or on `url`."""
+        if url is None:
+            type(self).databases += 1
+            url = self.pg.new_database(f"cli{type(self).databases}")
+        inst = PgNode({"VMAIL_DB": url, "VMAIL_DB_PASSWORD_FILE": self.pg.password_file})
+        self.addCleanup(inst.cleanup)
+        inst.url = url
+        return inst
+
+    def normalized(self, inst, p):
+        def clean(text):
+            return TIME.sub("TIME", text.replace(inst.root, "ROOT"))
+        return p.returncode, clean(p.stdout), clean(p.stderr)
+
+    def exported(self, inst):
+        """The exported text files, with the root and the salted hashes blanked."""
+        return {os.path.relpath(path, inst.root): HASH.sub(b"HASH", data.replace(inst.root.encode(), b"ROOT"))
+                for path, data in inst.exported_files().items() if not path.endswith((".db", ".lmdb", ".cdb"))}
+
+    def test_same_output_exit_codes_and_files_on_both_stores(self):
+        sqlite = Instance()
+        self.addCleanup(sqlite.cleanup)
+        pg = self.node()
+        for args, stdin in SCRIPT:
+            on_sqlite = self.normalized(sqlite, sqlite.vmail(*args, input=stdin and stdin + "\n"))
+            on_pg = self.normalized(pg, pg.vmail(*args, input=stdin and stdin + "\n"))
+            self.assertEqual(on_pg, on_sqlite, f"vmail {' '.join(args)}")
+        self.assertEqual(self.exported(pg), self.exported(sqlite))
+        self.assertTrue(os.path.exists(os.path.join(pg.root, "data/state/replica.db")))
+        self.assertFalse(os.path.exists(os.path.join(pg.root, "data/state/vmail.db")))
+        # The audit log is shared: the same entries, the same JSON.
+        strip = lambda entries: [{k: v for k, v in e.items() if k not in ("time", "id")} for e in entries]
+        self.assertEqual(strip(json.loads(pg.vmail("log", "--json", check=0).stdout)),
+                         strip(json.loads(sqlite.vmail("log", "--json", check=0).stdout)))
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM users", db=pg.url.rsplit("/", 1)[1]).strip(), "1")
+
+    def test_unreachable_database_is_75_in_one_line_and_changes_nothing(self):
+        node = self.node()
+        node.vmail("domain", "add", "example.com", check=0)
+        node.add_user("alice@example.com", PASSWORD)
+        before_db, before_files = node.dump_db(), node.exported_files()
+        self.pg.stop()
+        try:
+            for args in (("user", "add", "carol@example.com", "--password-stdin"), ("domain", "add", "x.org"),
+                         ("user", "quota", "alice@example.com", "2G"), ("user", "list")):
+                p = node.vmail(*args, input=PASSWORD + "\n", check=75)
+                self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+                self.assertIn(f"127.0.0.1:{self.pg.port}/", p.stderr)
+                self.assertIn("unreachable", p.stderr)
+                self.assertNotIn(self.pg.password, p.stderr)
+            # What the node serves from needs no database server.
+            self.assertEqual(node.vmail("getent", "passwd", "alice@example.com", check=0).returncode, 0)
+            self.assertEqual(node.dump_db(), before_db)
+            self.assertEqual(node.exported_files(), before_files)
+        finally:
+            self.pg.start()
+        node.add_user("carol@example.com", PASSWORD)
+
+    def test_a_password_never_goes_on_a_command_line(self):
+        node = self.node()
+        with_password = node.url.replace("vmail@", f"vmail:{self.pg.password}@")
+        for args in (("--db", with_password, "domain", "list"), ("domain", "list")):
+            env = {"VMAIL_DB": with_password} if args[0] != "--db" else None
+            p = node.vmail(*args, env=env, check=78)
+            self.assertNotIn(self.pg.password, p.stdout + p.stderr)
+            self.assertIn("VMAIL_DB_PASSWORD_FILE", p.stderr)
+        wrong = os.path.join(node.root, "wrong-password")
+        with open(wrong, "w") as f:
+            f.write("not-the-password\n")
+        p = node.vmail("domain", "list", env={"VMAIL_DB_PASSWORD_FILE": wrong}, check=78)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        self.assertIn("password authentication failed", p.stderr)
+        self.assertNotIn("not-the-password", p.stderr)
+        # libpq's own PGPASSFILE works as well.
+        node.vmail("domain", "list", env={"VMAIL_DB_PASSWORD_FILE": "", "PGPASSFILE": self.pg.pgpass}, check=0)
+
+    def test_two_nodes_changing_one_alias_at_once_lose_nothing(self):
+        a = self.node()
+        b = self.node(a.url)
+        a.vmail("domain", "add", "example.com", check=0)
+        a.vmail("alias", "add", "team@example.com", "first@remote.example", check=0)
+        failures = []
+
+        def writer(node, name):
+            for i in range(25):
+                p = node.vmail("--no-export", "alias", "add", "team@example.com", f"{name}{i}@remote.example")
+                if p.returncode != 0:
+                    failures.append((name, i, p.returncode, p.stderr))
+
+        threads = [threading.Thread(target=writer, args=(n, name)) for n, name in ((a, "a"), (b, "b"), (a, "c"),
+                                                                                   (b, "d"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(failures, [])
+        expected = {"first@remote.example"} | {f"{n}{i}@remote.example" for n in "abcd" for i in range(25)}
+        for node in (a, b):
+            aliases = json.loads(node.vmail("alias", "list", "--json", check=0).stdout)
+            self.assertEqual(set(aliases[0]["destinations"]), expected)
+        db = a.url.rsplit("/", 1)[1]
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM alias_destinations", db=db).strip(), "101")
+        # Every change is one entry of the change log, in commit order.
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM vmail_changes", db=db).strip(), "102")
+
+
+if __name__ == "__main__":
+    unittest.main()
