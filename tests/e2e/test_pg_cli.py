@@ -10,6 +10,7 @@ its own database on it."""
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import threading
 import unittest
@@ -185,6 +186,31 @@ class PgCliTest(unittest.TestCase):
         self.assertEqual(self.pg.psql("SELECT count(*) FROM alias_destinations", db=db).strip(), "101")
         # Every change is one entry of the change log, in commit order.
         self.assertEqual(self.pg.psql("SELECT count(*) FROM vmail_changes", db=db).strip(), "102")
+
+    def test_a_replica_that_cannot_follow_is_copied_whole(self):
+        a = self.node()
+        b = self.node(a.url)
+        a.vmail("domain", "add", "example.com", check=0)
+        a.add_user("alice@example.com", PASSWORD)
+        b.vmail("user", "list", check=0)
+        # B's replica loses a row behind vmail's back; A then changes that row:
+        # the change cannot apply on B, so B copies the store whole.
+        con = sqlite3.connect(b.db)
+        with con:
+            con.execute("PRAGMA foreign_keys = OFF")
+            con.execute("DELETE FROM users WHERE address = 'alice@example.com'")
+        con.close()
+        a.vmail("user", "quota", "alice@example.com", "5M", check=0)
+        shown = json.loads(b.vmail("user", "show", "alice@example.com", "--json", check=0).stdout)
+        self.assertEqual(shown["quota"], 5 << 20)
+        # A store started anew (another cluster id) is copied whole as well.
+        db = a.url.rsplit("/", 1)[1]
+        self.pg.psql("UPDATE vmail_cluster SET id = 'restored-elsewhere'; DELETE FROM audit_log; "
+                     "DELETE FROM users; DELETE FROM domains", db=db)
+        self.assertEqual(b.vmail("domain", "list", "--json", check=0).stdout.strip(), "[]")
+        seq = sqlite3.connect(f"file:{b.db}?mode=ro", uri=True).execute(
+            "SELECT value FROM replication WHERE name = 'cluster'").fetchone()
+        self.assertEqual(seq, ("restored-elsewhere",))
 
 
 if __name__ == "__main__":
