@@ -17,6 +17,7 @@ import unittest
 
 from harness import Instance
 from pg import PgServer
+from test_nss import module_env
 
 PASSWORD = "correct horse battery"
 
@@ -132,8 +133,13 @@ class PgCliTest(unittest.TestCase):
                 self.assertIn(f"127.0.0.1:{self.pg.port}/", p.stderr)
                 self.assertIn("unreachable", p.stderr)
                 self.assertNotIn(self.pg.password, p.stderr)
-            # What the node serves from needs no database server.
-            self.assertEqual(node.vmail("getent", "passwd", "alice@example.com", check=0).returncode, 0)
+            # What the node serves from needs no database server: glibc's
+            # getent through the NSS module reads the replica.
+            vmail_line = node.vmail("getent", "passwd", "alice@example.com", check=0).stdout
+            glibc = subprocess.run(["getent", "-s", "vmail", "passwd", "alice@example.com"],
+                                   env=module_env(node.env), capture_output=True, text=True, timeout=60)
+            self.assertEqual((glibc.returncode, glibc.stdout), (0, vmail_line))
+            self.assertIn("alice@example.com:", vmail_line)
             self.assertEqual(node.dump_db(), before_db)
             self.assertEqual(node.exported_files(), before_files)
         finally:
