@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cli/app.h"
+#include "pg/replica.h"
 
 namespace vmail::cli {
 namespace {
@@ -11,7 +12,9 @@ namespace {
 using json = nlohmann::ordered_json;
 
 // Read-only: reports on the database without creating or migrating it, and
-// says so (exit 66, as `getent`) when there is none.
+// says so (exit 66, as `getent`) when there is none. With a PostgreSQL
+// VMAIL_DB it reports on the node's replica and, when it can be reached, how
+// far the shared store is ahead; an unreachable one is reported, not an error.
 Status db_status(Context& ctx) {
   auto settings = ctx.settings();
   if (!settings.ok()) return settings.status();
@@ -19,12 +22,34 @@ Status db_status(Context& ctx) {
   if (!db.ok()) return db.status();
   int version = (*db)->version();
   int latest = Database::latest();
+  json out{{"version", version}, {"latest", latest}, {"pending", latest - version}};
+  std::vector<std::string> lines = {"database: " + (*settings)->db, "version " + std::to_string(version) + ", latest " +
+                                                                        std::to_string(latest) + ", " +
+                                                                        std::to_string(latest - version) + " pending"};
+  if (!(*settings)->upstream.empty()) {
+    auto seq = version >= 7 ? pg::replica_seq(**db) : Result<int64_t>(int64_t{0});
+    if (!seq.ok()) return seq.status();
+    json upstream{{"server", pg::describe_url((*settings)->upstream)}, {"replica_seq", *seq}};
+    std::string line = "shared store: PostgreSQL " + pg::describe_url((*settings)->upstream) + "; replica at change " +
+                       std::to_string(*seq);
+    auto conn = pg::Connection::open(**settings);
+    auto head = conn.ok() ? (*conn)->query("SELECT COALESCE(max(seq), 0) FROM vmail_changes") : conn.status();
+    if (head.ok()) {
+      upstream["reachable"] = true;
+      upstream["seq"] = head->integer(0, 0);
+      line += ", shared store at " + std::to_string(head->integer(0, 0));
+    } else {
+      upstream["reachable"] = false;
+      upstream["error"] = head.status().message();
+      line += "; " + head.status().message();
+    }
+    out["upstream"] = upstream;
+    lines.push_back(line);
+  }
   if (ctx.json) {
-    print_json(json{{"version", version}, {"latest", latest}, {"pending", latest - version}});
+    print_json(out);
   } else {
-    print_line(ctx, "database: " + (*settings)->db);
-    print_line(ctx, "version " + std::to_string(version) + ", latest " + std::to_string(latest) + ", " +
-                        std::to_string(latest - version) + " pending");
+    for (const auto& line : lines) print_line(ctx, line);
   }
   return Status::Ok();
 }

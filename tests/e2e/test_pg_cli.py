@@ -140,11 +140,16 @@ class PgCliTest(unittest.TestCase):
                                    env=module_env(node.env), capture_output=True, text=True, timeout=60)
             self.assertEqual((glibc.returncode, glibc.stdout), (0, vmail_line))
             self.assertIn("alice@example.com:", vmail_line)
+            status = json.loads(node.vmail("db", "status", "--json", check=0).stdout)
+            self.assertEqual(status["upstream"]["reachable"], False)
+            self.assertGreater(status["upstream"]["replica_seq"], 0)
             self.assertEqual(node.dump_db(), before_db)
             self.assertEqual(node.exported_files(), before_files)
         finally:
             self.pg.start()
         node.add_user("carol@example.com", PASSWORD)
+        status = json.loads(node.vmail("db", "status", "--json", check=0).stdout)["upstream"]
+        self.assertEqual((status["reachable"], status["seq"]), (True, status["replica_seq"]))
 
     def test_a_password_never_goes_on_a_command_line(self):
         node = self.node()
