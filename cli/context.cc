@@ -7,6 +7,7 @@
 #include "cli/app.h"
 #include "core/validate.h"
 #include "exporters/export.h"
+#include "pg/dkim_share.h"
 #include "pg/replica.h"
 #include "pg/schema.h"
 
@@ -36,7 +37,9 @@ Result<Database*> Context::database() {
     if (Status st = pg::migrate(**conn); !st.ok()) return st;
     std::shared_ptr<pg::Connection> shared = std::move(*conn);
     if (auto caught = pg::catch_up(*shared, **db); !caught.ok()) return caught.status();
-    pg::attach_upstream(**db, shared);
+    DkimKeyFiles key_files = dkim_key_files(**s, process_env());
+    if (auto keys = pg::fetch_dkim_keys(*shared, **db, key_files); !keys.ok()) return keys.status();
+    pg::attach_upstream(**db, shared, key_files);
     upstream_ = std::move(shared);
   }
   db_ = std::move(*db);

@@ -17,3 +17,13 @@ CREATE TABLE vmail_cluster (
 CREATE UNIQUE INDEX vmail_cluster_one_row ON vmail_cluster ((true));
 
 INSERT INTO vmail_cluster (id) VALUES (gen_random_uuid()::text);
+
+-- DKIM private keys are shared too (SPEC: "DKIM keys ... are shared"): on a
+-- node the key is a file (never a column of the replica); here it is the
+-- copy every other node writes its own file from (pg/dkim_share.h).
+CREATE TABLE vmail_dkim_private (
+  domain text NOT NULL,
+  selector text NOT NULL,
+  private_key text NOT NULL CHECK (private_key LIKE '-----BEGIN %'),
+  PRIMARY KEY (domain, selector)
+);

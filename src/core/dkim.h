@@ -71,6 +71,10 @@ struct DkimKeyFiles {
 };
 DkimKeyFiles dkim_key_files(const Settings& settings, const EnvReader& env);
 
+// Creates a folder for key files (and its parents): 0700, owned like the
+// keys when running as root (store_dkim.cc).
+Status make_key_dir(const std::string& dir, const DkimKeyFiles& files);
+
 // Keys for the store to add (Store::add_domain, add_alias_domain,
 // add_dkim_keys): where their files go, the keys, and the time the date rule
 // names selectors by.

@@ -31,15 +31,6 @@ json dkim_keys_record(const std::vector<DkimKey>& keys) {
   return out;
 }
 
-namespace {
-
-std::vector<std::string> selectors_of(const std::vector<DkimKey>& keys) {
-  std::vector<std::string> out;
-  for (const DkimKey& k : keys) out.push_back(k.selector);
-  return out;
-}
-
-// A folder for key files: 0700, owned like the keys (when running as root).
 Status make_key_dir(const std::string& dir, const DkimKeyFiles& files) {
   if (Status s = make_dirs(dir, 0700); !s.ok()) return s;
   if (geteuid() == 0 && files.owner &&
@@ -47,6 +38,14 @@ Status make_key_dir(const std::string& dir, const DkimKeyFiles& files) {
     return Status(Code::kCantCreate, dir + ": cannot chown: " + std::strerror(errno));
   }
   return Status::Ok();
+}
+
+namespace {
+
+std::vector<std::string> selectors_of(const std::vector<DkimKey>& keys) {
+  std::vector<std::string> out;
+  for (const DkimKey& k : keys) out.push_back(k.selector);
+  return out;
 }
 
 // Removes the key files (and killed runs' temp files) of the domain's folder
@@ -106,14 +105,14 @@ std::vector<DkimKey> Store::insert_dkim_keys(int64_t domain_id, const std::strin
     if (has_active && !retire) continue;
     std::string selector = m.selector.empty() ? dkim_selector_for(dkim.now, taken) : m.selector;
     if (std::find(taken.begin(), taken.end(), selector) != taken.end()) {
-      status = Status(Code::kBadInput, "--selector " + quote(selector) + ": domain " + quote(domain) + " has it already");
+      status =
+          Status(Code::kBadInput, "--selector " + quote(selector) + ": domain " + quote(domain) + " has it already");
       return {};
     }
     taken.push_back(selector);
     for (const DkimKey& old : existing) {
       if (!retire || old.state != DkimState::kActive || old.algorithm != m.algorithm) continue;
-      SQLite::Statement q(db_.sql(),
-                          "UPDATE dkim_keys SET state = 'retired' WHERE domain_id = ? AND selector = ?");
+      SQLite::Statement q(db_.sql(), "UPDATE dkim_keys SET state = 'retired' WHERE domain_id = ? AND selector = ?");
       q.bind(1, domain_id);
       q.bind(2, old.selector);
       q.exec();
@@ -213,7 +212,8 @@ Status Store::sweep_dkim_files(const DkimKeyFiles& files) {
     ::closedir(d);
     for (const std::string& name : folders) {
       auto id = domain_id(db_.sql(), name);
-      std::vector<std::string> selectors = id ? selectors_of(read_dkim_keys(db_.sql(), id)) : std::vector<std::string>{};
+      std::vector<std::string> selectors =
+          id ? selectors_of(read_dkim_keys(db_.sql(), id)) : std::vector<std::string>{};
       sweep_orphan_key_files(files.dir + "/" + name, selectors);
       if (!id) ::rmdir((files.dir + "/" + name).c_str());  // only when emptied
     }

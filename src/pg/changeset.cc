@@ -97,6 +97,7 @@ Result<std::vector<Statement>> statements_for(SQLite::Database& db, const std::s
       return v;
     };
     Statement st;
+    st.table = table;
     st.rank = table_rank(table);
     if (op == SQLITE_DELETE) {
       st.kind = Statement::Kind::kDelete;

@@ -21,6 +21,7 @@ namespace vmail::pg {
 struct Statement {
   enum class Kind { kDelete, kUpdate, kInsert };
   Kind kind;
+  std::string table;
   int rank = 0;     // the table's place in shared_tables()
   std::string sql;  // with $1… placeholders
   std::vector<Param> params;

@@ -179,8 +179,8 @@ Result<std::vector<int>> Connection::pipeline(
     for (size_t i = start; i < end; ++i) {
       std::vector<const char*> values;
       for (const Param& p : statements[i].second) values.push_back(p ? p->c_str() : nullptr);
-      if (PQsendQueryParams(conn_, statements[i].first.c_str(), static_cast<int>(values.size()), nullptr,
-                            values.data(), nullptr, nullptr, 0) != 1) {
+      if (PQsendQueryParams(conn_, statements[i].first.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                            nullptr, nullptr, 0) != 1) {
         Status s = error("pipeline", nullptr);
         PQexitPipelineMode(conn_);
         return s;

@@ -2,10 +2,12 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 
 #include "pg/changeset.h"
+#include "pg/dkim_share.h"
 #include "pg/schema.h"
 
 namespace vmail::pg {
@@ -90,7 +92,8 @@ bool apply_change(Database& replica, const std::string& changeset) {
 
 class PgUpstream : public Upstream {
  public:
-  explicit PgUpstream(std::shared_ptr<Connection> conn) : conn_(std::move(conn)) {}
+  PgUpstream(std::shared_ptr<Connection> conn, std::optional<DkimKeyFiles> dkim_files)
+      : conn_(std::move(conn)), dkim_files_(std::move(dkim_files)) {}
 
   Status lock() override {
     if (Status s = conn_->exec("BEGIN"); !s.ok()) return s;
@@ -114,6 +117,11 @@ class PgUpstream : public Upstream {
     auto statements = statements_for(replica.sql(), changeset);
     if (!statements.ok()) return statements.status();
     if (Status s = apply_statements(*conn_, *statements); !s.ok()) return s;
+    bool keys_changed = std::any_of(statements->begin(), statements->end(),
+                                    [](const Statement& st) { return st.table == "dkim_keys"; });
+    if (keys_changed && dkim_files_) {
+      if (auto shared = upload_dkim_keys(*conn_, replica, *dkim_files_); !shared.ok()) return shared.status();
+    }
     auto seq = conn_->query_binary_param("INSERT INTO vmail_changes (changeset) VALUES ($1) RETURNING seq", changeset);
     if (!seq.ok()) return seq.status();
     std::string number = seq->text(0, 0);
@@ -132,6 +140,7 @@ class PgUpstream : public Upstream {
 
  private:
   std::shared_ptr<Connection> conn_;
+  std::optional<DkimKeyFiles> dkim_files_;
   bool open_ = false;
 };
 
@@ -203,8 +212,8 @@ Result<CatchUp> catch_up(Connection& conn, Database& replica) {
   return result;
 }
 
-void attach_upstream(Database& replica, std::shared_ptr<Connection> conn) {
-  replica.set_upstream(std::make_shared<PgUpstream>(std::move(conn)));
+void attach_upstream(Database& replica, std::shared_ptr<Connection> conn, std::optional<DkimKeyFiles> dkim_files) {
+  replica.set_upstream(std::make_shared<PgUpstream>(std::move(conn), std::move(dkim_files)));
 }
 
 }  // namespace vmail::pg

@@ -15,10 +15,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/database.h"
+#include "core/dkim.h"
 #include "core/status.h"
 #include "pg/connection.h"
 
@@ -48,7 +50,9 @@ Result<CatchUp> catch_up(Connection& conn, Database& replica);
 // The same inside transactions the caller holds open on both sides.
 Result<CatchUp> catch_up_in_transaction(Connection& conn, Database& replica);
 
-// From now on replica.write() commits through `conn`.
-void attach_upstream(Database& replica, std::shared_ptr<Connection> conn);
+// From now on replica.write() commits through `conn`. With `dkim_files`, a
+// change of DKIM keys also shares their private keys (pg/dkim_share.h).
+void attach_upstream(Database& replica, std::shared_ptr<Connection> conn,
+                     std::optional<DkimKeyFiles> dkim_files = std::nullopt);
 
 }  // namespace vmail::pg

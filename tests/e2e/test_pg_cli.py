@@ -223,6 +223,25 @@ class PgCliTest(unittest.TestCase):
             "SELECT value FROM replication WHERE name = 'cluster'").fetchone()
         self.assertEqual(seq, ("restored-elsewhere",))
 
+    def test_dkim_private_keys_reach_every_node(self):
+        a = self.node()
+        b = self.node(a.url)
+        a.vmail("domain", "add", "example.com", check=0)
+        key_a = os.path.join(a.root, "data/state/dkim/example.com")
+        key_b = os.path.join(b.root, "data/state/dkim/example.com")
+        names = sorted(os.listdir(key_a))
+        self.assertTrue(names and all(n.endswith(".private") for n in names), names)
+        b.vmail("domain", "list", check=0)
+        self.assertEqual(sorted(os.listdir(key_b)), names)
+        for name in names:
+            with open(os.path.join(key_a, name), "rb") as fa, open(os.path.join(key_b, name), "rb") as fb:
+                self.assertEqual(fb.read(), fa.read())
+            self.assertEqual(os.stat(os.path.join(key_b, name)).st_mode & 0o777, 0o600)
+        db = a.url.rsplit("/", 1)[1]
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM vmail_dkim_private", db=db).strip(), str(len(names)))
+        a.vmail("domain", "del", "example.com", check=0)
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM vmail_dkim_private", db=db).strip(), "0")
+
 
 if __name__ == "__main__":
     unittest.main()
