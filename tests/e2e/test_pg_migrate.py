@@ -95,6 +95,7 @@ class MigrateToTest(unittest.TestCase):
                               env={"VMAIL_DB": self.pg.url, "VMAIL_DB_PASSWORD_FILE": self.pg.password_file})
 
         before = {t: sqlite_rows(self.source.db, t) for t in SHARED_TABLES}
+        self.check_verify_catches_a_changed_row()
         p = self.migrate(check=0)
         self.assertIn("next:", p.stdout)
         self.assertIn(["users", str(USERS + 3)], [line.split() for line in p.stdout.splitlines()])
@@ -112,6 +113,25 @@ class MigrateToTest(unittest.TestCase):
         self.assertEqual(sqlite_rows(self.source.db, "users"), before["users"])
 
         self.check_node_follows()
+
+    def check_verify_catches_a_changed_row(self):
+        """A PostgreSQL trigger that alters one copied row: the row for row
+        check must find it, name it, and roll the whole copy back."""
+        # A node on the store migrates its schema and writes no shared row.
+        self.source.vmail("user", "list", check=0,
+                          env={"VMAIL_DB": self.pg.url, "VMAIL_DB_PASSWORD_FILE": self.pg.password_file})
+        self.pg.psql("CREATE FUNCTION tamper() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                     "IF NEW.address = 'bob@" + DOMAIN + "' THEN NEW.name := 'tampered'; END IF; RETURN NEW; END $$;"
+                     "CREATE TRIGGER tamper BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION tamper()")
+        try:
+            p = self.migrate(check=65)
+        finally:
+            self.pg.psql("DROP TRIGGER tamper ON users; DROP FUNCTION tamper()")
+        bob = [row[0] for row in sqlite_rows(self.source.db, "users") if row[3] == "bob@" + DOMAIN][0]
+        self.assertEqual(p.stderr.strip().splitlines(), [f"vmail: verify: table users row (id={bob}) differs in column "
+                                                         f"name; nothing was copied"])
+        for table in SHARED_TABLES:
+            self.assertEqual(self.pg.psql(f'SELECT count(*) FROM "{table}"').strip(), "0", table)
 
     def check_node_follows(self):
         node = Server(extra_env={"VMAIL_DB": self.pg.url, "VMAIL_DB_PASSWORD_FILE": self.pg.password_file})
