@@ -85,7 +85,8 @@ Status db_migrate_to(Context& ctx, const std::string& url) {
   auto settings = ctx.settings();
   if (!settings.ok()) return settings.status();
   if (!(*settings)->upstream.empty()) {
-    return Status(Code::kUsage, "db migrate-to: VMAIL_DB is PostgreSQL already; run it on the node with the SQLite store");
+    return Status(Code::kUsage,
+                  "db migrate-to: VMAIL_DB is PostgreSQL already; run it on the node with the SQLite store");
   }
   if (!is_postgres_url(url)) {
     return Status(Code::kUsage, "db migrate-to: URL " + quote(url) + ": not a postgresql:// URL");
@@ -108,8 +109,8 @@ Status db_migrate_to(Context& ctx, const std::string& url) {
   for (const auto& [table, n] : report->copied) rows.push_back({table, std::to_string(n)});
   print_table(ctx, rows);
   print_line(ctx, "copied to " + (*conn)->name() + " and verified row for row (cluster " + report->cluster + ")");
-  print_line(ctx, "next: on every node set VMAIL_DB=" + url +
-                      " (password in VMAIL_DB_PASSWORD_FILE or PGPASSFILE); " + (*db)->path() + " stays as it was");
+  print_line(ctx, "next: on every node set VMAIL_DB=" + url + " (password in VMAIL_DB_PASSWORD_FILE or PGPASSFILE); " +
+                      (*db)->path() + " stays as it was");
   return Status::Ok();
 }
 
