@@ -76,8 +76,8 @@ Status check_upstream_url(const std::string& url, const std::string& name) {
   std::string authority = url.substr(rest, end == std::string::npos ? std::string::npos : end - rest);
   size_t at = authority.rfind('@');
   bool has_password = at != std::string::npos && authority.substr(0, at).find(':') != std::string::npos;
-  if (!has_password && end != std::string::npos && url[end] == '?') {
-    std::string query = "&" + url.substr(end + 1);
+  if (size_t q = url.find('?', rest); !has_password && q != std::string::npos) {
+    std::string query = "&" + url.substr(q + 1);
     has_password = query.find("&password=") != std::string::npos;
   }
   if (has_password) {

@@ -86,9 +86,10 @@ class MigrateToTest(unittest.TestCase):
 
     def test_migrate_copies_every_row_then_a_node_serves_the_same_logins(self):
         # Refusals first: each leaves the PostgreSQL store empty.
-        p = self.migrate(self.pg.url.replace("vmail@", "vmail:secret@"), check=78)
-        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
-        self.assertNotIn("secret", p.stderr)
+        for url in (self.pg.url.replace("vmail@", "vmail:secret@"), self.pg.url + "?sslmode=disable&password=secret"):
+            p = self.migrate(url, check=78)
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+            self.assertNotIn("secret", p.stderr)
         p = self.migrate("postgresql://vmail@127.0.0.1:1/vmail", check=75)
         self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
         p = self.source.vmail("db", "migrate-to", self.pg.url, check=64,
