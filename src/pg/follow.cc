@@ -183,7 +183,7 @@ Result<FollowerStatus> parse_follower_status(const std::string& text) {
 }
 
 Result<std::map<std::string, std::string>> parse_settings_file(const std::string& path, const std::string& text,
-                                                              const std::vector<std::string>& allowed) {
+                                                               const std::vector<std::string>& allowed) {
   std::map<std::string, std::string> out;
   std::istringstream in(text);
   std::string line;

@@ -50,7 +50,7 @@ std::optional<std::time_t> parse_utc_time(const std::string& text);
 // `allowed`; an unknown or repeated key, or a line without `=`, is kConfig
 // naming `path` and the line number. Values are taken verbatim (may be "").
 Result<std::map<std::string, std::string>> parse_settings_file(const std::string& path, const std::string& text,
-                                                              const std::vector<std::string>& allowed);
+                                                               const std::vector<std::string>& allowed);
 
 // Exports the replica (the caller's exporter, e.g. export_all).
 using Exporter = std::function<Status(Database& replica, const Settings& settings)>;
