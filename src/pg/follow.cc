@@ -51,6 +51,7 @@ class Follower {
     auto caught = pg::catch_up(*conn_, replica_);
     if (!caught.ok()) return lost(caught.status());
     if (caught->full_resync) spdlog::info("replica copied whole from the shared store at seq {}", caught->seq);
+    status_.seq = caught->seq;
     reachable();
   }
 
