@@ -1,6 +1,7 @@
 """Two mail nodes following one PostgreSQL store (issue 14, SPEC "Beyond one
 machine"): each node has its own VMAIL_ROOT, ports, Postfix and Dovecot and
-a local SQLite replica its launcher keeps up to date.
+a local SQLite replica kept up to date by `vmail export --follow` (started
+beside the launcher until the launcher runs its own follower).
 
 One PgServer and two launcher nodes serve the whole class (starting them is
 the slow part). Every wait polls against a deadline."""
@@ -31,6 +32,17 @@ def wait_until(what, predicate, timeout=FOLLOW_DEADLINE, interval=0.1):
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout} s: {what}")
         time.sleep(interval)
+
+
+def start_follower(node):
+    """`vmail export --follow` for the node; stop with stop_follower."""
+    log = open(node.path("follower.log"), "w")
+    return subprocess.Popen([VMAIL, "export", "--follow"], env=node.env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_follower(proc):
+    proc.terminate()
+    proc.wait(timeout=30)
 
 
 def replica_rows(node, sql):
@@ -71,7 +83,7 @@ class PgClusterTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.pg = PgServer()
-        cls.nodes = []
+        cls.nodes, cls.followers = [], []
         try:
             env = {"VMAIL_DB": cls.pg.url, "VMAIL_DB_PASSWORD_FILE": cls.pg.password_file}
             cls.a, cls.b = Server(extra_env=env), Server(extra_env=env)
@@ -81,12 +93,15 @@ class PgClusterTest(unittest.TestCase):
             for node in cls.nodes:
                 node.vmail("user", "list", check=0)  # builds the replica
                 node.start()
+                cls.followers.append(start_follower(node))
         except BaseException:
             cls.tearDownClass()
             raise
 
     @classmethod
     def tearDownClass(cls):
+        for proc in cls.followers:
+            stop_follower(proc)
         for node in cls.nodes:
             node.cleanup()
         cls.pg.cleanup()
