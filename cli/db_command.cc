@@ -1,10 +1,12 @@
-// `vmail db status|migrate|backup|check`: database upkeep.
+// `vmail db status|migrate|backup|check|migrate-to`: database upkeep.
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "cli/app.h"
+#include "pg/migrate_to.h"
 #include "pg/replica.h"
+#include "pg/schema.h"
 
 namespace vmail::cli {
 namespace {
@@ -102,6 +104,42 @@ Status db_check(Context& ctx) {
   return Status(Code::kBadInput, (*db)->path() + ": " + std::to_string(problems->size()) + " problems found");
 }
 
+// Copies this node's SQLite store into an empty PostgreSQL store, verified
+// row for row; this node's own file is left as it was.
+Status db_migrate_to(Context& ctx, const std::string& url) {
+  auto settings = ctx.settings();
+  if (!settings.ok()) return settings.status();
+  if (!(*settings)->upstream.empty()) {
+    return Status(Code::kUsage,
+                  "db migrate-to: VMAIL_DB is PostgreSQL already; run it on the node with the SQLite store");
+  }
+  if (!is_postgres_url(url)) {
+    return Status(Code::kUsage, "db migrate-to: URL " + quote(url) + ": not a postgresql:// URL");
+  }
+  if (Status s = check_upstream_url(url, "db migrate-to URL"); !s.ok()) return s;
+  auto db = ctx.database();
+  if (!db.ok()) return db.status();
+  auto conn = pg::Connection::open(url, (*settings)->db_password_file);
+  if (!conn.ok()) return conn.status();
+  if (Status s = pg::migrate(**conn); !s.ok()) return s;
+  DkimKeyFiles key_files = dkim_key_files(**settings, process_env());
+  auto report = pg::migrate_to(**db, **conn, &key_files);
+  if (!report.ok()) return report.status();
+  if (ctx.json) {
+    json copied = json::object();
+    for (const auto& [table, rows] : report->copied) copied[table] = rows;
+    print_json(json{{"target", (*conn)->name()}, {"cluster", report->cluster}, {"copied", copied}});
+    return Status::Ok();
+  }
+  std::vector<std::vector<std::string>> rows = {{"TABLE", "ROWS"}};
+  for (const auto& [table, n] : report->copied) rows.push_back({table, std::to_string(n)});
+  print_table(ctx, rows);
+  print_line(ctx, "copied to " + (*conn)->name() + " and verified row for row (cluster " + report->cluster + ")");
+  print_line(ctx, "next: on every node set VMAIL_DB=" + url + " (password in VMAIL_DB_PASSWORD_FILE or PGPASSFILE); " +
+                      (*db)->path() + " stays as it was");
+  return Status::Ok();
+}
+
 }  // namespace
 
 void add_db_commands(CLI::App& app, Context& ctx) {
@@ -121,6 +159,12 @@ void add_db_commands(CLI::App& app, Context& ctx) {
   group->add_subcommand("check", "integrity and foreign key check")->callback([&ctx] {
     ctx.action = [&ctx] { return db_check(ctx); };
   });
+  {
+    auto* cmd = group->add_subcommand("migrate-to", "copy this SQLite store into an empty PostgreSQL store");
+    auto* url = ctx.keep<std::string>();
+    cmd->add_option("URL", *url, "postgresql://user@host:port/dbname (no password)")->required();
+    cmd->callback([&ctx, url] { ctx.action = [&ctx, url] { return db_migrate_to(ctx, *url); }; });
+  }
 }
 
 }  // namespace vmail::cli

@@ -1,9 +1,18 @@
 // `vmail export [--check]`: regenerate (or compare) the files Postfix and
-// Dovecot read.
+// Dovecot read. `vmail export --follow [--config FILE]`: with a PostgreSQL
+// VMAIL_DB, keep them following the shared store until SIGTERM/SIGINT
+// (pg/follow.h); the launcher runs it as its `follower` daemon with the
+// settings in FILE (it hands daemons no environment but PATH).
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
 #include <cstdio>
 
 #include "cli/app.h"
+#include "core/files.h"
 #include "exporters/export.h"
+#include "pg/follow.h"
 
 namespace vmail::cli {
 namespace {
@@ -31,13 +40,87 @@ Status export_files(Context& ctx, bool check) {
   return Status::Ok();
 }
 
+volatile std::sig_atomic_t stop_requested = 0;
+
+void on_stop_signal(int) { stop_requested = 1; }
+
+// SIGTERM/SIGINT end the loop; without SA_RESTART they also cut its wait short.
+void catch_stop_signals() {
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+}
+
+// The settings a follower's config file may set: the shared ones, by
+// variable name (never a password: VMAIL_DB_PASSWORD_FILE names its file).
+const std::vector<std::string> kConfigKeys = {"VMAIL_ROOT",
+                                              "VMAIL_STATE_DIR",
+                                              "VMAIL_DB",
+                                              "VMAIL_DB_PASSWORD_FILE",
+                                              "VMAIL_MAIL_DIR",
+                                              "VMAIL_POSTFIX_DIR",
+                                              "VMAIL_DOVECOT_DIR",
+                                              "VMAIL_OPENDKIM_DIR",
+                                              "VMAIL_UID",
+                                              "VMAIL_GID",
+                                              "VMAIL_PASSWORD_SCHEME",
+                                              "VMAIL_MAP_TYPE"};
+
+// Values from --config FILE for the settings no flag gave.
+Status read_config(Context& ctx, const std::string& path) {
+  auto text = read_file(path);
+  if (!text.ok()) return Status(Code::kConfig, path + ": " + text.status().message());
+  if (!*text) return Status(Code::kConfig, path + ": no such file");
+  auto values = pg::parse_settings_file(path, **text, kConfigKeys);
+  if (!values.ok()) return values.status();
+  for (const auto& [name, value] : *values) {
+    if (ctx.flags[name].empty()) ctx.flags[name] = value;
+  }
+  return Status::Ok();
+}
+
+Status export_follow(Context& ctx, bool check, const std::string& config) {
+  if (check) return Status(Code::kUsage, "--follow and --check exclude each other");
+  if (!config.empty()) {
+    if (Status st = read_config(ctx, config); !st.ok()) return st;
+  }
+  auto settings = ctx.settings();
+  if (!settings.ok()) return settings.status();
+  if ((*settings)->upstream.empty()) {
+    return Status(Code::kUsage, "--follow: VMAIL_DB is not a PostgreSQL URL (a SQLite store has nothing to follow)");
+  }
+  catch_stop_signals();
+  spdlog::info("following {} into {}", pg::describe_url((*settings)->upstream), (*settings)->db);
+  auto exporter = [](Database& db, const Settings& s) {
+    auto report = export_all(db, s);
+    if (!report.ok()) return report.status();
+    for (const auto& path : report->written) spdlog::info("exported {}", path);
+    return Status::Ok();
+  };
+  Status st = pg::follow(**settings, exporter, [] { return stop_requested != 0; });
+  if (st.ok()) spdlog::info("stopped");
+  return st;
+}
+
 }  // namespace
 
 void add_export_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("export", "regenerate the files Postfix and Dovecot read");
   auto* check = ctx.keep<bool>(false);
   cmd->add_flag("--check", *check, "exit 1 and name the files out of sync");
-  cmd->callback([&ctx, check] { ctx.action = [&ctx, check] { return export_files(ctx, *check); }; });
+  auto* follow = ctx.keep<bool>(false);
+  auto* config = ctx.keep<std::string>();
+  cmd->add_flag("--follow", *follow,
+                "with a PostgreSQL VMAIL_DB: keep exporting the changes of the shared store until SIGTERM");
+  cmd->add_option("--config", *config, "with --follow: settings as KEY=VALUE lines (VMAIL_DB, VMAIL_ROOT, ...)")
+      ->needs("--follow");
+  cmd->callback([&ctx, check, follow, config] {
+    ctx.action = [&ctx, check, follow, config] {
+      return *follow ? export_follow(ctx, *check, *config) : export_files(ctx, *check);
+    };
+  });
 }
 
 }  // namespace vmail::cli

@@ -53,6 +53,10 @@ struct Settings {
 // True for a VMAIL_DB naming a PostgreSQL database (postgresql:// or postgres://).
 bool is_postgres_url(const std::string& value);
 
+// kConfig (one line starting with `name`) for a PostgreSQL URL that holds a
+// password (`user:pw@`, `password=`) or white space.
+Status check_upstream_url(const std::string& url, const std::string& name);
+
 // The export settings the launcher records and the CLI reuses.
 extern const std::vector<std::string> kRecordedSettings;
 
