@@ -8,7 +8,7 @@ namespace {
 
 // The active keys whose names are safe in a table line, in snapshot order
 // (domain, then ed25519 before rsa).
-std::vector<const DkimKey*> signing_keys(const Snapshot& snapshot, const DkimWarn& warn) {
+std::vector<const DkimKey*> signing_keys(const Snapshot& snapshot, const DkimWarn& warn, const DkimUsable& usable) {
   std::vector<const DkimKey*> out;
   for (const DkimKey& k : snapshot.dkim_keys) {
     if (k.state != DkimState::kActive) continue;
@@ -18,6 +18,7 @@ std::vector<const DkimKey*> signing_keys(const Snapshot& snapshot, const DkimWar
       if (warn) warn("DKIM key " + quote(k.selector) + " of " + quote(k.domain) + ": not a clean name, not exported");
       continue;
     }
+    if (usable && !usable(k)) continue;
     out.push_back(&k);
   }
   return out;
@@ -27,18 +28,19 @@ std::string key_name(const DkimKey& k) { return k.selector + "._domainkey." + k.
 
 }  // namespace
 
-std::string render_key_table(const Snapshot& snapshot, const Settings& settings, const DkimWarn& warn) {
+std::string render_key_table(const Snapshot& snapshot, const Settings& settings, const DkimWarn& warn,
+                             const DkimUsable& usable) {
   std::string out;
-  for (const DkimKey* k : signing_keys(snapshot, warn)) {
-    out += key_name(*k) + " " + k->domain + ":" + k->selector + ":" +
-           dkim_key_path(settings, k->domain, k->selector) + "\n";
+  for (const DkimKey* k : signing_keys(snapshot, warn, usable)) {
+    out += key_name(*k) + " " + k->domain + ":" + k->selector + ":" + dkim_key_path(settings, k->domain, k->selector) +
+           "\n";
   }
   return out;
 }
 
-std::string render_signing_table(const Snapshot& snapshot, const DkimWarn& warn) {
+std::string render_signing_table(const Snapshot& snapshot, const DkimWarn& warn, const DkimUsable& usable) {
   std::string out;
-  for (const DkimKey* k : signing_keys(snapshot, warn)) out += "*@" + k->domain + " " + key_name(*k) + "\n";
+  for (const DkimKey* k : signing_keys(snapshot, warn, usable)) out += "*@" + k->domain + " " + key_name(*k) + "\n";
   return out;
 }
 

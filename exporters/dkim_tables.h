@@ -18,8 +18,14 @@
 
 namespace vmail {
 
+// `usable` (when set) leaves out a key it returns false for: with a shared
+// PostgreSQL store a key's private file exists only on the node that made
+// it, and OpenDKIM on another node would fail on a KeyTable line naming a
+// missing file.
 using DkimWarn = std::function<void(const std::string&)>;
-std::string render_key_table(const Snapshot& snapshot, const Settings& settings, const DkimWarn& warn = {});
-std::string render_signing_table(const Snapshot& snapshot, const DkimWarn& warn = {});
+using DkimUsable = std::function<bool(const DkimKey&)>;
+std::string render_key_table(const Snapshot& snapshot, const Settings& settings, const DkimWarn& warn = {},
+                             const DkimUsable& usable = {});
+std::string render_signing_table(const Snapshot& snapshot, const DkimWarn& warn = {}, const DkimUsable& usable = {});
 
 }  // namespace vmail

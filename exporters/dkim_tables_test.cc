@@ -37,6 +37,20 @@ TEST(DkimTablesTest, SigningTableEd25519FirstThenRsa) {
             "*@other.org s20261201._domainkey.other.org\n");
 }
 
+// A shared store: keys made on another node have no private file here; a
+// line naming a missing file would stop OpenDKIM.
+TEST(DkimTablesTest, KeysThisNodeCannotUseAreLeftOut) {
+  Snapshot snap;
+  snap.dkim_keys = {key("a.example", "here", DkimAlgorithm::kRsa, DkimState::kActive),
+                    key("b.example", "elsewhere", DkimAlgorithm::kRsa, DkimState::kActive)};
+  DkimUsable usable = [](const DkimKey& k) { return k.selector == "here"; };
+  std::string keys = render_key_table(snap, Settings{}, {}, usable);
+  std::string signing = render_signing_table(snap, {}, usable);
+  EXPECT_NE(keys.find("here._domainkey.a.example"), std::string::npos);
+  EXPECT_EQ(keys.find("elsewhere"), std::string::npos);
+  EXPECT_EQ(signing, "*@a.example here._domainkey.a.example\n");
+}
+
 TEST(DkimTablesTest, EmptyWithoutKeys) {
   EXPECT_EQ(render_key_table(Snapshot{}, Settings{}), "");
   EXPECT_EQ(render_signing_table(Snapshot{}), "");
@@ -44,9 +58,12 @@ TEST(DkimTablesTest, EmptyWithoutKeys) {
 
 TEST(DkimTablesTest, HostileStoredNamesAreLeftOutWithAWarning) {
   Snapshot snap;
-  for (auto [domain, selector] : std::vector<std::pair<std::string, std::string>>{
-           {"example.com", "a b"}, {"example.com", "x\n*@evil.com x"}, {"ex ample.com", "s1"},
-           {"example.com", "a:b"}, {"EXAMPLE.com", "s1"}, {"example.com", "../../x"}}) {
+  for (auto [domain, selector] : std::vector<std::pair<std::string, std::string>>{{"example.com", "a b"},
+                                                                                  {"example.com", "x\n*@evil.com x"},
+                                                                                  {"ex ample.com", "s1"},
+                                                                                  {"example.com", "a:b"},
+                                                                                  {"EXAMPLE.com", "s1"},
+                                                                                  {"example.com", "../../x"}}) {
     snap.dkim_keys.push_back(key(domain, selector, DkimAlgorithm::kRsa, DkimState::kActive));
   }
   int warnings = 0;

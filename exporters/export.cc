@@ -35,10 +35,9 @@ namespace vmail {
 namespace {
 
 // The names export_all writes; only these get stale temp files swept.
-const char* const kExportNames[] = {"users",         "vmailbox",         "virtual",        "vdomains",
-                                    "sender_logins", "deny-imap",        "deny-pop3",      "deny-sieve",
-                                    "deny-smtp",     "recipient_access", "hosted_senders", "KeyTable",
-                                    "SigningTable"};
+const char* const kExportNames[] = {"users",          "vmailbox",  "virtual",     "vdomains",  "sender_logins",
+                                    "deny-imap",      "deny-pop3", "deny-sieve",  "deny-smtp", "recipient_access",
+                                    "hosted_senders", "KeyTable",  "SigningTable"};
 
 // How long an export waits for another one's lock before it gives up: a hung
 // postmap must not hang every later command (and the launcher's reload).
@@ -498,8 +497,19 @@ Result<std::vector<ExportedFile>> render_exports(Database& db, const Settings& s
   for (const auto& [service, switch_name] : kDovecotDenyFiles) {
     files.push_back({settings.dovecot_dir + "/deny-" + service, false, render_deny_file(*snap, rows, switch_name)});
   }
-  files.push_back({settings.opendkim_dir + "/KeyTable", false, render_key_table(*snap, settings, warn), true});
-  files.push_back({settings.opendkim_dir + "/SigningTable", false, render_signing_table(*snap, warn), true});
+  // A shared store (PostgreSQL): only the keys whose private file is on
+  // this node can sign here.
+  DkimUsable usable;
+  if (!settings.upstream.empty()) {
+    usable = [&settings](const DkimKey& k) {
+      std::string path = dkim_key_path(settings, k.domain, k.selector);
+      if (::access(path.c_str(), F_OK) == 0) return true;
+      spdlog::debug("DKIM key {} of {}: no private key file {} on this node, not exported", k.selector, k.domain, path);
+      return false;
+    };
+  }
+  files.push_back({settings.opendkim_dir + "/KeyTable", false, render_key_table(*snap, settings, warn, usable), true});
+  files.push_back({settings.opendkim_dir + "/SigningTable", false, render_signing_table(*snap, warn, usable), true});
   return files;
 }
 

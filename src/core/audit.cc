@@ -27,14 +27,6 @@ void bind_json(SQLite::Statement& q, int index, const nlohmann::json& value) {
   }
 }
 
-std::string format_utc(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // Reads exactly `digits` decimal digits at `pos`; false otherwise.
 bool read_number(std::string_view text, size_t& pos, size_t digits, int& out) {
   if (pos + digits > text.size()) return false;
@@ -108,6 +100,14 @@ std::optional<std::string> parse_relative(std::string_view text, std::time_t now
 }
 
 }  // namespace
+
+std::string format_utc(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 Actor Actor::current(std::string command) {
   Actor a;

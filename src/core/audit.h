@@ -65,6 +65,9 @@ struct AuditEntry {
 // first, at most `limit`. kBusy/kInternal when the database cannot be read.
 Result<std::vector<AuditEntry>> read_audit_log(Database& db, const std::optional<std::string>& since, size_t limit);
 
+// `t` as canonical UTC "YYYY-MM-DDTHH:MM:SSZ".
+std::string format_utc(std::time_t t);
+
 // Parses a --since value into canonical UTC "YYYY-MM-DDTHH:MM:SSZ":
 // an ISO-8601 date or date-time in UTC (`2026-11-30`, `2026-11-30T21:05`,
 // `2026-11-30T21:05:09Z`, a space for the T), or a time before `now`:

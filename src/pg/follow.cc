@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/audit.h"
 #include "core/files.h"
 #include "pg/connection.h"
 #include "pg/dkim_share.h"
@@ -141,13 +142,7 @@ class Follower {
 
 std::string follower_status_path(const Settings& settings) { return settings.state_dir + "/follower.json"; }
 
-std::string utc_time(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string utc_time(std::time_t t) { return format_utc(t); }
 
 std::optional<std::time_t> parse_utc_time(const std::string& text) {
   std::tm tm{};
