@@ -21,7 +21,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from harness import Instance  # noqa: E402
 from pg import PgServer  # noqa: E402
 from server import DOMAIN, Server, imap_login_ok  # noqa: E402
-from test_pg_cluster import start_follower, stop_follower  # noqa: E402
 
 HASH = "{SHA512-CRYPT}$6$benchsalt$" + "x" * 86
 TIMEOUT = 10  # seconds before a change counts as not seen
@@ -77,7 +76,7 @@ def throughput(run, n):
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     pg = PgServer()
-    nodes, followers = [], []
+    nodes = []
     try:
         env = {"VMAIL_DB": pg.url, "VMAIL_DB_PASSWORD_FILE": pg.password_file}
         a, b = Server(extra_env=env), Server(extra_env=env)
@@ -86,7 +85,6 @@ def main():
         for node in nodes:
             node.vmail("user", "list", check=0)
             node.start()
-            followers.append(start_follower(node))
         to_file, to_login, missed = latency(a, b, n)
         if to_file:
             print(f"commit on A -> B's users file ({len(to_file)} of {n} changes): "
@@ -99,8 +97,6 @@ def main():
                   ("" if to_file else " (stopped after the first: B does not follow A)"))
         pg_rate = throughput(a.vmail, n)
     finally:
-        for proc in followers:
-            stop_follower(proc)
         for node in nodes:
             node.cleanup()
         pg.cleanup()

@@ -8,6 +8,7 @@
 #include "cli/app.h"
 #include "launch/health.h"
 #include "launch/launch_settings.h"
+#include "pg/follow.h"
 
 namespace vmail::cli {
 namespace {
@@ -42,6 +43,9 @@ Status health(Context& ctx, const HealthArgs& args) {
   auto settings = ctx.settings();
   if (!settings.ok()) return settings.status();
   auto results = check_health(endpoints->connect_host(), *endpoints, opendkim_socket(**settings), timeout);
+  if (!(*settings)->upstream.empty()) {
+    results.push_back(check_follower(pg::follower_status_path(**settings), std::time(nullptr)));
+  }
   bool healthy = true;
   for (const auto& r : results) healthy = healthy && r.healthy;
 
@@ -49,7 +53,9 @@ Status health(Context& ctx, const HealthArgs& args) {
     nlohmann::ordered_json services = nlohmann::ordered_json::object();
     for (const auto& r : results) {
       nlohmann::ordered_json s = {{"status", r.healthy ? "healthy" : "unhealthy"}};
-      if (r.socket.empty()) {
+      if (!r.file.empty()) {
+        s["status_file"] = r.file;
+      } else if (r.socket.empty()) {
         s["port"] = r.port;
       } else {
         s["socket"] = r.socket;
@@ -62,10 +68,9 @@ Status health(Context& ctx, const HealthArgs& args) {
     print_json(out);
   } else if (!ctx.quiet) {
     for (const auto& r : results) {
-      std::string where = r.socket.empty() ? std::to_string(r.port) : "unix";
-      std::printf("%-12s %5s  %-9s %5lld ms%s%s\n", r.name.c_str(), where.c_str(),
-                  r.healthy ? "healthy" : "unhealthy", static_cast<long long>(r.ms), r.healthy ? "" : "  ",
-                  r.error.c_str());
+      std::string where = !r.file.empty() ? "file" : r.socket.empty() ? std::to_string(r.port) : "unix";
+      std::printf("%-12s %5s  %-9s %5lld ms%s%s\n", r.name.c_str(), where.c_str(), r.healthy ? "healthy" : "unhealthy",
+                  static_cast<long long>(r.ms), r.healthy ? "" : "  ", r.error.c_str());
     }
     std::printf("%s\n", healthy ? "healthy" : "unhealthy");
   }
@@ -75,8 +80,8 @@ Status health(Context& ctx, const HealthArgs& args) {
 }  // namespace
 
 void add_health_command(CLI::App& app, Context& ctx) {
-  auto* cmd =
-      app.add_subcommand("health", "check SMTP, submission, SMTPS, IMAP(S), POP3(S), ManageSieve, quota-status, OpenDKIM");
+  auto* cmd = app.add_subcommand(
+      "health", "check SMTP, submission, SMTPS, IMAP(S), POP3(S), ManageSieve, quota-status, OpenDKIM");
   auto* args = ctx.keep<HealthArgs>();
   cmd->add_option("--timeout", args->timeout, "seconds per service (default 5)");
   cmd->add_option("--listen", args->flags["VMAIL_LISTEN"], "address to check (env VMAIL_LISTEN; all = 127.0.0.1)");

@@ -25,6 +25,7 @@ std::string target_path(const LaunchSettings& l, const std::string& name) {
   if (name.rfind(dovecot, 0) == 0) return l.base.dovecot_dir + "/conf.d/" + name.substr(dovecot.size());
   const std::string opendkim = "opendkim/";
   if (name.rfind(opendkim, 0) == 0) return l.base.opendkim_dir + "/" + name.substr(opendkim.size());
+  if (name == "follower/follower.conf") return follower_config_file(l);
   return "";
 }
 
@@ -105,6 +106,8 @@ std::string opendkim_resolver_file(const LaunchSettings& l) { return l.base.open
 
 std::string dovecot_config_file(const LaunchSettings& l) { return l.base.dovecot_dir + "/dovecot.conf"; }
 
+std::string follower_config_file(const LaunchSettings& l) { return l.base.state_dir + "/follower.conf"; }
+
 std::vector<std::string> daemon_environment() { return {std::string("PATH=") + kSafePath, "LANG=C.UTF-8"}; }
 
 std::map<std::string, std::string> template_values(const LaunchSettings& l, const TlsFiles& tls) {
@@ -155,6 +158,11 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
       {"opendkim_pid_file", l.opendkim_run_dir + "/opendkim.pid"},
       {"opendkim_internal_hosts", internal_hosts(l.mynetworks)},
       {"opendkim_resolver", opendkim_resolver_line(l)},
+      {"follower_db", l.base.upstream},
+      {"follower_password_file", l.base.db_password_file},
+      {"state_dir", l.base.state_dir},
+      {"mail_dir", l.base.mail_dir},
+      {"password_scheme", std::string(scheme_name(l.base.scheme))},
   };
   for (size_t i = 0; i < kServices.size(); ++i) {
     std::string key = std::string(kServices[i].name) + "_port";
@@ -176,6 +184,8 @@ Result<std::vector<ConfigFile>> render_configs(const LaunchSettings& l, const Tl
     // Config files are not HTML: values go in verbatim (they were checked
     // when the settings were loaded).
     tmpl.set_custom_escape([](const std::string& s) { return s; });
+    // A node of a SQLite store has no follower.
+    if (t.name.rfind("follower/", 0) == 0 && l.base.upstream.empty()) continue;
     std::string path = target_path(l, t.name);
     if (path.empty()) return Status(Code::kInternal, "template " + t.name + ": no target folder");
     out.push_back({path, tmpl.render(data)});

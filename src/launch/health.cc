@@ -1,4 +1,6 @@
 #include "launch/health.h"
+#include "core/files.h"
+#include "pg/follow.h"
 
 #include <netdb.h>
 #include <openssl/err.h>
@@ -404,13 +406,41 @@ ServiceHealth check_milter_socket(const std::string& path, std::chrono::millisec
 
 }  // namespace
 
+ServiceHealth check_follower(const std::string& status_file, std::time_t now, int max_age_seconds) {
+  ServiceHealth h;
+  h.name = "follower";
+  h.file = status_file;
+  auto text = read_file(status_file);
+  if (!text.ok() || !*text) {
+    h.error = "no status file " + status_file + " (the follower has not started)";
+    return h;
+  }
+  auto status = pg::parse_follower_status(**text);
+  if (!status.ok()) {
+    h.error = status_file + ": " + status.status().message();
+    return h;
+  }
+  std::time_t age = now - status->updated;
+  if (age > max_age_seconds) {
+    h.error = "status not updated for " + std::to_string(age) + " s (is the follower running?)";
+  } else if (!status->upstream_ok) {
+    h.error = "shared store unreachable since " + pg::utc_time(status->since) +
+              (status->error.empty() ? "" : " (" + status->error + ")") + "; serving the replica at change " +
+              std::to_string(status->seq);
+  } else if (!status->error.empty()) {
+    h.error = status->error;
+  }
+  h.healthy = h.error.empty();
+  return h;
+}
+
 std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints& endpoints,
                                         const std::string& milter_socket, std::chrono::milliseconds timeout) {
   std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
   std::vector<ServiceHealth> results(kServices.size());
   if (!ctx) {
     for (size_t i = 0; i < kServices.size(); ++i) {
-      results[i] = ServiceHealth{kServices[i].name, endpoints.ports[i], "", false, 0, "TLS: " + ssl_error_text()};
+      results[i] = ServiceHealth{kServices[i].name, endpoints.ports[i], "", "", false, 0, "TLS: " + ssl_error_text()};
     }
     return results;
   }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -16,9 +17,10 @@
 namespace vmail {
 
 struct ServiceHealth {
-  std::string name;  // as in kServices: smtp, submission, ...
+  std::string name;    // as in kServices: smtp, submission, ...
   uint16_t port = 0;   // 0 for a unix socket service
   std::string socket;  // its path (opendkim), "" for a port
+  std::string file;    // the status file it reports through (follower), else ""
   bool healthy = false;
   int64_t ms = 0;     // time the check took
   std::string error;  // why it is unhealthy ("" when healthy)
@@ -28,5 +30,10 @@ struct ServiceHealth {
 // is "") OpenDKIM's milter socket, within `timeout` per service.
 std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints& endpoints,
                                         const std::string& milter_socket, std::chrono::milliseconds timeout);
+
+// The follower of a PostgreSQL store (pg/follow.h), judged by the status file
+// it rewrites every second: healthy when that was updated within
+// `max_age` before `now` and says the shared store is reachable.
+ServiceHealth check_follower(const std::string& status_file, std::time_t now, int max_age_seconds = 10);
 
 }  // namespace vmail

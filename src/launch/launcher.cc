@@ -7,7 +7,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -112,6 +114,14 @@ DaemonSpec opendkim_daemon(const LaunchSettings& l) {
   };
   spec.changed = [tables] { return tables->changed(); };
   return spec;
+}
+
+// The node's follower of a PostgreSQL store: this program's sibling `vmail`
+// exporting every change (pg/follow.h); SIGTERM stops it.
+DaemonSpec follower_daemon(const LaunchSettings& l) {
+  std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  std::string vmail = self.substr(0, self.rfind('/') + 1) + "vmail";
+  return DaemonSpec{"follower", {vmail, "export", "--follow", "--config", follower_config_file(l)}, {}, {}, {}, {}, {}};
 }
 
 using Step = std::function<Status()>;
@@ -247,12 +257,18 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
                                },
                                [&l] { return flush_queue(l); },
                                {}});
+  if (!l.base.upstream.empty()) daemons.push_back(follower_daemon(l));
   SupervisorOptions options;
   options.environment = daemon_environment();
+  // libpq's own password file, when the follower's comes from there.
+  if (const char* pgpass = std::getenv("PGPASSFILE"); pgpass && *pgpass && l.base.db_password_file.empty()) {
+    options.environment.push_back(std::string("PGPASSFILE=") + pgpass);
+  }
   CertificateWatch certificates(l);
   options.watch_interval = std::chrono::seconds(l.cert_check_interval);
   options.watch = [&certificates] { return certificates.changed(); };
-  spdlog::info("starting Postfix, Dovecot and OpenDKIM for {} (server {})", l.mail_domain, l.server_name);
+  spdlog::info("starting Postfix, Dovecot, OpenDKIM{} for {} (server {})",
+               l.base.upstream.empty() ? "" : " and the follower of the shared store", l.mail_domain, l.server_name);
   return supervise(
       std::move(daemons), [&l] { return reconfigure(l); }, options);
 }

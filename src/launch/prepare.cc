@@ -23,6 +23,9 @@
 #include "core/store.h"
 #include "dkim/keygen.h"
 #include "launch/config.h"
+#include "pg/dkim_share.h"
+#include "pg/replica.h"
+#include "pg/schema.h"
 
 namespace vmail {
 namespace {
@@ -268,6 +271,37 @@ Status add_missing_dkim_keys(const LaunchSettings& l, Store& store) {
   return Status::Ok();
 }
 
+// With a PostgreSQL VMAIL_DB: migrates the shared store, brings the replica
+// up to date (and this node's DKIM key files), and makes the launcher's own
+// writes go through the shared store. True when that worked; false when the
+// store is unreachable but the replica has followed it before (the node
+// serves from the replica, the follower catches up later); kBusy (75) when
+// unreachable and the replica is new: there is nothing to serve yet.
+Result<bool> follow_upstream(const LaunchSettings& l, Database& replica) {
+  auto conn = pg::Connection::open(l.base);
+  Status st = conn.ok() ? pg::migrate(**conn) : conn.status();
+  std::shared_ptr<pg::Connection> shared;
+  if (st.ok()) {
+    shared = std::move(*conn);
+    auto caught = pg::catch_up(*shared, replica);
+    st = caught.ok() ? Status::Ok() : caught.status();
+    if (caught.ok()) spdlog::info("replica at change {} of {}", caught->seq, shared->name());
+  }
+  if (st.ok()) {
+    DkimKeyFiles files = dkim_key_files(l.base, process_env());
+    auto keys = pg::fetch_dkim_keys(*shared, replica, files);
+    if (!keys.ok()) return keys.status();
+    pg::attach_upstream(replica, shared, files);
+    return true;
+  }
+  if (st.code() != Code::kBusy) return st;
+  auto seq = pg::replica_seq(replica);
+  if (!seq.ok()) return seq.status();
+  if (*seq == 0) return Status(Code::kBusy, st.message() + "; this node has no replica yet to serve from");
+  spdlog::warn("{}; serving the replica at change {} until it is back", st.message(), *seq);
+  return false;
+}
+
 }  // namespace
 
 Status prepare_database(const LaunchSettings& l, std::string* backup) {
@@ -291,6 +325,12 @@ Status prepare_database(const LaunchSettings& l, std::string* backup) {
   for (const auto& [name, value] : recordable_endpoints(l.endpoints)) values[name] = value;
   values["MAIL_SERVER_NAME"] = l.server_name;  // for `vmail domain dns`
   if (Status s = record_settings(**db, values); !s.ok()) return s;
+  if (!l.base.upstream.empty()) {
+    auto followed = follow_upstream(l, **db);
+    if (!followed.ok()) return followed.status();
+    // Down, with a replica to serve from: no writes until it is back.
+    if (!*followed) return Status::Ok();
+  }
   Store store(**db, Actor::current("vmail-launch"));
   auto exists = store.domain_exists(l.mail_domain);
   if (!exists.ok()) return exists.status();
@@ -298,7 +338,11 @@ Status prepare_database(const LaunchSettings& l, std::string* backup) {
     auto keys = new_domain_keys(l.base, process_env(), std::time(nullptr));
     if (!keys.ok()) return keys.status();
     if (!keys->files.warning.empty()) spdlog::warn("{}", keys->files.warning);
-    if (Status s = store.add_domain(l.mail_domain, &*keys); !s.ok()) return s;
+    if (Status s = store.add_domain(l.mail_domain, &*keys); !s.ok()) {
+      // Another node of a shared store may have added it meanwhile.
+      auto now = store.domain_exists(l.mail_domain);
+      if (s.code() != Code::kBadInput || !now.ok() || !*now) return s;
+    }
   }
   return add_missing_dkim_keys(l, store);
 }

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "launch/launch_settings.h"
 #include "core/status.h"
+#include "launch/launch_settings.h"
 
 namespace vmail {
 

@@ -1,13 +1,14 @@
 """Two mail nodes following one PostgreSQL store (issue 14, SPEC "Beyond one
 machine"): each node has its own VMAIL_ROOT, ports, Postfix and Dovecot and
-a local SQLite replica kept up to date by `vmail export --follow` (started
-beside the launcher until the launcher runs its own follower).
+a local SQLite replica kept up to date by its follower (`vmail export
+--follow`, supervised by the launcher and covered by `vmail health`).
 
 One PgServer and two launcher nodes serve the whole class (starting them is
 the slow part). Every wait polls against a deadline."""
 
 import concurrent.futures
 import os
+import signal
 import sqlite3
 import subprocess
 import time
@@ -34,15 +35,19 @@ def wait_until(what, predicate, timeout=FOLLOW_DEADLINE, interval=0.1):
         time.sleep(interval)
 
 
-def start_follower(node):
-    """`vmail export --follow` for the node; stop with stop_follower."""
-    log = open(node.path("follower.log"), "w")
-    return subprocess.Popen([VMAIL, "export", "--follow"], env=node.env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def stop_follower(proc):
-    proc.terminate()
-    proc.wait(timeout=30)
+def follower_pid(node):
+    """The pid of the node's follower (its config file lies under the root)."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"--follow" in args and any(a.startswith(node.root.encode()) for a in args):
+            return int(name)
+    return None
 
 
 def replica_rows(node, sql):
@@ -83,7 +88,7 @@ class PgClusterTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.pg = PgServer()
-        cls.nodes, cls.followers = [], []
+        cls.nodes = []
         try:
             env = {"VMAIL_DB": cls.pg.url, "VMAIL_DB_PASSWORD_FILE": cls.pg.password_file}
             cls.a, cls.b = Server(extra_env=env), Server(extra_env=env)
@@ -93,15 +98,12 @@ class PgClusterTest(unittest.TestCase):
             for node in cls.nodes:
                 node.vmail("user", "list", check=0)  # builds the replica
                 node.start()
-                cls.followers.append(start_follower(node))
         except BaseException:
             cls.tearDownClass()
             raise
 
     @classmethod
     def tearDownClass(cls):
-        for proc in cls.followers:
-            stop_follower(proc)
         for node in cls.nodes:
             node.cleanup()
         cls.pg.cleanup()
@@ -152,12 +154,29 @@ class PgClusterTest(unittest.TestCase):
                 node.wait_for_message(EXISTING[0], f"during the outage {n}")
             p = self.a.vmail("user", "add", "late@" + DOMAIN, "--hash", HASH, check=75)
             self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+            for node in self.nodes:
+                wait_until("health names the outage", lambda: "shared store unreachable since" in
+                           node.health().stdout, interval=0.5)
+                line = [l for l in node.health().stdout.splitlines() if l.startswith("follower")][0]
+                self.assertIn("unhealthy", line)
+                self.assertIn("serving the replica at change", line)
         finally:
             self.pg.start()
         address, password = "after@" + DOMAIN, "after password"
         self.a.vmail("user", "add", address, "--password-stdin", input=password + "\n", check=0)
         for node in self.nodes:
             self.wait_login(node, address, password)
+            node.wait_healthy(30)
+
+    def test_d_a_killed_follower_is_restarted_and_catches_up(self):
+        pid = follower_pid(self.b)
+        self.assertIsNotNone(pid, "node B runs a follower")
+        os.kill(pid, signal.SIGKILL)
+        address, password = "restarted@" + DOMAIN, "restarted password"
+        self.a.vmail("user", "add", address, "--password-stdin", input=password + "\n", check=0)
+        self.wait_login(self.b, address, password)
+        wait_until("a new follower runs", lambda: follower_pid(self.b) not in (None, pid))
+        self.b.wait_healthy(30)
 
 
 if __name__ == "__main__":
