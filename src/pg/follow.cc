@@ -29,7 +29,10 @@ std::string one_line(const std::string& text) { return text.substr(0, text.find(
 class Follower {
  public:
   Follower(Settings settings, Database& replica, const Exporter& exporter)
-      : settings_(std::move(settings)), replica_(replica), exporter_(exporter) {}
+      : settings_(std::move(settings)),
+        replica_(replica),
+        exporter_(exporter),
+        key_files_(dkim_key_files(settings_, process_env())) {}
 
   void iterate(const std::function<bool()>& stop) {
     if (!conn_) connect();
@@ -53,10 +56,14 @@ class Follower {
     auto caught = pg::catch_up(*conn_, replica_);
     if (!caught.ok()) return lost(caught.status());
     if (caught->full_resync) spdlog::info("replica copied whole from the shared store at seq {}", caught->seq);
-    // DKIM private keys this node has no file of yet (made on another node).
-    auto keys = fetch_dkim_keys(*conn_, replica_, dkim_key_files(settings_, process_env()));
-    if (!keys.ok()) return lost(keys.status());
-    if (keys->written > 0) spdlog::info("wrote {} DKIM private key files from the shared store", keys->written);
+    // DKIM private keys this node has no file of yet (made on another node):
+    // a key's copy commits with its row, so only a change can bring one.
+    if (caught->applied > 0 || caught->full_resync || !keys_fetched_) {
+      auto keys = fetch_dkim_keys(*conn_, replica_, key_files_);
+      if (!keys.ok()) return lost(keys.status());
+      if (keys->written > 0) spdlog::info("wrote {} DKIM private key files from the shared store", keys->written);
+      keys_fetched_ = true;
+    }
     status_.seq = caught->seq;
     reachable();
   }
@@ -131,6 +138,8 @@ class Follower {
   Settings settings_;
   Database& replica_;
   const Exporter& exporter_;
+  const DkimKeyFiles key_files_;
+  bool keys_fetched_ = false;
   std::unique_ptr<Connection> conn_;
   std::optional<int64_t> exported_;
   FollowerStatus status_;
