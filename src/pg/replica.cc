@@ -125,6 +125,14 @@ class PgUpstream : public Upstream {
     auto seq = conn_->query_binary_param("INSERT INTO vmail_changes (changeset) VALUES ($1) RETURNING seq", changeset);
     if (!seq.ok()) return seq.status();
     std::string number = seq->text(0, 0);
+    if (std::stoll(number) % kPruneEvery == 0) {
+      // One write in kPruneEvery drops what every node has long had; a
+      // replica further behind is copied whole (catch_up_in_transaction).
+      auto pruned =
+          conn_->query("DELETE FROM vmail_changes WHERE seq < $1 AND time < now() - make_interval(days => $2)",
+                       {number, std::to_string(kChangeLogDays)});
+      if (!pruned.ok()) return pruned.status();
+    }
     if (Status s = conn_->exec(std::string("NOTIFY ") + kChannel + ", '" + number + "'"); !s.ok()) return s;
     if (Status s = conn_->exec("COMMIT"); !s.ok()) return s;
     open_ = false;
@@ -171,15 +179,24 @@ Result<int64_t> replica_seq(Database& replica) {
 
 Result<CatchUp> catch_up_in_transaction(Connection& conn, Database& replica) {
   try {
-    auto head =
-        conn.query("SELECT (SELECT id FROM vmail_cluster LIMIT 1), (SELECT COALESCE(max(seq), 0) FROM vmail_changes)");
+    auto head = conn.query(
+        "SELECT (SELECT id FROM vmail_cluster LIMIT 1), (SELECT COALESCE(max(seq), 0) FROM vmail_changes), "
+        "(SELECT COALESCE(min(seq), 0) FROM vmail_changes)");
     if (!head.ok()) return head.status();
     std::string cluster = head->text(0, 0);
     int64_t upstream_seq = head->integer(0, 1);
+    int64_t oldest_kept = head->integer(0, 2);
     std::optional<std::string> local_cluster = local_value(replica, "cluster");
     int64_t seq = 0;
     if (auto v = local_value(replica, "seq")) seq = std::stoll(*v);
-    if (local_cluster != cluster || seq > upstream_seq) return full_resync(conn, replica, cluster, upstream_seq);
+    // The changes after `seq` may have been pruned (a node away for longer
+    // than the change log keeps): then the gap is unknown. A seq number a
+    // rolled-back write took can look like such a gap; copying whole is
+    // right in that case too, only slower.
+    bool pruned_past = seq < upstream_seq && seq + 1 < oldest_kept;
+    if (local_cluster != cluster || seq > upstream_seq || pruned_past) {
+      return full_resync(conn, replica, cluster, upstream_seq);
+    }
     CatchUp result{0, false, seq};
     if (seq == upstream_seq) return result;
     auto changes =

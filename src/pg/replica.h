@@ -6,7 +6,8 @@
 // the `seq` of the last change applied. Followers apply the changes others
 // committed (vmail_changes, in seq order) as SQLite changesets; when that is
 // not possible (a new replica, another cluster, a store restored to an
-// earlier point, a change that does not apply) the replica is copied whole
+// earlier point, a change that does not apply, a replica so far behind that
+// its next change has been pruned from the log) the replica is copied whole
 // from the shared store instead, in one transaction.
 //
 // Writes: attach_upstream() makes Database::write() commit through the
@@ -32,6 +33,12 @@ const std::vector<std::string>& shared_tables();
 
 // The channel every commit NOTIFYs (payload: its seq).
 inline constexpr const char* kChannel = "vmail_changes";
+
+// The change log (vmail_changes) keeps at least kChangeLogDays of changes:
+// the write whose seq is a multiple of kPruneEvery drops older entries. A
+// replica whose next change is gone is copied whole, as a new one is.
+inline constexpr int kChangeLogDays = 7;
+inline constexpr int64_t kPruneEvery = 1000;
 
 struct CatchUp {
   int64_t applied = 0;       // changes applied

@@ -69,6 +69,7 @@ class PgNode(Instance):
 
 
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+SHA512_HASH = "{SHA512-CRYPT}$6$prunesalt$" + "x" * 86
 HASH = re.compile(rb"\{[A-Z0-9-]+\}\$[^:\n]*")
 
 
@@ -222,6 +223,31 @@ class PgCliTest(unittest.TestCase):
         seq = sqlite3.connect(f"file:{b.db}?mode=ro", uri=True).execute(
             "SELECT value FROM replication WHERE name = 'cluster'").fetchone()
         self.assertEqual(seq, ("restored-elsewhere",))
+
+    def test_the_change_log_is_pruned_and_a_node_behind_it_is_copied_whole(self):
+        a = self.node()
+        b = self.node(a.url)
+        db = a.url.rsplit("/", 1)[1]
+        a.vmail("domain", "add", "example.com", check=0)
+        b.vmail("user", "list", check=0)  # B holds the domain, then is away
+        for name in ("old1", "old2", "old3"):
+            a.vmail("--no-export", "user", "add", f"{name}@example.com", "--hash", SHA512_HASH, check=0)
+        # Those changes are eight days old now; the next write's seq is a
+        # multiple of 1000 (kPruneEvery), so it prunes the change log.
+        self.pg.psql("UPDATE vmail_changes SET time = now() - interval '8 days'; "
+                     "SELECT setval('vmail_changes_seq_seq', 1999)", db=db)
+        a.vmail("--no-export", "user", "add", "young@example.com", "--hash", SHA512_HASH, check=0)
+        self.assertEqual(self.pg.psql("SELECT seq FROM vmail_changes", db=db).split(), ["2000"])
+        # B's next change (old1) is gone: B copies the store whole and has all four.
+        listed = json.loads(b.vmail("user", "list", "--json", check=0).stdout)
+        self.assertEqual(sorted(u["address"] for u in listed),
+                         ["old1@example.com", "old2@example.com", "old3@example.com", "young@example.com"])
+        self.assertEqual(json.loads(b.vmail("db", "status", "--json", check=0).stdout)["upstream"]["replica_seq"], 2000)
+        # Changes younger than a week stay, whatever their seq.
+        a.vmail("--no-export", "user", "add", "next@example.com", "--hash", SHA512_HASH, check=0)
+        self.pg.psql("SELECT setval('vmail_changes_seq_seq', 2999)", db=db)
+        a.vmail("--no-export", "user", "del", "next@example.com", check=0)
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM vmail_changes", db=db).strip(), "3")
 
     def test_dkim_private_keys_reach_every_node(self):
         a = self.node()
