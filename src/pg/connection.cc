@@ -24,11 +24,15 @@ std::string first_line(const char* message) {
   return "unknown error";
 }
 
-// Refusals that no retry will cure: a wrong password, a missing role or database.
+// Refusals that no retry will cure: a wrong password, a missing role or
+// database, a server that refuses this client or this encryption, a server
+// certificate that does not verify or a CA file that is not there.
 bool refused_for_good(const std::string& message) {
   for (const char* marker :
        {"password authentication failed", "no password supplied", "does not exist", "authentication failed",
-        "no pg_hba.conf entry", "invalid URI", "invalid connection option", "invalid sslmode", "missing \"=\""}) {
+        "no pg_hba.conf entry", "pg_hba.conf rejects", "invalid URI", "invalid connection option", "invalid sslmode",
+        "missing \"=\"", "certificate verify failed", "does not match host name", "root certificate file",
+        "SSL was required"}) {
     if (message.find(marker) != std::string::npos) return true;
   }
   return false;

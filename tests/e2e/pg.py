@@ -6,6 +6,8 @@ auth for the role `vmail` (random password), and a database `vmail`.
     pg.psql("SELECT 1")          # runs psql as role vmail over TCP
     pg.stop(); pg.start()        # the data survives
     pg.cleanup()                 # stop and remove everything
+    PgServer(tls=True)           # TCP logins only over TLS, with a
+                                 # certificate for 127.0.0.1 from pg.ca_file
 
 vmail reaches it with VMAIL_DB=pg.url and VMAIL_DB_PASSWORD_FILE=pg.password_file
 (or PGPASSFILE=pg.pgpass, as pg.client_env() sets for psql).
@@ -35,7 +37,8 @@ class PgError(AssertionError):
 
 
 class PgServer:
-    def __init__(self, start=True):
+    def __init__(self, start=True, tls=False):
+        self.tls = tls
         self.base = tempfile.mkdtemp(prefix="vmail-pg-")
         try:
             self._setup()
@@ -104,9 +107,41 @@ class PgServer:
             f.write(f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
                     f"unix_socket_directories = '{self.sockdir}'\n"
                     "password_encryption = 'scram-sha-256'\n")
+        tcp = "host all all 127.0.0.1/32 scram-sha-256\n"
+        if self.tls:
+            self._make_certificates()
+            with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+                f.write(f"ssl = on\nssl_cert_file = '{self.cluster}/server.crt'\n"
+                        f"ssl_key_file = '{self.cluster}/server.key'\n")
+            tcp = "hostssl all all 127.0.0.1/32 scram-sha-256\nhostnossl all all 127.0.0.1/32 reject\n"
         with open(os.path.join(self.data, "pg_hba.conf"), "w") as f:
-            f.write("local all postgres trust\n"
-                    "host all all 127.0.0.1/32 scram-sha-256\n")
+            f.write("local all postgres trust\n" + tcp)
+
+    def _make_certificates(self):
+        """A test CA (self.ca_file), a server certificate for IP 127.0.0.1
+        signed by it, and a second CA that did not sign it (self.other_ca_file)."""
+        def openssl(*args):
+            p = subprocess.run(["openssl", *args], cwd=self.base, capture_output=True, text=True, timeout=60)
+            if p.returncode != 0:
+                raise PgError(f"openssl {args[0]} failed: {p.stderr}")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        for name in ("ca", "other-ca"):
+            openssl("req", "-x509", *ec, "-keyout", f"{name}.key", "-out", f"{name}.crt", "-days", "2",
+                    "-subj", f"/CN=vmail test {name}")
+        openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+        with open(os.path.join(self.base, "san.ext"), "w") as f:
+            f.write("subjectAltName = IP:127.0.0.1\n")
+        openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
+        for name in ("server.crt", "server.key"):
+            target = os.path.join(self.cluster, name)
+            shutil.move(os.path.join(self.base, name), target)
+            os.chmod(target, 0o600)
+            if os.geteuid() == 0:
+                user = pwd.getpwnam("postgres")
+                os.chown(target, user.pw_uid, user.pw_gid)
+        self.ca_file = os.path.join(self.base, "ca.crt")
+        self.other_ca_file = os.path.join(self.base, "other-ca.crt")
 
     def log_tail(self, lines=30):
         try:

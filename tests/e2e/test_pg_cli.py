@@ -13,9 +13,10 @@ import re
 import sqlite3
 import subprocess
 import threading
+import time
 import unittest
 
-from harness import Instance
+from harness import VMAIL, Instance
 from pg import PgServer
 from test_nss import module_env
 
@@ -267,6 +268,71 @@ class PgCliTest(unittest.TestCase):
         self.assertEqual(self.pg.psql("SELECT count(*) FROM vmail_dkim_private", db=db).strip(), str(len(names)))
         a.vmail("domain", "del", "example.com", check=0)
         self.assertEqual(self.pg.psql("SELECT count(*) FROM vmail_dkim_private", db=db).strip(), "0")
+
+
+class PgTlsTest(unittest.TestCase):
+    """Nodes on other machines reach PostgreSQL over the network: libpq's TLS
+    settings ride in the URL, and a server that does not prove who it is is a
+    refusal (78), not an outage."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgServer(tls=True)  # pg_hba: scram over TLS only
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.cleanup()
+
+    def node(self, url):
+        inst = PgNode({"VMAIL_DB": url, "VMAIL_DB_PASSWORD_FILE": self.pg.password_file})
+        self.addCleanup(inst.cleanup)
+        return inst
+
+    def test_verified_tls_works_and_an_unverified_server_is_refused(self):
+        verified = f"{self.pg.url}?sslmode=verify-full&sslrootcert={self.pg.ca_file}"
+        a = self.node(verified)
+        a.vmail("domain", "add", "example.com", check=0)
+        a.vmail("user", "add", "alice@example.com", "--hash", SHA512_HASH, check=0)
+        # The follower reads its URL from a KEY=VALUE file: '=' and '&' survive.
+        b = self.node(verified)
+        config = os.path.join(b.root, "follower.conf")
+        with open(config, "w") as f:
+            f.write(f"VMAIL_DB={verified}\nVMAIL_DB_PASSWORD_FILE={self.pg.password_file}\n"
+                    f"VMAIL_STATE_DIR={b.root}/data/state\nVMAIL_DOVECOT_DIR={b.root}/etc/dovecot\n"
+                    f"VMAIL_POSTFIX_DIR={b.root}/etc/postfix\nVMAIL_OPENDKIM_DIR={b.root}/etc/opendkim\n"
+                    f"VMAIL_MAIL_DIR={b.root}/var/mail/vhosts\n")
+        follower = subprocess.Popen([VMAIL, "export", "--follow", "--config", config], env=b.env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            users = os.path.join(b.root, "etc/dovecot/users")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not self._holds(users, "alice@example.com:"):
+                time.sleep(0.1)
+            self.assertTrue(self._holds(users, "alice@example.com:"), "the follower over TLS exported alice")
+        finally:
+            follower.terminate()
+            _, err = follower.communicate(timeout=30)
+        self.assertNotIn(self.pg.password, err)
+        # Refusals: exit 78 in one line, nothing changed.
+        before = a.dump_db()
+        for url, reason in (
+                (f"{self.pg.url}?sslmode=verify-full&sslrootcert={self.pg.other_ca_file}", "certificate verify failed"),
+                (f"{self.pg.url}?sslmode=disable", "no encryption"),
+                (f"{self.pg.url}?sslmode=verify-full&sslrootcert={a.root}/missing.crt", "root certificate file")):
+            p = a.vmail("user", "add", "carol@example.com", "--hash", SHA512_HASH, env={"VMAIL_DB": url}, check=78)
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+            self.assertIn(reason, p.stderr)
+            self.assertIn(f"127.0.0.1:{self.pg.port}/vmail", p.stderr)
+        self.assertEqual(a.dump_db(), before)
+        self.assertEqual(self.pg.psql("SELECT address FROM users").split(), ["alice@example.com"])
+
+    @staticmethod
+    def _holds(path, prefix):
+        try:
+            with open(path) as f:
+                return any(line.startswith(prefix) for line in f)
+        except OSError:
+            return False
 
 
 if __name__ == "__main__":
