@@ -35,11 +35,20 @@ Status db_status(Context& ctx) {
     std::string line = "shared store: PostgreSQL " + pg::describe_url((*settings)->upstream) + "; replica at change " +
                        std::to_string(*seq);
     auto conn = pg::Connection::open(**settings);
-    auto head = conn.ok() ? (*conn)->query("SELECT COALESCE(max(seq), 0) FROM vmail_changes") : conn.status();
+    auto head = conn.ok()
+                    ? (*conn)->query("SELECT COALESCE(max(seq), 0), COALESCE(min(seq), 0), count(*) FROM vmail_changes")
+                    : conn.status();
     if (head.ok()) {
       upstream["reachable"] = true;
       upstream["seq"] = head->integer(0, 0);
-      line += ", shared store at " + std::to_string(head->integer(0, 0));
+      upstream["log_oldest_seq"] = head->integer(0, 1);
+      upstream["log_entries"] = head->integer(0, 2);
+      int64_t entries = head->integer(0, 2);
+      std::string log =
+          entries == 0 ? "empty"
+                       : "keeps " + std::to_string(entries) + " from change " + std::to_string(head->integer(0, 1));
+      line += ", shared store at " + std::to_string(head->integer(0, 0)) + " (change log " + log + ", pruned after " +
+              std::to_string(pg::kChangeLogDays) + " days)";
     } else {
       upstream["reachable"] = false;
       upstream["error"] = head.status().message();

@@ -243,7 +243,11 @@ class PgCliTest(unittest.TestCase):
         listed = json.loads(b.vmail("user", "list", "--json", check=0).stdout)
         self.assertEqual(sorted(u["address"] for u in listed),
                          ["old1@example.com", "old2@example.com", "old3@example.com", "young@example.com"])
-        self.assertEqual(json.loads(b.vmail("db", "status", "--json", check=0).stdout)["upstream"]["replica_seq"], 2000)
+        status = json.loads(b.vmail("db", "status", "--json", check=0).stdout)["upstream"]
+        self.assertEqual((status["replica_seq"], status["seq"], status["log_oldest_seq"], status["log_entries"]),
+                         (2000, 2000, 2000, 1))
+        self.assertIn("shared store at 2000 (change log keeps 1 from change 2000, pruned after 7 days)",
+                      b.vmail("db", "status", check=0).stdout)
         # Changes younger than a week stay, whatever their seq.
         a.vmail("--no-export", "user", "add", "next@example.com", "--hash", SHA512_HASH, check=0)
         self.pg.psql("SELECT setval('vmail_changes_seq_seq', 2999)", db=db)
