@@ -110,7 +110,10 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& url, con
     std::string reason = first_line(PQerrorMessage(conn));
     PQfinish(conn);
     Code code = refused_for_good(reason) ? Code::kConfig : Code::kBusy;
-    return Status(code, "PostgreSQL " + name + " is unreachable: " + reason);
+    // 75 "is unreachable" (try again later) or 78 "cannot be used"
+    // (a password, a certificate or pg_hba.conf must change first).
+    return Status(code,
+                  "PostgreSQL " + name + (code == Code::kBusy ? " is unreachable: " : " cannot be used: ") + reason);
   }
   // Replies in UTC and plain text, whatever the server's defaults.
   PGresult* r = PQexec(conn, "SET TIME ZONE 'UTC'; SET client_min_messages = warning");
