@@ -7,9 +7,7 @@
 #include "cli/app.h"
 #include "core/validate.h"
 #include "exporters/export.h"
-#include "pg/dkim_share.h"
 #include "pg/replica.h"
-#include "pg/schema.h"
 
 namespace vmail::cli {
 
@@ -32,15 +30,9 @@ Result<Database*> Context::database() {
   if (!recorded.ok()) return recorded.status();
   if (Status st = apply_recorded(**s, *recorded); !st.ok()) return st;
   if (!(*s)->upstream.empty()) {
-    auto conn = pg::Connection::open(**s);
-    if (!conn.ok()) return conn.status();
-    if (Status st = pg::migrate(**conn); !st.ok()) return st;
-    std::shared_ptr<pg::Connection> shared = std::move(*conn);
-    if (auto caught = pg::catch_up(*shared, **db); !caught.ok()) return caught.status();
-    DkimKeyFiles key_files = dkim_key_files(**s, process_env());
-    if (auto keys = pg::fetch_dkim_keys(*shared, **db, key_files); !keys.ok()) return keys.status();
-    pg::attach_upstream(**db, shared, key_files);
-    upstream_ = std::move(shared);
+    auto joined = pg::join_shared_store(**s, **db);
+    if (!joined.ok()) return joined.status();
+    upstream_ = joined->conn;
   }
   db_ = std::move(*db);
   return db_.get();

@@ -503,7 +503,7 @@ Result<std::vector<ExportedFile>> render_exports(Database& db, const Settings& s
   if (!settings.upstream.empty()) {
     usable = [&settings](const DkimKey& k) {
       std::string path = dkim_key_path(settings, k.domain, k.selector);
-      if (::access(path.c_str(), F_OK) == 0) return true;
+      if (file_exists(path)) return true;
       spdlog::debug("DKIM key {} of {}: no private key file {} on this node, not exported", k.selector, k.domain, path);
       return false;
     };

@@ -809,5 +809,25 @@ TEST(FilesTest, FailedWriteRemovesTheTempFile) {
   EXPECT_EQ(entries, 1u);
 }
 
+// A heartbeat file (durable = false) is still replaced whole, with its mode,
+// and leaves no temp file; file_exists sees it.
+TEST(FilesTest, NonDurableWriteStillReplacesWhole) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/status.json";
+  EXPECT_FALSE(file_exists(path));
+  FileOptions options;
+  options.mode = 0640;
+  options.durable = false;
+  ASSERT_TRUE(write_file_atomic(path, "one", options).ok());
+  ASSERT_TRUE(write_file_atomic(path, "two", options).ok());
+  EXPECT_TRUE(file_exists(path));
+  EXPECT_EQ(*read_file(path), std::optional<std::string>("two"));
+  namespace fs = std::filesystem;
+  EXPECT_EQ(fs::status(path).permissions(), fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir.path())) ++entries;
+  EXPECT_EQ(entries, 1u);
+}
+
 }  // namespace
 }  // namespace vmail

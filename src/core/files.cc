@@ -201,7 +201,7 @@ Result<TempFile> TempFile::create(const std::string& target, const FileOptions& 
   buf.push_back('\0');
   int fd = ::mkostemp(buf.data(), O_CLOEXEC);
   if (fd < 0) return io_error(target, "cannot create temp file", errno);
-  TempFile tmp(target, std::string(buf.data()), fd);
+  TempFile tmp(target, std::string(buf.data()), fd, options.durable);
   if (::fchmod(fd, options.mode) != 0) return io_error(tmp.temp_, "cannot set mode", errno);
   if ((options.owner || options.group) && geteuid() == 0) {
     if (::fchown(fd, options.owner.value_or(static_cast<uid_t>(-1)), options.group.value_or(static_cast<gid_t>(-1))) !=
@@ -213,7 +213,11 @@ Result<TempFile> TempFile::create(const std::string& target, const FileOptions& 
 }
 
 TempFile::TempFile(TempFile&& other) noexcept
-    : target_(std::move(other.target_)), temp_(std::move(other.temp_)), fd_(other.fd_), committed_(other.committed_) {
+    : target_(std::move(other.target_)),
+      temp_(std::move(other.temp_)),
+      fd_(other.fd_),
+      durable_(other.durable_),
+      committed_(other.committed_) {
   other.fd_ = -1;
   other.committed_ = true;
 }
@@ -240,7 +244,7 @@ Status TempFile::write(const std::string& content) {
 Status TempFile::finish() {
   if (fd_ < 0) return Status::Ok();
   if (int err = injected_error(temp_); err != 0) return io_error(temp_, "cannot sync", err);
-  if (::fsync(fd_) != 0) return io_error(temp_, "cannot sync", errno);
+  if (durable_ && ::fsync(fd_) != 0) return io_error(temp_, "cannot sync", errno);
   int rc = ::close(fd_);
   fd_ = -1;
   if (rc != 0) return io_error(temp_, "cannot close", errno);
@@ -251,12 +255,17 @@ Status TempFile::commit(bool sync_folder) {
   if (Status s = finish(); !s.ok()) return s;
   if (rename_file(temp_, target_) != 0) return io_error(target_, "cannot replace", errno);
   committed_ = true;
-  return sync_folder ? sync_dir(dir_of(target_)) : Status::Ok();
+  return sync_folder && durable_ ? sync_dir(dir_of(target_)) : Status::Ok();
 }
 
 Status TempFile::rename_into_place(const std::string& from, const std::string& to) {
   if (rename_file(from, to) != 0) return io_error(to, "cannot replace", errno);
   return Status::Ok();
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
 }
 
 Status write_file_atomic(const std::string& path, const std::string& content, const FileOptions& options) {

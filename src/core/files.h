@@ -18,7 +18,14 @@ struct FileOptions {
   mode_t mode = 0644;
   std::optional<uid_t> owner;  // chown when set (and running as root)
   std::optional<gid_t> group;
+  // false: replaced atomically but not fsynced, for a file rewritten every
+  // second whose loss in a crash costs nothing (a heartbeat, e.g. the
+  // follower's status); after a power loss it may be old or empty.
+  bool durable = true;
 };
+
+// True when something exists at `path` (stat succeeds).
+bool file_exists(const std::string& path);
 
 // Reads a whole file. nullopt when it does not exist; a Status on other errors.
 Result<std::optional<std::string>> read_file(const std::string& path);
@@ -39,7 +46,7 @@ class TempFile {
   const std::string& path() const { return temp_; }
   int fd() const { return fd_; }
   Status write(const std::string& content);
-  // fsync + close, without renaming (so a tool such as postmap can read it).
+  // fsync (when durable) + close, without renaming (so a tool such as postmap can read it).
   Status finish();
   // Renames the temp file onto `target` (finishing it first) and, unless
   // `sync_folder` is false (the caller syncs it once after several renames),
@@ -49,11 +56,12 @@ class TempFile {
   static Status rename_into_place(const std::string& from, const std::string& to);
 
  private:
-  TempFile(std::string target, std::string temp, int fd)
-      : target_(std::move(target)), temp_(std::move(temp)), fd_(fd) {}
+  TempFile(std::string target, std::string temp, int fd, bool durable)
+      : target_(std::move(target)), temp_(std::move(temp)), fd_(fd), durable_(durable) {}
   std::string target_;
   std::string temp_;
   int fd_ = -1;
+  bool durable_ = true;
   bool committed_ = false;
 };
 

@@ -57,9 +57,9 @@ std::string dovecot_config_file(const LaunchSettings& settings);
 // OpenDKIM's config file and, when VMAIL_DNS_RESOLVER is set, the libunbound
 // configuration it names (both in opendkim_dir).
 std::string opendkim_config_file(const LaunchSettings& settings);
+std::string opendkim_resolver_file(const LaunchSettings& settings);
 // The follower's settings (templates/follower), with a PostgreSQL VMAIL_DB.
 std::string follower_config_file(const LaunchSettings& settings);
-std::string opendkim_resolver_file(const LaunchSettings& settings);
 std::vector<std::string> daemon_environment();
 
 }  // namespace vmail

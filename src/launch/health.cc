@@ -1,6 +1,4 @@
 #include "launch/health.h"
-#include "core/files.h"
-#include "pg/follow.h"
 
 #include <netdb.h>
 #include <openssl/err.h>
@@ -14,6 +12,10 @@
 #include <cstring>
 #include <memory>
 #include <thread>
+
+#include "core/audit.h"
+#include "core/files.h"
+#include "pg/follow.h"
 
 namespace vmail {
 namespace {
@@ -424,7 +426,7 @@ ServiceHealth check_follower(const std::string& status_file, std::time_t now, in
   if (age > max_age_seconds) {
     h.error = "status not updated for " + std::to_string(age) + " s (is the follower running?)";
   } else if (!status->upstream_ok) {
-    h.error = "shared store unreachable since " + pg::utc_time(status->since) +
+    h.error = "shared store unreachable since " + format_utc(status->since) +
               (status->error.empty() ? "" : " (" + status->error + ")") + "; serving the replica at change " +
               std::to_string(status->seq);
   } else if (!status->error.empty()) {

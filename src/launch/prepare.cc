@@ -23,9 +23,7 @@
 #include "core/store.h"
 #include "dkim/keygen.h"
 #include "launch/config.h"
-#include "pg/dkim_share.h"
 #include "pg/replica.h"
-#include "pg/schema.h"
 
 namespace vmail {
 namespace {
@@ -278,22 +276,12 @@ Status add_missing_dkim_keys(const LaunchSettings& l, Store& store) {
 // serves from the replica, the follower catches up later); kBusy (75) when
 // unreachable and the replica is new: there is nothing to serve yet.
 Result<bool> follow_upstream(const LaunchSettings& l, Database& replica) {
-  auto conn = pg::Connection::open(l.base);
-  Status st = conn.ok() ? pg::migrate(**conn) : conn.status();
-  std::shared_ptr<pg::Connection> shared;
-  if (st.ok()) {
-    shared = std::move(*conn);
-    auto caught = pg::catch_up(*shared, replica);
-    st = caught.ok() ? Status::Ok() : caught.status();
-    if (caught.ok()) spdlog::info("replica at change {} of {}", caught->seq, shared->name());
-  }
-  if (st.ok()) {
-    DkimKeyFiles files = dkim_key_files(l.base, process_env());
-    auto keys = pg::fetch_dkim_keys(*shared, replica, files);
-    if (!keys.ok()) return keys.status();
-    pg::attach_upstream(replica, shared, files);
+  auto joined = pg::join_shared_store(l.base, replica);
+  if (joined.ok()) {
+    spdlog::info("replica at change {} of {}", joined->caught.seq, joined->conn->name());
     return true;
   }
+  const Status& st = joined.status();
   if (st.code() != Code::kBusy) return st;
   auto seq = pg::replica_seq(replica);
   if (!seq.ok()) return seq.status();

@@ -80,11 +80,6 @@ Status cert_matches_key(X509* cert, EVP_PKEY* key, const std::string& cert_path,
   return Status::Ok();
 }
 
-bool exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
 // Writes only when the content differs, so a restart does not touch the files.
 Status write_if_changed(const std::string& path, const std::string& content, const FileOptions& options) {
   auto current = read_file(path);
@@ -209,7 +204,7 @@ Result<TlsFiles> install_certificates(const LaunchSettings& l, std::vector<std::
   std::string key_src = l.key_source;
   std::string chain_src = l.chain_source;
   bool self_signed = false;
-  if (!l.cert_explicit && !exists(cert_src) && !exists(key_src)) {
+  if (!l.cert_explicit && !file_exists(cert_src) && !file_exists(key_src)) {
     // No certificate given: TLS stays on with a self-signed one.
     if (!self_signed_usable(l.self_signed_dir, l.server_name)) {
       std::vector<std::string> names = {l.server_name};
@@ -228,7 +223,7 @@ Result<TlsFiles> install_certificates(const LaunchSettings& l, std::vector<std::
 
   auto cert_pem = read_source(cert_src, "SSL_CERT_FILE");
   if (!cert_pem.ok()) return cert_pem.status();
-  if (!self_signed && !l.key_explicit && !exists(key_src)) {
+  if (!self_signed && !l.key_explicit && !file_exists(key_src)) {
     // SSL_CERT_FILE alone (often left over from OpenSSL's own use of that
     // variable for a CA bundle) is not enough.
     return Status(Code::kConfig, "SSL_KEY_FILE: not set and " + key_src + " does not exist (SSL_CERT_FILE is " +
@@ -250,7 +245,7 @@ Result<TlsFiles> install_certificates(const LaunchSettings& l, std::vector<std::
 
   // The chain file is optional unless named: without it the certificate alone is served.
   std::string chain_pem = *cert_pem;
-  if (!self_signed && (l.chain_explicit || exists(chain_src))) {
+  if (!self_signed && (l.chain_explicit || file_exists(chain_src))) {
     auto chain = read_source(chain_src, "SSL_CHAIN_FILE");
     if (!chain.ok()) return chain.status();
     auto first = parse_cert(*chain, chain_src, "SSL_CHAIN_FILE");
@@ -315,7 +310,7 @@ std::optional<std::string> CertificateWatch::changed() {
 }
 
 Status ensure_dh_params(const std::string& path) {
-  if (exists(path)) return Status::Ok();
+  if (file_exists(path)) return Status::Ok();
   FileOptions options;
   options.mode = 0644;
   return write_file_atomic(path, kFfdhe2048, options);

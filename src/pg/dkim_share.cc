@@ -1,10 +1,6 @@
 #include "pg/dkim_share.h"
 
-#include <sys/stat.h>
-
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -22,19 +18,6 @@ std::vector<std::pair<std::string, std::string>> replica_keys(Database& replica)
   return keys;
 }
 
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 }  // namespace
 
 Result<DkimShare> upload_dkim_keys(Connection& conn, Database& replica, const DkimKeyFiles& files) {
@@ -47,12 +30,13 @@ Result<DkimShare> upload_dkim_keys(Connection& conn, Database& replica, const Dk
     for (const auto& [domain, selector] : replica_keys(replica)) {
       if (upstream.count(domain + " " + selector)) continue;
       auto pem = read_file(files.path(domain, selector));
-      if (!pem) {
+      if (!pem.ok()) return pem.status();
+      if (!*pem) {
         ++share.missing;
         continue;
       }
       auto r = conn.query("INSERT INTO vmail_dkim_private (domain, selector, private_key) VALUES ($1, $2, $3)",
-                          {domain, selector, *pem});
+                          {domain, selector, **pem});
       if (!r.ok()) return r.status();
       ++share.uploaded;
     }
@@ -72,7 +56,7 @@ Result<DkimShare> fetch_dkim_keys(Connection& conn, Database& replica, const Dki
   std::vector<std::pair<std::string, std::string>> missing;
   try {
     for (auto& key : replica_keys(replica)) {
-      if (!exists(files.path(key.first, key.second))) missing.push_back(std::move(key));
+      if (!file_exists(files.path(key.first, key.second))) missing.push_back(std::move(key));
     }
   } catch (const std::exception& e) {
     return sqlite_status(e, replica.path());

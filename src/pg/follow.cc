@@ -84,6 +84,7 @@ class Follower {
     status_.updated = std::time(nullptr);
     FileOptions options;
     options.mode = 0644;
+    options.durable = false;  // rewritten every second: no disk flush each time
     Status st = write_file_atomic(follower_status_path(settings_), follower_status_json(status_), options);
     if (!st.ok() && st.message() != status_write_error_) spdlog::warn("{}", st.message());
     status_write_error_ = st.ok() ? "" : st.message();
@@ -151,8 +152,6 @@ class Follower {
 
 std::string follower_status_path(const Settings& settings) { return settings.state_dir + "/follower.json"; }
 
-std::string utc_time(std::time_t t) { return format_utc(t); }
-
 std::optional<std::time_t> parse_utc_time(const std::string& text) {
   std::tm tm{};
   const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -163,8 +162,8 @@ std::optional<std::time_t> parse_utc_time(const std::string& text) {
 std::string follower_status_json(const FollowerStatus& s) {
   nlohmann::ordered_json j = {{"seq", s.seq},
                               {"upstream", s.upstream_ok ? "ok" : "unreachable"},
-                              {"since", utc_time(s.since)},
-                              {"updated", utc_time(s.updated)}};
+                              {"since", format_utc(s.since)},
+                              {"updated", format_utc(s.updated)}};
   if (!s.error.empty()) j["error"] = s.error;
   return j.dump() + "\n";
 }

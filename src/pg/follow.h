@@ -41,8 +41,8 @@ std::string follower_status_path(const Settings& settings);
 std::string follower_status_json(const FollowerStatus& status);
 // kBadInput naming what is wrong when `text` is not such a status.
 Result<FollowerStatus> parse_follower_status(const std::string& text);
-// "2026-12-01T06:40:00Z" and back (nullopt for anything else).
-std::string utc_time(std::time_t t);
+// "2026-12-01T06:40:00Z" (format_utc, core/audit.h) back to a time; nullopt
+// for anything else.
 std::optional<std::time_t> parse_utc_time(const std::string& text);
 
 // The settings of a follower started by the launcher (templates/follower):

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/audit.h"
+
 namespace vmail::pg {
 namespace {
 
@@ -69,7 +71,7 @@ TEST(SettingsFile, RefusesHostileLines) {
 }
 
 TEST(UtcTime, ParsesOnlyItsOwnFormat) {
-  EXPECT_EQ(parse_utc_time(utc_time(1796106000)), 1796106000);
+  EXPECT_EQ(parse_utc_time(format_utc(1796106000)), 1796106000);
   EXPECT_FALSE(parse_utc_time("2026-12-01 06:20:00"));
   EXPECT_FALSE(parse_utc_time("2026-12-01T06:20:00+01:00"));
 }

@@ -229,6 +229,19 @@ Result<CatchUp> catch_up(Connection& conn, Database& replica) {
   return result;
 }
 
+Result<Joined> join_shared_store(const Settings& settings, Database& replica) {
+  auto opened = Connection::open(settings);
+  if (!opened.ok()) return opened.status();
+  std::shared_ptr<Connection> conn = std::move(*opened);
+  if (Status st = migrate(*conn); !st.ok()) return st;
+  auto caught = catch_up(*conn, replica);
+  if (!caught.ok()) return caught.status();
+  DkimKeyFiles key_files = dkim_key_files(settings, process_env());
+  if (auto keys = fetch_dkim_keys(*conn, replica, key_files); !keys.ok()) return keys.status();
+  attach_upstream(replica, conn, key_files);
+  return Joined{conn, *caught};
+}
+
 void attach_upstream(Database& replica, std::shared_ptr<Connection> conn, std::optional<DkimKeyFiles> dkim_files) {
   replica.set_upstream(std::make_shared<PgUpstream>(std::move(conn), std::move(dkim_files)));
 }

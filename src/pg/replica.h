@@ -57,6 +57,17 @@ Result<CatchUp> catch_up(Connection& conn, Database& replica);
 // The same inside transactions the caller holds open on both sides.
 Result<CatchUp> catch_up_in_transaction(Connection& conn, Database& replica);
 
+// What every command and the launcher do first on a node of a shared store:
+// connect (kBusy, 75, when the server cannot be reached; kConfig, 78, when it
+// refuses this node), migrate the shared store, catch the replica up, write
+// this node's missing DKIM key files (pg/dkim_share.h), and attach the
+// connection so that replica.write() commits through it.
+struct Joined {
+  std::shared_ptr<Connection> conn;
+  CatchUp caught;
+};
+Result<Joined> join_shared_store(const Settings& settings, Database& replica);
+
 // From now on replica.write() commits through `conn`. With `dkim_files`, a
 // change of DKIM keys also shares their private keys (pg/dkim_share.h).
 void attach_upstream(Database& replica, std::shared_ptr<Connection> conn,
