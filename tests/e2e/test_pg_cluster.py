@@ -50,6 +50,13 @@ def follower_pid(node):
     return None
 
 
+def mail_services_healthy(node):
+    """Every service `vmail health` lists is healthy except the follower
+    (unhealthy while the shared store is down)."""
+    lines = [line.split() for line in node.health().stdout.splitlines()[:-1]]
+    return bool(lines) and all(f[2] == "healthy" for f in lines if f[0] != "follower")
+
+
 def replica_rows(node, sql):
     """A query on the node's replica as it is (no catch-up, unlike the CLI)."""
     con = sqlite3.connect(f"file:{node.path('data/state/replica.db')}?mode=ro", uri=True, timeout=10)
@@ -160,6 +167,23 @@ class PgClusterTest(unittest.TestCase):
                 line = [l for l in node.health().stdout.splitlines() if l.startswith("follower")][0]
                 self.assertIn("unhealthy", line)
                 self.assertIn("serving the replica at change", line)
+            # A node restarted during the outage serves its replica: logins and mail.
+            self.assertEqual(self.b.stop()[0], 0)
+            self.b.start(wait=False)
+            wait_until("restarted B's mail services healthy", lambda: mail_services_healthy(self.b), interval=0.5)
+            self.assertTrue(imap_login_ok(self.b, *EXISTING))
+            self.assertIn("serving the replica at change", self.b.log())
+            self.b.send("someone@outside.test", [EXISTING[0]], "after a restart during the outage")
+            self.b.wait_for_message(EXISTING[0], "after a restart during the outage")
+            # A new node has no replica to serve: 75 in one line, nothing started.
+            c = Server(extra_env={"VMAIL_DB": self.pg.url, "VMAIL_DB_PASSWORD_FILE": self.pg.password_file})
+            try:
+                p = c.launch()
+                self.assertEqual(p.returncode, 75, p.stdout + p.stderr)
+                self.assertIn("no replica yet to serve from", p.stdout + p.stderr)
+                self.assertEqual(c.leftovers(), [])
+            finally:
+                c.cleanup()
         finally:
             self.pg.start()
         address, password = "after@" + DOMAIN, "after password"
