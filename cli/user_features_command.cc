@@ -15,6 +15,7 @@
 #include "cli/app.h"
 #include "core/files.h"
 #include "core/process.h"
+#include "core/row_policy.h"
 #include "core/validate.h"
 
 namespace vmail::cli {
@@ -176,23 +177,36 @@ Status user_vacation(Context& ctx, const VacationArgs& args) {
   auto settings = ctx.settings();
   if (!settings.ok()) return settings.status();
   const Settings& s = **settings;
-  std::string home = s.mail_dir + "/" + user->domain + "/" + user->local;
-  std::string path = home + "/.vmail-vacation.sieve";
+  // The home folder belongs to the vmail uid (and so to whatever runs as it:
+  // Dovecot's mail processes, Sieve): walked by descriptor, never through a
+  // symlink, and the row's names checked again before they become folders.
+  if (!row_safe_user(user->address, user->local, user->domain)) {
+    return Status(Code::kInternal, "user " + quote(user->address) + ": not safe as a folder name (a bad row?)");
+  }
+  std::string home_path = s.mail_dir + "/" + user->domain + "/" + user->local;
+  auto no_home = [&] { return Status(Code::kCantCreate, home_path + ": the mailbox's home folder does not exist"); };
+  auto mail = Dir::open(s.mail_dir);
+  if (!mail.ok()) return args.off ? Status::Ok() : no_home();
+  auto domain_dir = mail->sub(user->domain);
+  if (!domain_dir.ok()) return domain_dir.status();
+  std::optional<Dir> home;
+  if (*domain_dir) {
+    auto h = (*domain_dir)->sub(user->local);
+    if (!h.ok()) return h.status();
+    home = std::move(*h);
+  }
   if (args.off) {
-    for (const std::string& p : {path, home + "/.vmail-vacation.svbin"}) {
-      if (::unlink(p.c_str()) != 0 && errno != ENOENT) {
-        return Status(Code::kCantCreate, p + ": cannot remove: " + std::strerror(errno));
+    if (home) {
+      for (const char* name : {".vmail-vacation.sieve", ".vmail-vacation.svbin"}) {
+        if (Status r = home->remove(name); !r.ok()) return r;
       }
     }
     print_line(ctx, "vacation of " + user->address + " off");
     return Status::Ok();
   }
-  struct stat st;
-  if (::stat(home.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return Status(Code::kCantCreate, home + ": the mailbox's home folder does not exist");
-  }
+  if (!home) return no_home();
   // Dovecot (as the vmail user) compiles the script beside it.
-  if (Status w = write_file_atomic(path, script, FileOptions{0600, s.uid, s.gid}); !w.ok()) return w;
+  if (Status w = home->write_file(".vmail-vacation.sieve", script, FileOptions{0600, s.uid, s.gid}); !w.ok()) return w;
   print_line(ctx, "vacation of " + user->address + " on" + (args.until.empty() ? "" : " until " + args.until));
   return Status::Ok();
 }

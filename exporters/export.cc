@@ -571,6 +571,8 @@ Result<bool> write_private_map(const Settings& settings, const std::string& path
     return Status(Code::kCantCreate, path + ": postmap failed: " + run->output.substr(0, run->output.find('\n')));
   }
   // postmap copies the source's mode for hash maps; set it for every type.
+  // By name on purpose: the export folders are root's (admin settings, made
+  // by the launcher), so no one else can put anything under this name.
   if (::chmod(staged.temp_db.c_str(), mode) != 0) {
     return Status(Code::kCantCreate, staged.temp_db + ": chmod: " + std::strerror(errno));
   }

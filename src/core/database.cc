@@ -227,11 +227,19 @@ Result<std::map<std::string, std::string>> Database::recorded_settings() {
 }
 
 Status Database::backup_to(const std::string& target) {
-  std::string tmp = target + ".tmp" + std::to_string(::getpid());
+  // The target's folder may be one others can write (a shared backup
+  // folder): no file there is opened by name. The copy is made in memory,
+  // checked, and written through the file layer (a fresh O_EXCL temp file,
+  // 0600 and root's, renamed onto the target), so a file or symlink planted
+  // under either name is never written into.
+  std::string name = std::filesystem::path(target).filename().string();
+  if (!is_path_component(name)) return Status(Code::kCantCreate, target + ": not a file name");
+  auto folder = Dir::open(dir_of(target));
+  if (!folder.ok()) return folder.status();
+  std::string bytes;
   try {
-    if (Status s = create_private_file(tmp); !s.ok()) return s;
+    SQLite::Database dest(":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     {
-      SQLite::Database dest(tmp, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW);
       // A step can return BUSY or LOCKED with the copy unfinished: step
       // again (the backup restarts if the source changed meanwhile).
       SQLite::Backup backup(dest, *db_);
@@ -240,19 +248,19 @@ Status Database::backup_to(const std::string& target) {
         if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("database stayed busy");
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
-      // Never put a copy in place that SQLite itself finds damaged.
-      std::string check = dest.execAndGet("PRAGMA integrity_check").getString();
-      if (check != "ok") throw std::runtime_error("the copy failed its integrity check: " + check);
     }
-    if (Status s = TempFile::rename_into_place(tmp, target); !s.ok()) {
-      ::unlink(tmp.c_str());
-      return s;
-    }
+    // Never put a copy in place that SQLite itself finds damaged.
+    std::string check = dest.execAndGet("PRAGMA integrity_check").getString();
+    if (check != "ok") throw std::runtime_error("the copy failed its integrity check: " + check);
+    sqlite3_int64 size = 0;
+    unsigned char* data = sqlite3_serialize(dest.getHandle(), "main", &size, 0);
+    if (data == nullptr) throw std::runtime_error("cannot serialize the copy (out of memory?)");
+    bytes.assign(reinterpret_cast<const char*>(data), static_cast<size_t>(size));
+    sqlite3_free(data);
   } catch (const std::exception& e) {
-    ::unlink(tmp.c_str());
     return Status(Code::kCantCreate, target + ": backup failed: " + e.what());
   }
-  return Status::Ok();
+  return folder->write_file(name, bytes, FileOptions{0600, std::nullopt, std::nullopt});
 }
 
 }  // namespace vmail

@@ -1,9 +1,13 @@
 #include "core/dkim.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 
 #include "core/accounts.h"
+#include "core/row_policy.h"
 
 namespace vmail {
 
@@ -55,6 +59,86 @@ std::string dkim_selector_for(std::time_t now, const std::vector<std::string>& t
 
 std::string DkimKeyFiles::path(const std::string& domain, const std::string& selector) const {
   return dir + "/" + domain + "/" + selector + ".private";
+}
+
+bool dkim_key_names_safe(std::string_view domain, std::string_view selector) {
+  if (!row_safe_domain(domain)) return false;
+  auto normal = normalize_selector(selector);
+  return normal.ok() && *normal == selector;
+}
+
+namespace {
+
+constexpr size_t kMaxKeyFileBytes = 64 * 1024;  // an RSA 4096 PEM is ~3.3 KB
+
+Status unsafe_key_names(const std::string& domain, const std::string& selector) {
+  return Status(Code::kInternal, "DKIM key " + quote(domain) + "/" + quote(selector) +
+                                     ": not a safe domain and selector (a bad row in the store?)");
+}
+
+std::string key_file_name(const std::string& selector) { return selector + ".private"; }
+
+}  // namespace
+
+Result<Dir> DkimKeyFiles::open_top() const {
+  auto top = Dir::open_or_make(dir, 0750);
+  if (!top.ok()) return top.status();
+  if (geteuid() != 0) return top;
+  // Its parent (the state folder) is root's, so the entry cannot be swapped:
+  // fixing owner and mode through the descriptor is safe. Earlier versions
+  // left this folder to the key owner, who could then replace a domain
+  // folder with a symlink that root followed.
+  struct stat st;
+  if (::fstat(top->fd(), &st) != 0) return Status(Code::kCantCreate, dir + ": cannot stat folder");
+  gid_t want_group = group.value_or(0);
+  if (st.st_uid != 0 || st.st_gid != want_group || (st.st_mode & 07777) != 0750) {
+    if (Status s = top->set_owner_mode(0, want_group, 0750); !s.ok()) return s;
+  }
+  return top;
+}
+
+Result<std::optional<Dir>> DkimKeyFiles::open_domain(const std::string& domain, bool create) const {
+  if (!row_safe_domain(domain)) return unsafe_key_names(domain, "");
+  if (!create) {
+    auto top = Dir::open(dir);
+    if (!top.ok()) return std::optional<Dir>();
+    return top->sub(domain);
+  }
+  auto top = open_top();
+  if (!top.ok()) return top.status();
+  auto sub = top->make_sub(domain, 0700, owner, group);
+  if (!sub.ok()) return sub.status();
+  return std::optional<Dir>(std::move(*sub));
+}
+
+Status DkimKeyFiles::write_key(const std::string& domain, const std::string& selector, const std::string& pem) const {
+  if (!dkim_key_names_safe(domain, selector)) return unsafe_key_names(domain, selector);
+  auto folder = open_domain(domain, true);
+  if (!folder.ok()) return folder.status();
+  return (*folder)->write_file(key_file_name(selector), pem, file_options());
+}
+
+Result<std::optional<std::string>> DkimKeyFiles::read_key(const std::string& domain,
+                                                          const std::string& selector) const {
+  if (!dkim_key_names_safe(domain, selector)) return unsafe_key_names(domain, selector);
+  auto folder = open_domain(domain, false);
+  if (!folder.ok()) return folder.status();
+  if (!*folder) return std::optional<std::string>();
+  return (*folder)->read_file(key_file_name(selector), kMaxKeyFileBytes);
+}
+
+bool DkimKeyFiles::has_key(const std::string& domain, const std::string& selector) const {
+  if (!dkim_key_names_safe(domain, selector)) return false;
+  auto folder = open_domain(domain, false);
+  return folder.ok() && *folder && (*folder)->has(key_file_name(selector));
+}
+
+Status DkimKeyFiles::remove_key(const std::string& domain, const std::string& selector) const {
+  if (!dkim_key_names_safe(domain, selector)) return unsafe_key_names(domain, selector);
+  auto folder = open_domain(domain, false);
+  if (!folder.ok()) return folder.status();
+  if (!*folder) return Status::Ok();
+  return (*folder)->remove(key_file_name(selector));
 }
 
 DkimKeyFiles dkim_key_files(const Settings& settings, const EnvReader& env) {

@@ -56,10 +56,17 @@ Result<std::string> normalize_selector(std::string_view text, std::string_view f
 // `taken` says the name is used.
 std::string dkim_selector_for(std::time_t now, const std::vector<std::string>& taken);
 
-// Where the private keys live and who owns them: `<state_dir>/dkim`, files
-// 0600 and folders 0700 owned by VMAIL_DKIM_USER (default `opendkim`), or by
+// Where the private keys live and who owns them: `<state_dir>/dkim`, a
+// folder of root's (0750, group VMAIL_DKIM_USER's group) so that opendkim
+// owns nothing root writes into; in it one folder per domain (0700) and the
+// key files (0600), owned by VMAIL_DKIM_USER (default `opendkim`), or by
 // the vmail uid/gid when that user does not exist (`warning` then says so;
 // the caller prints it once).
+//
+// Every access goes through the file layer (files.h Dir): the domain and
+// the selector come from a store row, so both are checked as a domain and a
+// selector before they become path components (a bad row is refused,
+// kInternal), and a symlink planted in the domain folder is never followed.
 struct DkimKeyFiles {
   std::string dir;
   std::optional<uid_t> owner;
@@ -68,12 +75,29 @@ struct DkimKeyFiles {
   // `<dir>/<domain>/<selector>.private`
   std::string path(const std::string& domain, const std::string& selector) const;
   FileOptions file_options() const { return FileOptions{0600, owner, group}; }
+
+  // Writes (atomically) the private key of `domain`/`selector`, making the
+  // folders when missing.
+  Status write_key(const std::string& domain, const std::string& selector, const std::string& pem) const;
+  // The private key, or nullopt when its file is missing.
+  Result<std::optional<std::string>> read_key(const std::string& domain, const std::string& selector) const;
+  // True when the key file exists (false for a bad domain or selector).
+  bool has_key(const std::string& domain, const std::string& selector) const;
+  // Removes the key file; a missing one is fine.
+  Status remove_key(const std::string& domain, const std::string& selector) const;
+  // The top folder, made when missing and (as root) made root's again when
+  // an earlier version left it to the key owner.
+  Result<Dir> open_top() const;
+  // The domain's folder; nullopt when it (or the top folder) is missing and
+  // `create` is false.
+  Result<std::optional<Dir>> open_domain(const std::string& domain, bool create) const;
 };
 DkimKeyFiles dkim_key_files(const Settings& settings, const EnvReader& env);
 
-// Creates a folder for key files (and its parents): 0700, owned like the
-// keys when running as root (store_dkim.cc).
-Status make_key_dir(const std::string& dir, const DkimKeyFiles& files);
+// True when `domain` and `selector` are safe as the two path components of
+// a key file: a domain exactly as the store keeps it (row_safe_domain) and a
+// selector exactly as normalize_selector gives it.
+bool dkim_key_names_safe(std::string_view domain, std::string_view selector);
 
 // Keys for the store to add (Store::add_domain, add_alias_domain,
 // add_dkim_keys): where their files go, the keys, and the time the date rule

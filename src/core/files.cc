@@ -1,10 +1,13 @@
 #include "core/files.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <ctime>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -147,8 +150,20 @@ Status make_dirs(const std::string& path, mode_t mode) {
   if (parent != path && parent != "/" && parent != ".") {
     if (Status s = make_dirs(parent, mode); !s.ok()) return s;
   }
-  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return io_error(path, "cannot create folder", errno);
-  ::chmod(path.c_str(), mode);
+  if (::mkdir(path.c_str(), mode) != 0) {
+    // Made meanwhile by another process: kept as it is, like any folder
+    // that existed before.
+    if (errno == EEXIST) return Status::Ok();
+    return io_error(path, "cannot create folder", errno);
+  }
+  // umask may have narrowed the mode: set it through the new folder's
+  // descriptor (O_NOFOLLOW: if the name is no longer our folder, leave it).
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return io_error(path, "cannot open folder", errno);
+  int rc = ::fchmod(fd, mode);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return io_error(path, "cannot set mode", err);
   return Status::Ok();
 }
 
@@ -273,6 +288,336 @@ Status write_file_atomic(const std::string& path, const std::string& content, co
   if (!tmp.ok()) return tmp.status();
   if (Status s = tmp->write(content); !s.ok()) return s;
   return tmp->commit();
+}
+
+}  // namespace vmail
+
+namespace vmail {
+
+bool is_path_component(std::string_view name) {
+  if (name.empty() || name.size() > 255 || name == "." || name == "..") return false;
+  return name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
+}
+
+namespace {
+
+constexpr int kDirOpenFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+
+Status bad_component(const std::string& dir, std::string_view name) {
+  return Status(Code::kInternal, dir + ": " + quote(std::string(name)) + " is not a single folder entry");
+}
+
+std::string join(const std::string& dir, std::string_view name) {
+  return dir == "/" ? "/" + std::string(name) : dir + "/" + std::string(name);
+}
+
+// Six letters or digits for a temp name (is_temp_name's pattern).
+std::string random_suffix() {
+  static constexpr char kAlnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  unsigned char bytes[kTempRandom];
+  if (::getentropy(bytes, sizeof bytes) != 0) {
+    uint64_t x = static_cast<uint64_t>(::getpid()) * 2654435761u ^ static_cast<uint64_t>(::time(nullptr));
+    for (auto& b : bytes) b = static_cast<unsigned char>(x >>= 5);
+  }
+  std::string out;
+  for (unsigned char b : bytes) out += kAlnum[b % (sizeof kAlnum - 1)];
+  return out;
+}
+
+}  // namespace
+
+Result<Dir> Dir::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return io_error(path, "cannot open folder", errno);
+  return Dir(fd, path);
+}
+
+Result<Dir> Dir::open_or_make(const std::string& path, mode_t mode) {
+  if (Status s = make_dirs(path, mode); !s.ok()) return s;
+  return open(path);
+}
+
+Dir::Dir(Dir&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) { other.fd_ = -1; }
+
+Dir& Dir::operator=(Dir&& other) noexcept {
+  std::swap(fd_, other.fd_);
+  std::swap(path_, other.path_);
+  return *this;
+}
+
+Dir::~Dir() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::optional<Dir>> Dir::sub(std::string_view name) const {
+  if (!is_path_component(name)) return bad_component(path_, name);
+  std::string path = join(path_, name);
+  int fd = ::openat(fd_, std::string(name).c_str(), kDirOpenFlags);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<Dir>();
+    if (errno == ELOOP || errno == ENOTDIR) return Status(Code::kCantCreate, path + ": not a folder (symlink?)");
+    return io_error(path, "cannot open folder", errno);
+  }
+  return std::optional<Dir>(Dir(fd, path));
+}
+
+Result<Dir> Dir::make_sub(std::string_view name, mode_t mode, std::optional<uid_t> owner,
+                          std::optional<gid_t> group) const {
+  if (!is_path_component(name)) return bad_component(path_, name);
+  std::string path = join(path_, name);
+  std::string entry(name);
+  bool made = ::mkdirat(fd_, entry.c_str(), 0700) == 0;
+  if (!made && errno != EEXIST) return io_error(path, "cannot create folder", errno);
+  int fd = ::openat(fd_, entry.c_str(), kDirOpenFlags);
+  if (fd < 0) {
+    if (errno == ELOOP || errno == ENOTDIR) return Status(Code::kCantCreate, path + ": not a folder (symlink?)");
+    return io_error(path, "cannot open folder", errno);
+  }
+  Dir dir(fd, path);
+  if (!made) return dir;
+  // By descriptor: whoever can write this folder may already have put
+  // something else under the name.
+  if ((owner || group) && geteuid() == 0 &&
+      ::fchown(fd, owner.value_or(static_cast<uid_t>(-1)), group.value_or(static_cast<gid_t>(-1))) != 0) {
+    return io_error(path, "cannot set owner", errno);
+  }
+  if (::fchmod(fd, mode) != 0) return io_error(path, "cannot set mode", errno);
+  return dir;
+}
+
+Status Dir::write_file(std::string_view name, std::string_view content, const FileOptions& options) const {
+  if (!is_path_component(name) || name.size() + kTempSuffix.size() + kTempRandom > 255) {
+    return bad_component(path_, name);
+  }
+  const std::string target(name);
+  const std::string target_path = join(path_, name);
+  std::string temp;
+  int fd = -1;
+  for (int attempt = 0; fd < 0 && attempt < 100; ++attempt) {
+    temp = target + std::string(kTempSuffix) + random_suffix();
+    fd = ::openat(fd_, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) return io_error(target_path, "cannot create temp file", errno);
+  }
+  if (fd < 0) return io_error(target_path, "cannot create temp file", EEXIST);
+  const std::string temp_path = join(path_, temp);
+  auto fail = [&](const std::string& what, int err) {
+    ::close(fd);
+    ::unlinkat(fd_, temp.c_str(), 0);
+    return io_error(what == "cannot replace" ? target_path : temp_path, what, err);
+  };
+  if (::fchmod(fd, options.mode) != 0) return fail("cannot set mode", errno);
+  if ((options.owner || options.group) && geteuid() == 0 &&
+      ::fchown(fd, options.owner.value_or(static_cast<uid_t>(-1)), options.group.value_or(static_cast<gid_t>(-1))) !=
+          0) {
+    return fail("cannot set owner", errno);
+  }
+  if (int err = injected_error(temp_path); err != 0) return fail("cannot write", err);
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail("cannot write", errno);
+    done += static_cast<size_t>(n);
+  }
+  if (options.durable && ::fsync(fd) != 0) return fail("cannot sync", errno);
+  if (::close(fd) != 0) {
+    fd = -1;
+    int err = errno;
+    ::unlinkat(fd_, temp.c_str(), 0);
+    return io_error(temp_path, "cannot close", err);
+  }
+  fd = -1;
+  int err = rename_fault() ? rename_fault()(target_path) : 0;
+  if (err == 0 && ::renameat(fd_, temp.c_str(), fd_, target.c_str()) != 0) err = errno;
+  if (err != 0) {
+    ::unlinkat(fd_, temp.c_str(), 0);
+    return io_error(target_path, "cannot replace", err);
+  }
+  if (options.durable && ::fsync(fd_) != 0 && errno != EINVAL) return io_error(path_, "cannot sync folder", errno);
+  return Status::Ok();
+}
+
+Result<std::optional<std::string>> Dir::read_file(std::string_view name, size_t max_bytes) const {
+  if (!is_path_component(name)) return bad_component(path_, name);
+  std::string path = join(path_, name);
+  int fd = ::openat(fd_, std::string(name).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<std::string>();
+    return io_error(path, "cannot read", errno);
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status(Code::kCantCreate, path + ": not a regular file");
+  }
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    return Status(Code::kBadInput, path + ": larger than " + std::to_string(max_bytes) + " bytes");
+  }
+  std::string out;
+  bool too_big = false;
+  auto read = read_chunks(fd, path, [&](std::string_view chunk) {
+    out.append(chunk);
+    too_big = out.size() > max_bytes;
+    return !too_big;
+  });
+  if (!read.ok()) return read.status();
+  if (too_big) return Status(Code::kBadInput, path + ": larger than " + std::to_string(max_bytes) + " bytes");
+  return std::optional<std::string>(std::move(out));
+}
+
+bool Dir::has(std::string_view name) const {
+  if (!is_path_component(name)) return false;
+  struct stat st;
+  return ::fstatat(fd_, std::string(name).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+Status Dir::remove(std::string_view name) const {
+  if (!is_path_component(name)) return bad_component(path_, name);
+  if (::unlinkat(fd_, std::string(name).c_str(), 0) != 0 && errno != ENOENT) {
+    return io_error(join(path_, name), "cannot remove", errno);
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// Removes everything inside the open folder `dir`, then nothing else.
+Status remove_contents(int dir, const std::string& path) {
+  int dup_fd = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dup_fd < 0) return io_error(path, "cannot read folder", errno);
+  DIR* d = ::fdopendir(dup_fd);
+  if (d == nullptr) {
+    int err = errno;
+    ::close(dup_fd);
+    return io_error(path, "cannot read folder", err);
+  }
+  Status result = Status::Ok();
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    std::string child_path = join(path, name);
+    struct stat st;
+    if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      int child = ::openat(dir, name.c_str(), kDirOpenFlags);
+      if (child < 0) {
+        result = io_error(child_path, "cannot open folder", errno);
+        break;
+      }
+      result = remove_contents(child, child_path);
+      ::close(child);
+      if (!result.ok()) break;
+      if (::unlinkat(dir, name.c_str(), AT_REMOVEDIR) != 0) {
+        result = io_error(child_path, "cannot remove folder", errno);
+        break;
+      }
+    } else if (::unlinkat(dir, name.c_str(), 0) != 0) {  // files and symlinks themselves
+      result = io_error(child_path, "cannot remove", errno);
+      break;
+    }
+  }
+  ::closedir(d);
+  return result;
+}
+
+}  // namespace
+
+Status Dir::remove_tree(std::string_view name) const {
+  if (!is_path_component(name)) return bad_component(path_, name);
+  std::string entry(name);
+  std::string path = join(path_, name);
+  struct stat st;
+  if (::fstatat(fd_, entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return errno == ENOENT ? Status::Ok() : io_error(path, "cannot inspect", errno);
+  }
+  if (!S_ISDIR(st.st_mode)) return remove(name);  // a file, or a symlink itself
+  auto sub_dir = sub(name);
+  if (!sub_dir.ok()) return sub_dir.status();
+  if (!*sub_dir) return Status::Ok();
+  if (Status s = remove_contents((*sub_dir)->fd(), path); !s.ok()) return s;
+  if (::unlinkat(fd_, entry.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+    return io_error(path, "cannot remove folder", errno);
+  }
+  return Status::Ok();
+}
+
+Status Dir::remove_empty_dir(std::string_view name) const {
+  if (!is_path_component(name)) return bad_component(path_, name);
+  if (::unlinkat(fd_, std::string(name).c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT && errno != ENOTEMPTY &&
+      errno != EEXIST) {
+    return io_error(join(path_, name), "cannot remove folder", errno);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> Dir::entries() const {
+  int dup_fd = ::openat(fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dup_fd < 0) return io_error(path_, "cannot read folder", errno);
+  DIR* d = ::fdopendir(dup_fd);
+  if (d == nullptr) {
+    int err = errno;
+    ::close(dup_fd);
+    return io_error(path_, "cannot read folder", err);
+  }
+  std::vector<std::string> out;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") out.emplace_back(n);
+  }
+  ::closedir(d);
+  return out;
+}
+
+Status Dir::set_owner_mode(uid_t owner, gid_t group, mode_t mode) const {
+  if (::fchown(fd_, owner, group) != 0) return io_error(path_, "cannot set owner", errno);
+  if (::fchmod(fd_, mode) != 0) return io_error(path_, "cannot set mode", errno);
+  return Status::Ok();
+}
+
+Status Dir::set_file_owner_mode(std::string_view name, const FileOptions& options) const {
+  if (!is_path_component(name)) return bad_component(path_, name);
+  std::string path = join(path_, name);
+  int fd = ::openat(fd_, std::string(name).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return io_error(path, "cannot open", errno);
+  struct stat st;
+  Status result = Status::Ok();
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    result = Status(Code::kCantCreate, path + ": not a regular file");
+  } else if ((options.owner || options.group) &&
+             ::fchown(fd, options.owner.value_or(static_cast<uid_t>(-1)),
+                      options.group.value_or(static_cast<gid_t>(-1))) != 0) {
+    result = io_error(path, "cannot set owner", errno);
+  } else if (::fchmod(fd, options.mode) != 0) {
+    result = io_error(path, "cannot set mode", errno);
+  }
+  ::close(fd);
+  return result;
+}
+
+Status set_dir_owner_mode(const std::string& path, uid_t owner, gid_t group, mode_t mode) {
+  auto parent = Dir::open(dir_of(path));
+  if (!parent.ok()) return parent.status();
+  std::string name = std::string(path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1));
+  auto dir = parent->sub(name);
+  if (!dir.ok()) return dir.status();
+  if (!*dir) return Status(Code::kCantCreate, path + ": no such folder");
+  return (*dir)->set_owner_mode(owner, group, mode);
+}
+
+Status Dir::rename_to(std::string_view from, const Dir& target, std::string_view to, bool replace) const {
+  if (!is_path_component(from)) return bad_component(path_, from);
+  if (!is_path_component(to)) return bad_component(target.path_, to);
+  std::string to_path = join(target.path_, to);
+  int err = rename_fault() ? rename_fault()(to_path) : 0;
+  if (err == 0 &&
+      ::renameat2(fd_, std::string(from).c_str(), target.fd_, std::string(to).c_str(), replace ? 0 : RENAME_NOREPLACE) !=
+          0) {
+    err = errno;
+  }
+  if (err == EEXIST) return Status(Code::kCantCreate, to_path + ": exists already");
+  if (err != 0) return io_error(to_path, "cannot rename into place", err);
+  return Status::Ok();
 }
 
 }  // namespace vmail

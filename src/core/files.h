@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 
@@ -93,6 +94,10 @@ std::string dir_of(const std::string& path);
 Status write_file_atomic(const std::string& path, const std::string& content, const FileOptions& options);
 
 // Creates `path` and its missing parents with `mode` (umask does not apply).
+// Only folders it creates get `mode` (through their descriptor); a folder
+// that already exists is never chmod'ed. Symlinks among the existing
+// components are followed: `path` is an admin's setting, not a name someone
+// else chose (use Dir::make_sub below folders others can write).
 Status make_dirs(const std::string& path, mode_t mode = 0755);
 
 // Fsyncs a folder so a rename inside it is durable.
@@ -102,5 +107,91 @@ Status sync_dir(const std::string& dir);
 Status copy_file(const std::string& from, const std::string& to, mode_t mode);
 // fsync of a file another program wrote (a postmap database before its rename).
 Status sync_file(const std::string& path);
+
+// ---------------------------------------------------------------------------
+// The one file layer for what root touches below a folder that another user
+// owns or can write (the DKIM key folders that opendkim owns, maildirs and
+// the vacation scripts in them that the vmail uid owns, backups in a folder
+// the admin shares). Everything goes through a Dir, a folder held open by
+// descriptor:
+//   - every operation names one entry of the folder, a single path component
+//     (is_path_component), so a name read back from a store cannot climb out;
+//   - an entry is opened with O_NOFOLLOW: a symlink put in its place is
+//     refused, never followed;
+//   - owner and mode change only through the descriptor of something this
+//     layer has just created (mkdirat, openat O_CREAT|O_EXCL), never by name
+//     and never for a folder that already existed;
+//   - files are replaced atomically: a fresh temp file (O_EXCL, so a file
+//     planted under the temp's name is never written into), fsync, renameat
+//     onto the name (which replaces a planted symlink itself, not its target).
+// A Dir is movable, not copyable; its methods are safe to call from several
+// threads on different Dirs.
+
+// Sets owner, group and mode of the folder `path` through its descriptor;
+// its last component is never followed (a symlink there is refused).
+Status set_dir_owner_mode(const std::string& path, uid_t owner, gid_t group, mode_t mode);
+
+// True when `name` can be one entry of a folder: not empty, not "." or "..",
+// no '/' and no NUL, at most 255 bytes.
+bool is_path_component(std::string_view name);
+
+class Dir {
+ public:
+  // Opens the folder `path` (symlinks in it are followed: an admin's
+  // setting). kCantCreate when it cannot be opened (also when missing).
+  static Result<Dir> open(const std::string& path);
+  // As open, creating `path` and its missing parents first (make_dirs).
+  static Result<Dir> open_or_make(const std::string& path, mode_t mode);
+
+  Dir(Dir&& other) noexcept;
+  Dir& operator=(Dir&& other) noexcept;
+  Dir(const Dir&) = delete;
+  Dir& operator=(const Dir&) = delete;
+  ~Dir();
+
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+
+  // The existing folder `name`, never through a symlink. nullopt when
+  // missing; kCantCreate when it is a symlink or not a folder.
+  Result<std::optional<Dir>> sub(std::string_view name) const;
+  // The folder `name`, made when missing with `mode` and (as root) `owner`
+  // and `group`, set through its descriptor. An existing folder is opened as
+  // it is (never chmod'ed or chowned); a symlink in its place is refused.
+  Result<Dir> make_sub(std::string_view name, mode_t mode, std::optional<uid_t> owner = {},
+                       std::optional<gid_t> group = {}) const;
+  // Replaces the file `name` with `content` atomically (mode, owner and
+  // durability from `options`). Honours the write and rename fault seams.
+  Status write_file(std::string_view name, std::string_view content, const FileOptions& options) const;
+  // Reads the regular file `name` whole, never through a symlink. nullopt
+  // when missing; kBadInput when it is larger than `max_bytes`.
+  Result<std::optional<std::string>> read_file(std::string_view name, size_t max_bytes) const;
+  // True when the entry `name` exists (a symlink counts, and is not followed).
+  bool has(std::string_view name) const;
+  // Removes the entry `name` (a file, or a symlink itself). Missing is fine.
+  Status remove(std::string_view name) const;
+  // Removes the entry `name` and, when it is a folder, everything below it,
+  // walking by descriptor: a symlink anywhere is removed itself, never
+  // followed. Missing is fine.
+  Status remove_tree(std::string_view name) const;
+  // Removes the folder `name` when it is empty. Missing or not empty is fine.
+  Status remove_empty_dir(std::string_view name) const;
+  // The names in the folder, without "." and "..".
+  Result<std::vector<std::string>> entries() const;
+  // Sets this folder's own owner, group and mode through its descriptor:
+  // for a folder whose entry only root can replace (its parent is root's).
+  Status set_owner_mode(uid_t owner, gid_t group, mode_t mode) const;
+  // Sets owner, group and mode of the regular file `name` through its
+  // descriptor (never through a symlink); unset owner/group stay as they are.
+  Status set_file_owner_mode(std::string_view name, const FileOptions& options) const;
+  // Renames the entry `from` of this folder to `to` in `target`, refusing
+  // to replace an existing `to` unless `replace`.
+  Status rename_to(std::string_view from, const Dir& target, std::string_view to, bool replace) const;
+
+ private:
+  Dir(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_ = -1;
+  std::string path_;
+};
 
 }  // namespace vmail

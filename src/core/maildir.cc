@@ -52,21 +52,6 @@ Status check_components(const std::string& domain, const std::string& local) {
   return Status::Ok();
 }
 
-// Opens or creates the folder `name` below `parent`. A new folder is chowned
-// through its descriptor, not its name: the vmail user can write `parent`, so
-// by then the name may be another folder (or a symlink) put in its place.
-Result<Fd> open_or_make(int parent, const std::string& name, const std::string& path, uint32_t uid, uint32_t gid) {
-  bool made = mkdirat(parent, name.c_str(), 0700) == 0;
-  if (!made && errno != EEXIST) return error(path, "cannot create folder");
-  Fd fd(openat(parent, name.c_str(), kDirFlags));
-  if (!fd.valid()) {
-    if (errno == ELOOP || errno == ENOTDIR) return Status(Code::kCantCreate, path + ": not a folder (symlink?)");
-    return error(path, "cannot open folder");
-  }
-  if (made && geteuid() == 0 && fchown(fd.get(), uid, gid) != 0) return error(path, "cannot change owner");
-  return fd;
-}
-
 // A stream over a duplicate of the open folder `dir`, for the caller to
 // closedir(); nullptr (errno set) on failure.
 DIR* dir_stream(int dir) {
@@ -81,52 +66,17 @@ DIR* dir_stream(int dir) {
   return d;
 }
 
-// Removes everything inside the open folder `dir`, then nothing else.
-Status remove_contents(int dir, const std::string& path) {
-  DIR* d = dir_stream(dir);
-  if (d == nullptr) return error(path, "cannot read folder");
-  Status result;
-  while (dirent* e = readdir(d)) {
-    std::string name = e->d_name;
-    if (name == "." || name == "..") continue;
-    struct stat st;
-    if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    if (S_ISDIR(st.st_mode)) {
-      Fd child(openat(dir, name.c_str(), kDirFlags));
-      if (!child.valid()) {
-        result = error(path + "/" + name, "cannot open folder");
-        break;
-      }
-      if (Status s = remove_contents(child.get(), path + "/" + name); !s.ok()) {
-        result = s;
-        break;
-      }
-      if (unlinkat(dir, name.c_str(), AT_REMOVEDIR) != 0) {
-        result = error(path + "/" + name, "cannot remove folder");
-        break;
-      }
-    } else if (unlinkat(dir, name.c_str(), 0) != 0) {  // files and symlinks themselves
-      result = error(path + "/" + name, "cannot remove");
-      break;
-    }
-  }
-  closedir(d);
-  return result;
-}
-
-// Opens or makes each of `names` below mail_dir in turn; `path` ends as the
-// last folder's path.
-Result<Fd> make_below(const std::string& mail_dir, const std::vector<std::string>& names, uint32_t uid, uint32_t gid,
-                      std::string& path) {
-  if (Status s = make_dirs(mail_dir, 0755); !s.ok()) return s;
-  Fd current(::open(mail_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!current.valid()) return error(mail_dir, "cannot open mail folder");
-  path = mail_dir;
+// Opens or makes each of `names` below mail_dir in turn (files.h Dir: by
+// descriptor, a new folder chowned through its descriptor, a symlink in the
+// way refused). The vmail user can write every folder below mail_dir.
+Result<Dir> make_below(const std::string& mail_dir, const std::vector<std::string>& names, uint32_t uid,
+                       uint32_t gid) {
+  auto current = Dir::open_or_make(mail_dir, 0755);
+  if (!current.ok()) return current.status();
   for (const std::string& name : names) {
-    path += "/" + name;
-    auto next = open_or_make(current.get(), name, path, uid, gid);
+    auto next = current->make_sub(name, 0700, uid, gid);
     if (!next.ok()) return next.status();
-    current = std::move(*next);
+    *current = std::move(*next);
   }
   return current;
 }
@@ -156,20 +106,18 @@ Result<bool> has_entries(int dir, const char* name, const std::string& path) {
 Status create_maildir(const std::string& mail_dir, const std::string& domain, const std::string& local, uint32_t uid,
                       uint32_t gid) {
   if (Status s = check_components(domain, local); !s.ok()) return s;
-  std::string path;
-  auto maildir = make_below(mail_dir, {domain, local, "Maildir"}, uid, gid, path);
+  auto maildir = make_below(mail_dir, {domain, local, "Maildir"}, uid, gid);
   if (!maildir.ok()) return maildir.status();
   for (const char* sub : {"cur", "new", "tmp"}) {
-    auto fd = open_or_make(maildir->get(), sub, path + "/" + sub, uid, gid);
-    if (!fd.ok()) return fd.status();
+    auto made = maildir->make_sub(sub, 0700, uid, gid);
+    if (!made.ok()) return made.status();
   }
   return Status::Ok();
 }
 
 Status create_domain_dir(const std::string& mail_dir, const std::string& domain, uint32_t uid, uint32_t gid) {
   if (Status s = check_components(domain, ""); !s.ok()) return s;
-  std::string path;
-  return make_below(mail_dir, {domain}, uid, gid, path).status();
+  return make_below(mail_dir, {domain}, uid, gid).status();
 }
 
 Result<DomainMaildirs> DomainMaildirs::open(const std::string& mail_dir, const std::string& domain) {
@@ -219,36 +167,13 @@ Result<bool> maildir_holds_mail(const std::string& mail_dir, const std::string& 
 
 Status purge_maildir(const std::string& mail_dir, const std::string& domain, const std::string& local) {
   if (Status s = check_components(domain, local); !s.ok()) return s;
-  Fd base(::open(mail_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!base.valid()) return errno == ENOENT ? Status::Ok() : error(mail_dir, "cannot open mail folder");
-  Fd parent = std::move(base);
-  std::string path = mail_dir;
-  std::string target = domain;
-  if (!local.empty()) {
-    Fd dom(openat(parent.get(), domain.c_str(), kDirFlags));
-    if (!dom.valid()) {
-      if (errno == ENOENT) return Status::Ok();
-      return Status(Code::kCantCreate, mail_dir + "/" + domain + ": not a folder (symlink?), not removed");
-    }
-    parent = std::move(dom);
-    path += "/" + domain;
-    target = local;
-  }
-  path += "/" + target;
-  struct stat st;
-  if (fstatat(parent.get(), target.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return errno == ENOENT ? Status::Ok() : error(path, "cannot inspect");
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    // A symlink in place of the maildir: remove the link, never its target.
-    if (unlinkat(parent.get(), target.c_str(), 0) != 0) return error(path, "cannot remove");
-    return Status::Ok();
-  }
-  Fd victim(openat(parent.get(), target.c_str(), kDirFlags));
-  if (!victim.valid()) return error(path, "cannot open folder");
-  if (Status s = remove_contents(victim.get(), path); !s.ok()) return s;
-  if (unlinkat(parent.get(), target.c_str(), AT_REMOVEDIR) != 0) return error(path, "cannot remove folder");
-  return Status::Ok();
+  auto base = Dir::open(mail_dir);
+  if (!base.ok()) return file_exists(mail_dir) ? base.status() : Status::Ok();
+  if (local.empty()) return base->remove_tree(domain);
+  auto dom = base->sub(domain);
+  if (!dom.ok()) return Status(Code::kCantCreate, mail_dir + "/" + domain + ": not a folder (symlink?), not removed");
+  if (!*dom) return Status::Ok();
+  return (*dom)->remove_tree(local);
 }
 
 }  // namespace vmail

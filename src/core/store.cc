@@ -1,9 +1,13 @@
 #include "core/store.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/routing.h"
+#include "core/row_policy.h"
 
 namespace vmail {
 
@@ -25,6 +29,32 @@ User read_user_row(SQLite::Statement& q) {
 }
 
 namespace {
+
+// Rows read back are untrusted (row_policy.h): a list never prints a row
+// that fails the policy (it could carry a control character to the terminal,
+// or a name no command accepts); it is left out with one log line, as the
+// exporters leave it out of the files.
+template <typename T, typename Safe, typename Name>
+void drop_unsafe_rows(std::vector<T>& rows, std::string_view table, Safe safe, Name name) {
+  rows.erase(std::remove_if(rows.begin(), rows.end(),
+                            [&](const T& row) {
+                              if (safe(row)) return false;
+                              spdlog::warn("{} row {}: fails the row policy; left out", table, quote(name(row)));
+                              return true;
+                            }),
+             rows.end());
+}
+
+bool safe_user_row(const User& u) {
+  return row_safe_user(u.address, u.local, u.domain) && row_safe_display_name(u.name);
+}
+
+bool safe_alias_row(const Alias& a) {
+  return row_safe_alias_source(a.source) && row_safe_domain(a.domain) &&
+         std::all_of(a.destinations.begin(), a.destinations.end(), [](const std::string& d) {
+           return row_safe_address(d);
+         });
+}
 
 using json = nlohmann::json;
 
@@ -134,7 +164,7 @@ void Store::audit(std::string_view action, std::string_view object, const json& 
 }
 
 Status Store::add_domain(const std::string& domain, const NewDkimKeys* dkim) {
-  return write_with_key_files([&](std::vector<std::string>& written) -> Status {
+  return write_with_key_files(dkim, domain, [&](std::vector<std::string>& written) -> Status {
     if (domain_id(db_.sql(), domain)) return Status(Code::kBadInput, "domain " + quote(domain) + ": already exists");
     SQLite::Statement q(db_.sql(), "INSERT INTO domains (name) VALUES (?)");
     q.bind(1, domain);
@@ -200,6 +230,10 @@ Result<std::vector<DomainInfo>> Store::list_domains() {
           DomainInfo{q.getColumn(0).getString(), q.getColumn(1).getInt64(), q.getColumn(2).getInt64(), std::nullopt});
       if (!q.getColumn(3).isNull()) out.back().alias_of = q.getColumn(3).getString();
     }
+    drop_unsafe_rows(
+        out, "domains",
+        [](const DomainInfo& d) { return row_safe_domain(d.name) && (!d.alias_of || row_safe_domain(*d.alias_of)); },
+        [](const DomainInfo& d) { return d.name; });
     return Status::Ok();
   });
   if (!s.ok()) return s;
@@ -316,6 +350,7 @@ Result<std::vector<User>> Store::list_users(const std::optional<std::string>& do
       if (!id) return no_domain(*domain);
     }
     out = read_users(db_.sql(), id);
+    drop_unsafe_rows(out, "users", safe_user_row, [](const User& u) { return u.address; });
     return Status::Ok();
   });
   if (!s.ok()) return s;
@@ -400,6 +435,7 @@ Result<std::vector<Alias>> Store::list_aliases(const std::optional<std::string>&
       if (!id) return no_domain(*domain);
     }
     out = read_aliases(db_.sql(), id);
+    drop_unsafe_rows(out, "aliases", safe_alias_row, [](const Alias& a) { return a.source; });
     return Status::Ok();
   });
   if (!s.ok()) return s;

@@ -178,15 +178,17 @@ class Store {
              const nlohmann::json& new_value);
 
   // add_dkim_keys' work inside an open write transaction, without an audit
-  // entry (the caller records the change once); `written` collects the key
-  // files it wrote, `retired` the keys it retired (as they were). Only keys
+  // entry (the caller records the change once); `written` collects the
+  // selectors whose key files it wrote, `retired` the keys it retired (as they were). Only keys
   // of an algorithm the domain has no active key of are added unless `retire`.
   std::vector<DkimKey> insert_dkim_keys(int64_t domain_id, const std::string& domain, const NewDkimKeys& dkim,
                                         bool retire, std::vector<std::string>& written, Status& status,
                                         std::vector<DkimKey>& retired);
-  // db_.write(body) for a change that may write key files: those it wrote
-  // (listed in `written`) are removed again unless it commits.
-  Status write_with_key_files(const std::function<Status(std::vector<std::string>& written)>& body);
+  // db_.write(body) for a change that may write key files of `dkim`: those
+  // it wrote (the selectors listed in `written`, of the domain `domain`) are
+  // removed again unless it commits.
+  Status write_with_key_files(const NewDkimKeys* dkim, const std::string& domain,
+                              const std::function<Status(std::vector<std::string>& written)>& body);
 
   Database& db_;
   Actor actor_;

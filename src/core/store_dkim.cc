@@ -1,6 +1,5 @@
 // DKIM keys in the store: rows in dkim_keys, private keys in files beside
 // the database (core/dkim.h says where and who owns them).
-#include <dirent.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,15 +30,6 @@ json dkim_keys_record(const std::vector<DkimKey>& keys) {
   return out;
 }
 
-Status make_key_dir(const std::string& dir, const DkimKeyFiles& files) {
-  if (Status s = make_dirs(dir, 0700); !s.ok()) return s;
-  if (geteuid() == 0 && files.owner &&
-      ::chown(dir.c_str(), *files.owner, files.group.value_or(static_cast<gid_t>(-1))) != 0) {
-    return Status(Code::kCantCreate, dir + ": cannot chown: " + std::strerror(errno));
-  }
-  return Status::Ok();
-}
-
 namespace {
 
 std::vector<std::string> selectors_of(const std::vector<DkimKey>& keys) {
@@ -51,20 +41,18 @@ std::vector<std::string> selectors_of(const std::vector<DkimKey>& keys) {
 // Removes the key files (and killed runs' temp files) of the domain's folder
 // that no row names. Called inside a write transaction only: no other
 // process is then between writing a key file and committing its row.
-void sweep_orphan_key_files(const std::string& folder, const std::vector<std::string>& selectors) {
-  DIR* d = ::opendir(folder.c_str());
-  if (d == nullptr) return;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string_view name = e->d_name;
+void sweep_orphan_key_files(const Dir& folder, const std::vector<std::string>& selectors) {
+  auto names = folder.entries();
+  if (!names.ok()) return;
+  for (const std::string& name : *names) {
     size_t at = name.find(".private");
-    if (at == std::string_view::npos || at == 0) continue;
-    std::string selector(name.substr(0, at));
+    if (at == std::string::npos || at == 0) continue;
+    std::string selector = name.substr(0, at);
     bool temp = is_temp_name(name, selector + ".private");
     bool file = name.substr(at) == ".private";
     if (!temp && !(file && std::find(selectors.begin(), selectors.end(), selector) == selectors.end())) continue;
-    ::unlinkat(::dirfd(d), e->d_name, 0);
+    (void)folder.remove(name);  // best effort: the next sweep tries again
   }
-  ::closedir(d);
 }
 
 }  // namespace
@@ -95,8 +83,9 @@ std::vector<DkimKey> Store::insert_dkim_keys(int64_t domain_id, const std::strin
                                              std::vector<DkimKey>& retired) {
   std::vector<DkimKey> existing = read_dkim_keys(db_.sql(), domain_id);
   std::vector<std::string> taken = selectors_of(existing);
-  const std::string folder = dkim.files.dir + "/" + domain;
-  sweep_orphan_key_files(folder, taken);
+  if (auto folder = dkim.files.open_domain(domain, false); folder.ok() && *folder) {
+    sweep_orphan_key_files(**folder, taken);
+  }
   std::vector<DkimKey> added;
   for (const DkimKeyMaterial& m : dkim.keys) {
     bool has_active = std::any_of(existing.begin(), existing.end(), [&](const DkimKey& k) {
@@ -118,12 +107,8 @@ std::vector<DkimKey> Store::insert_dkim_keys(int64_t domain_id, const std::strin
       q.exec();
       retired.push_back(old);
     }
-    for (const std::string& dir : {dkim.files.dir, folder}) {
-      if (status = make_key_dir(dir, dkim.files); !status.ok()) return {};
-    }
-    std::string path = dkim.files.path(domain, selector);
-    if (status = write_file_atomic(path, m.private_pem, dkim.files.file_options()); !status.ok()) return {};
-    written.push_back(path);
+    if (status = dkim.files.write_key(domain, selector, m.private_pem); !status.ok()) return {};
+    written.push_back(selector);
     SQLite::Statement ins(db_.sql(),
                           "INSERT INTO dkim_keys (domain_id, selector, algorithm, public_key) VALUES (?, ?, ?, ?)");
     ins.bind(1, domain_id);
@@ -137,18 +122,19 @@ std::vector<DkimKey> Store::insert_dkim_keys(int64_t domain_id, const std::strin
   return added;
 }
 
-Status Store::write_with_key_files(const std::function<Status(std::vector<std::string>& written)>& body) {
+Status Store::write_with_key_files(const NewDkimKeys* dkim, const std::string& domain,
+                                   const std::function<Status(std::vector<std::string>& written)>& body) {
   std::vector<std::string> written;
   Status s = db_.write([&]() -> Status { return body(written); });
-  if (!s.ok()) {
-    for (const std::string& p : written) ::unlink(p.c_str());
+  if (!s.ok() && dkim) {
+    for (const std::string& selector : written) (void)dkim->files.remove_key(domain, selector);  // as above
   }
   return s;
 }
 
 Result<std::vector<DkimKey>> Store::add_dkim_keys(const std::string& domain, const NewDkimKeys& dkim, bool retire) {
   std::vector<DkimKey> added;
-  Status s = write_with_key_files([&](std::vector<std::string>& written) -> Status {
+  Status s = write_with_key_files(&dkim, domain, [&](std::vector<std::string>& written) -> Status {
     auto id = domain_id(db_.sql(), domain);
     if (!id) return no_domain(domain);
     Status status;
@@ -197,25 +183,25 @@ Status Store::remove_dkim_key(const std::string& domain, const std::string& sele
   });
   // After the commit: a crash before this unlink leaves a file no row names,
   // which the next key change of the domain sweeps.
-  if (s.ok()) ::unlink(files.path(domain, selector).c_str());
+  if (s.ok()) (void)files.remove_key(domain, selector);
   return s;
 }
 
 Status Store::sweep_dkim_files(const DkimKeyFiles& files) {
   return db_.write([&]() -> Status {
-    DIR* d = ::opendir(files.dir.c_str());
-    if (d == nullptr) return Status::Ok();
-    std::vector<std::string> folders;
-    while (struct dirent* e = ::readdir(d)) {
-      if (e->d_name[0] != '.') folders.emplace_back(e->d_name);
-    }
-    ::closedir(d);
-    for (const std::string& name : folders) {
+    auto top = Dir::open(files.dir);
+    if (!top.ok()) return Status::Ok();
+    auto names = top->entries();
+    if (!names.ok()) return names.status();
+    for (const std::string& name : *names) {
+      if (name[0] == '.') continue;
+      auto folder = top->sub(name);
+      if (!folder.ok() || !*folder) continue;  // a symlink or a file: never followed
       auto id = domain_id(db_.sql(), name);
       std::vector<std::string> selectors =
           id ? selectors_of(read_dkim_keys(db_.sql(), id)) : std::vector<std::string>{};
-      sweep_orphan_key_files(files.dir + "/" + name, selectors);
-      if (!id) ::rmdir((files.dir + "/" + name).c_str());  // only when emptied
+      sweep_orphan_key_files(**folder, selectors);
+      if (!id) (void)top->remove_empty_dir(name);  // only when emptied
     }
     return Status::Ok();
   });

@@ -107,7 +107,7 @@ Status refuse_alias_domain(SQLite::Database& db, const std::string& domain) {
 }
 
 Status Store::add_alias_domain(const std::string& alias, const std::string& target, const NewDkimKeys* dkim) {
-  return write_with_key_files([&](std::vector<std::string>& written) -> Status {
+  return write_with_key_files(dkim, alias, [&](std::vector<std::string>& written) -> Status {
     if (alias == target) return Status(Code::kBadInput, "alias " + quote(alias) + ": the same as its target");
     auto tid = find_domain(db_.sql(), target);
     if (!tid) return Status(Code::kNotFound, "domain " + quote(target) + ": no such domain");

@@ -40,10 +40,10 @@ Status make_leaf_dir(const std::string& path, mode_t mode) {
   return make_dirs(path, mode);
 }
 
+// Through the folder's descriptor (files.h): the folder itself may belong
+// to the user it is given to, who could otherwise swap it for a symlink.
 Status set_owner_mode(const std::string& path, uid_t uid, gid_t gid, mode_t mode) {
-  if (::chown(path.c_str(), uid, gid) != 0) return Status(Code::kCantCreate, path + ": chown: " + errno_text());
-  if (::chmod(path.c_str(), mode) != 0) return Status(Code::kCantCreate, path + ": chmod: " + errno_text());
-  return Status::Ok();
+  return set_dir_owner_mode(path, uid, gid, mode);
 }
 
 // The first folder above `path` that others cannot search, or "".
@@ -212,10 +212,15 @@ std::string adopt_legacy_queue(const LaunchSettings& l) {
   std::vector<std::string> folders = folders_with_mail(legacy);
   if (folders.empty() || !folders_with_mail(l.queue_dir).empty()) return "";
   std::string names;
+  auto queue = Dir::open(l.queue_dir);
+  if (!queue.ok()) return queue.status().message();
   for (const auto& sub : folders) {
     std::string from = legacy + "/" + sub, to = l.queue_dir + "/" + sub;
-    std::error_code ec;
-    std::filesystem::remove_all(to, ec);  // holds no mail: checked above
+    // The queue folders belong to postfix: removed by descriptor, never
+    // following a symlink (files.h). They hold no mail: checked above.
+    if (Status s = queue->remove_tree(sub); !s.ok()) return s.message();
+    // Both parents are root's (the queue directories themselves), so the
+    // names cannot be swapped under this rename.
     if (::rename(from.c_str(), to.c_str()) != 0) {
       return legacy + ": holds queued mail but cannot be moved to " + l.queue_dir + " (" + errno_text() +
              "); stop vmail-launch and move its queue folders there by hand";

@@ -80,20 +80,23 @@ Status cert_matches_key(X509* cert, EVP_PKEY* key, const std::string& cert_path,
   return Status::Ok();
 }
 
+// A certificate chain or key file: far below this (a chain of a few
+// certificates is ~10 KB); anything bigger is not read whole.
+constexpr size_t kMaxPemBytes = 1 << 20;
+
 // Writes only when the content differs, so a restart does not touch the files.
 Status write_if_changed(const std::string& path, const std::string& content, const FileOptions& options) {
-  auto current = read_file(path);
+  auto dir = Dir::open(dir_of(path));
+  if (!dir.ok()) return dir.status();
+  std::string name = path.substr(path.rfind('/') + 1);
+  auto current = dir->read_file(name, kMaxPemBytes);
   if (current.ok() && *current && **current == content) {
-    // Keep the modes right even when the content already is.
-    if (::chmod(path.c_str(), options.mode) != 0) {
-      return Status(Code::kCantCreate, path + ": chmod: " + std::strerror(errno));
-    }
-    if (options.group && ::chown(path.c_str(), options.owner.value_or(0), *options.group) != 0) {
-      return Status(Code::kCantCreate, path + ": chown: " + std::strerror(errno));
-    }
-    return Status::Ok();
+    // Keep the modes right even when the content already is (by descriptor).
+    FileOptions fix = options;
+    if (fix.group && !fix.owner) fix.owner = 0;
+    return dir->set_file_owner_mode(name, fix);
   }
-  return write_file_atomic(path, content, options);
+  return dir->write_file(name, content, options);
 }
 
 // A self-signed certificate is reused while it is valid for a week more and

@@ -274,6 +274,42 @@ class PgCliTest(unittest.TestCase):
         self.assertEqual(self.pg.psql("SELECT count(*) FROM vmail_dkim_private", db=db).strip(), "0")
 
 
+    def test_rows_from_the_shared_store_never_become_root_paths(self):
+        """Issue 22: whoever holds the PostgreSQL role (or another node) wrote
+        a domain that climbs out of the DKIM folder, with a key and its
+        private file. A node copying the store skips the row with a log line
+        and creates, chowns and chmods nothing outside its folders."""
+        a = self.node()
+        db = a.url.rsplit("/", 1)[1]
+        a.vmail("domain", "add", "example.com", check=0)
+        # The migration's CHECKs refuse such a row now; the role can drop them.
+        refused = self.pg.psql_run("INSERT INTO domains (id, name) VALUES (1000, '../../../victim')", db=db)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("domains_name_safe", refused.stderr)
+        self.pg.psql("ALTER TABLE domains DROP CONSTRAINT domains_name_safe; "
+                     "ALTER TABLE dkim_keys DROP CONSTRAINT dkim_keys_selector_safe; "
+                     "ALTER TABLE vmail_dkim_private DROP CONSTRAINT vmail_dkim_private_names_safe; "
+                     "INSERT INTO domains (id, name) VALUES (1000, '../../../victim'); "
+                     "INSERT INTO dkim_keys (id, domain_id, selector, algorithm, public_key) "
+                     "VALUES (1000, 1000, 's1', 'rsa', 'AAAA'); "
+                     "INSERT INTO vmail_dkim_private (domain, selector, private_key) "
+                     "VALUES ('../../../victim', 's1', '-----BEGIN attacker text')", db=db)
+        b = self.node(a.url)  # a new node copies the store whole
+        state = os.path.join(b.root, "data/state")
+        os.makedirs(state, exist_ok=True)
+        os.chmod(b.root, 0o755)
+        p = b.vmail("domain", "list")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(os.path.lexists(os.path.join(b.root, "victim")))
+        self.assertEqual(os.stat(b.root).st_mode & 0o777, 0o755)
+        self.assertIn("not a safe domain and selector", p.stderr)
+        # The honest domain's key still reaches the node.
+        self.assertTrue(os.listdir(os.path.join(state, "dkim/example.com")))
+        # Lists leave the row out too (the row policy, with a log line).
+        self.assertNotIn("victim", p.stdout)
+        self.assertIn("example.com", p.stdout)
+
+
 class PgTlsTest(unittest.TestCase):
     """Nodes on other machines reach PostgreSQL over the network: libpq's TLS
     settings ride in the URL, and a server that does not prove who it is is a
