@@ -275,7 +275,7 @@ TEST(LaunchConfigTest, OpenDkimConfigAndMilter) {
   // Submission and smtps: vmail-milter (failing closed) before OpenDKIM.
   EXPECT_EQ(vmail_milter_socket(l->base), "/srv/one/run/vmail-milter/milter.sock");
   EXPECT_NE(by_path["/srv/one/etc/postfix/main.cf"].find(
-                "vmail_submission_milters = { unix:/srv/one/run/vmail-milter/milter.sock, default_action = tempfail }, "
+                "vmail_submission_milters = { unix:/srv/one/run/vmail-milter/milter.sock, default_action=tempfail }, "
                 "unix:/srv/one/run/opendkim/opendkim.sock\n"),
             std::string::npos);
   const std::string master = by_path["/srv/one/etc/postfix/master.cf"];

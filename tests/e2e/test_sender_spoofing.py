@@ -154,13 +154,14 @@ class FromHeaderTest(ServerTestCase):
             f"bob@{DOMAIN}",  # another user of the login's own domain
         ]
         refused = []
+        logged_before = self.server.log().count(f"refused From: of login {DEMO}")
         for i, from_header in enumerate(cases):
             with self.subTest(from_header=from_header):
                 t = f"{token()}-forged-{i}"
                 code, text = self.submit(from_header, t)
                 self.assertEqual(code, 550, text)
                 self.assertIn("5.7.1", text)
-                self.assertIn(f"may send as (login {DEMO})", text)
+                self.assertTrue(text.endswith(f" (login {DEMO})"), text)
                 refused.append(t)
         # The same over smtps, and a second From: field.
         t = f"{token()}-forged-smtps"
@@ -169,7 +170,7 @@ class FromHeaderTest(ServerTestCase):
         refused.append(t)
         # One log line per refusal, naming the login and the address.
         log = self.server.log()
-        self.assertEqual(log.count(f"refused From: of login {DEMO}"), len(refused), log[-3000:])
+        self.assertEqual(log.count(f"refused From: of login {DEMO}") - logged_before, len(refused), log[-3000:])
         self.assertRegex(log, rf'vmail-milter: info: \w+: refused From: of login {DEMO}: From: "{OTHER_CEO}" is not '
                               rf'an address {DEMO} may send as\n')
         # Nothing was queued for them: a message sent after them arrives, they never do.
@@ -266,21 +267,30 @@ class FromHeaderTest(ServerTestCase):
                     c.login(DEMO, DEMO_PASSWORD)
                     c.sendmail(DEMO, [BOB], f"From: {OTHER_CEO}\r\nSubject: {subject}\r\n\r\nx\r\n")
                 return 250
-            except (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as e:
-                codes = [c for c, _ in e.recipients.values()] if isinstance(e, smtplib.SMTPRecipientsRefused) else []
-                return codes[0] if codes else e.smtp_code
+            except smtplib.SMTPRecipientsRefused as e:
+                return next(iter(e.recipients.values()))[0]
+            except smtplib.SMTPResponseException as e:  # STARTTLS, MAIL or DATA refused
+                return e.smtp_code
+
+        def dead(pid):
+            # Killed while the launcher is stopped: a zombie nobody reaps yet.
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+            except OSError:
+                return True
 
         pid = milter_pid()
         self.assertIsNotNone(pid)
         os.kill(s.proc.pid, signal.SIGSTOP)  # no restart while we look
         try:
             os.kill(pid, signal.SIGKILL)
-            self.assertTrue(eventually(lambda: not os.path.exists(f"/proc/{pid}")))
+            self.assertTrue(eventually(lambda: dead(pid)))
             code = reply_code(f"{token()}-milter-down")
             self.assertEqual(code // 100, 4, code)
         finally:
             os.kill(s.proc.pid, signal.SIGCONT)
-        s.wait_healthy(timeout=30)
+            s.wait_healthy(timeout=30)
         self.assertNotEqual(milter_pid(), pid)
         self.assertEqual(reply_code(f"{token()}-milter-back"), 550)
 
