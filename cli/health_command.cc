@@ -42,7 +42,7 @@ Status health(Context& ctx, const HealthArgs& args) {
   auto timeout = std::chrono::milliseconds(static_cast<int64_t>(std::llround(args.timeout * 1000)));
   auto settings = ctx.settings();
   if (!settings.ok()) return settings.status();
-  auto results = check_health(endpoints->connect_host(), *endpoints, opendkim_socket(**settings), timeout);
+  auto results = check_health(endpoints->connect_host(), *endpoints, milter_sockets(**settings), timeout);
   if (!(*settings)->upstream.empty()) {
     results.push_back(check_follower(pg::follower_status_path(**settings), std::time(nullptr)));
   }
@@ -81,7 +81,7 @@ Status health(Context& ctx, const HealthArgs& args) {
 
 void add_health_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
-      "health", "check SMTP, submission, SMTPS, IMAP(S), POP3(S), ManageSieve, quota-status, OpenDKIM");
+      "health", "check SMTP, submission, SMTPS, IMAP(S), POP3(S), ManageSieve, quota-status, OpenDKIM, vmail-milter");
   auto* args = ctx.keep<HealthArgs>();
   cmd->add_option("--timeout", args->timeout, "seconds per service (default 5)");
   cmd->add_option("--listen", args->flags["VMAIL_LISTEN"], "address to check (env VMAIL_LISTEN; all = 127.0.0.1)");

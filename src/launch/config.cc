@@ -49,18 +49,6 @@ std::string account_name(uint32_t uid) {
   return std::to_string(uid);
 }
 
-// VMAIL_MYNETWORKS as OpenDKIM's InternalHosts data set: one entry a line,
-// lowercase (OpenDKIM looks IPv6 addresses up in lowercase; brackets are fine).
-std::string internal_hosts(const std::string& mynetworks) {
-  std::string out;
-  std::istringstream in(mynetworks);
-  for (std::string entry; in >> entry;) {
-    std::transform(entry.begin(), entry.end(), entry.begin(), [](unsigned char c) { return std::tolower(c); });
-    out += (out.empty() ? "" : "\n") + entry;
-  }
-  return out;
-}
-
 // libunbound configuration for OpenDKIM's key lookups when VMAIL_DNS_RESOLVER
 // is set: everything goes to that resolver. A loopback resolver needs
 // do-not-query-localhost off; no trust anchor, so no DNSSEC validation.
@@ -156,7 +144,7 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
       {"opendkim_require_safe_keys", l.dkim_require_safe_keys ? "yes" : "no"},
       {"opendkim_socket", opendkim_socket(l.base)},
       {"opendkim_pid_file", l.opendkim_run_dir + "/opendkim.pid"},
-      {"opendkim_internal_hosts", internal_hosts(l.mynetworks)},
+      {"vmail_milter_socket", vmail_milter_socket(l.base)},
       {"opendkim_resolver", opendkim_resolver_line(l)},
       {"follower_db", l.base.upstream},
       {"follower_password_file", l.base.db_password_file},

@@ -392,9 +392,10 @@ ServiceHealth check_one(const std::string& host, const std::string& name, uint16
   return h;
 }
 
-ServiceHealth check_milter_socket(const std::string& path, std::chrono::milliseconds timeout) {
+ServiceHealth check_milter_socket(const MilterSocket& milter, std::chrono::milliseconds timeout) {
+  const std::string& path = milter.path;
   ServiceHealth h;
-  h.name = "opendkim";
+  h.name = milter.name;
   h.socket = path;
   Clock::time_point start = Clock::now();
   Connection c(start + timeout);
@@ -436,8 +437,12 @@ ServiceHealth check_follower(const std::string& status_file, std::time_t now, in
   return h;
 }
 
+std::vector<MilterSocket> milter_sockets(const Settings& settings) {
+  return {{"opendkim", opendkim_socket(settings)}, {"vmail-milter", vmail_milter_socket(settings)}};
+}
+
 std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints& endpoints,
-                                        const std::string& milter_socket, std::chrono::milliseconds timeout) {
+                                        const std::vector<MilterSocket>& milters, std::chrono::milliseconds timeout) {
   std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
   std::vector<ServiceHealth> results(kServices.size());
   if (!ctx) {
@@ -455,10 +460,12 @@ std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints
     threads.emplace_back(
         [&, i] { results[i] = check_one(host, kServices[i].name, endpoints.ports[i], timeout, ctx.get()); });
   }
-  ServiceHealth milter;
-  if (!milter_socket.empty()) threads.emplace_back([&] { milter = check_milter_socket(milter_socket, timeout); });
+  results.resize(kServices.size() + milters.size());
+  for (size_t i = 0; i < milters.size(); ++i) {
+    threads.emplace_back(
+        [&, i] { results[kServices.size() + i] = check_milter_socket(milters[i], timeout); });
+  }
   for (auto& t : threads) t.join();
-  if (!milter_socket.empty()) results.push_back(milter);
   return results;
 }
 

@@ -2,9 +2,9 @@
 // "Health"): the greeting, a STARTTLS or implicit TLS handshake (OpenSSL;
 // the certificate is not verified, a self-signed one is normal), and a clean
 // quit. ManageSieve: greeting, STARTTLS, LOGOUT; quota-status (loopback): one
-// policy request answered with an `action=` line; opendkim (a unix socket):
-// a milter option negotiation answered. Services are checked in parallel;
-// thread-safe.
+// policy request answered with an `action=` line; opendkim and vmail-milter
+// (unix sockets): a milter option negotiation answered. Services are checked
+// in parallel; thread-safe.
 #pragma once
 
 #include <chrono>
@@ -19,17 +19,26 @@ namespace vmail {
 struct ServiceHealth {
   std::string name;    // as in kServices: smtp, submission, ...
   uint16_t port = 0;   // 0 for a unix socket service
-  std::string socket;  // its path (opendkim), "" for a port
+  std::string socket;  // its path (opendkim, vmail-milter), "" for a port
   std::string file;    // the status file it reports through (follower), else ""
   bool healthy = false;
   int64_t ms = 0;     // time the check took
   std::string error;  // why it is unhealthy ("" when healthy)
 };
 
-// Checks each service of kServices on `host`, then (unless `milter_socket`
-// is "") OpenDKIM's milter socket, within `timeout` per service.
+// A milter to check: its name in the report and its unix socket.
+struct MilterSocket {
+  std::string name;  // opendkim, vmail-milter
+  std::string path;
+};
+
+// Checks each service of kServices on `host`, then each milter socket,
+// within `timeout` per service.
 std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints& endpoints,
-                                        const std::string& milter_socket, std::chrono::milliseconds timeout);
+                                        const std::vector<MilterSocket>& milters, std::chrono::milliseconds timeout);
+
+// The milters vmail-launch runs for `settings`' root: opendkim, vmail-milter.
+std::vector<MilterSocket> milter_sockets(const Settings& settings);
 
 // The follower of a PostgreSQL store (pg/follow.h), judged by the status file
 // it rewrites every second: healthy when that was updated within

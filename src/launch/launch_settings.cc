@@ -386,6 +386,7 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   l.lock_file = s.state_dir + "/vmail-launch.pid";
   l.relay_password_map = s.postfix_dir + "/relay_passwords";
   l.opendkim_run_dir = s.rooted("/run/opendkim");
+  l.milter_run_dir = s.rooted("/run/vmail-milter");
 
   // Paths end up in config files: refuse characters that would break a line.
   for (const std::string* p : std::initializer_list<const std::string*>{
@@ -398,6 +399,9 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
 }
 
 std::string opendkim_socket(const Settings& settings) { return settings.rooted("/run/opendkim/opendkim.sock"); }
+std::string vmail_milter_socket(const Settings& settings) {
+  return settings.rooted("/run/vmail-milter/milter.sock");
+}
 
 Result<std::string> parse_dns_resolver(const std::string& value) {
   auto bad = [&](const std::string& why) {

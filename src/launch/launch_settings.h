@@ -97,11 +97,16 @@ struct LaunchSettings {
   std::string lock_file;           // $VMAIL_STATE_DIR/vmail-launch.pid
   std::string relay_password_map;  // $VMAIL_POSTFIX_DIR/relay_passwords (0600)
   std::string opendkim_run_dir;    // $VMAIL_ROOT/run/opendkim: milter socket and pid file
+  std::string milter_run_dir;      // $VMAIL_ROOT/run/vmail-milter: vmail-milter's socket
 };
 
 // OpenDKIM's milter socket, $VMAIL_ROOT/run/opendkim/opendkim.sock (where
 // Postfix connects and `vmail health` checks).
 std::string opendkim_socket(const Settings& settings);
+
+// vmail-milter's socket, $VMAIL_ROOT/run/vmail-milter/milter.sock (the From:
+// rule for logins, before OpenDKIM on submission and smtps).
+std::string vmail_milter_socket(const Settings& settings);
 
 // Checks VMAIL_DNS_RESOLVER: an IP address with an optional port
 // ("127.0.0.1:5353", "[::1]:5353"). Returns libunbound's "ADDRESS@PORT".

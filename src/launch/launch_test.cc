@@ -5,6 +5,7 @@
 #include <fstream>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "core/files.h"
 #include "launch/config.h"
@@ -263,10 +264,27 @@ TEST(LaunchConfigTest, OpenDkimConfigAndMilter) {
   EXPECT_NE(conf.find("AuthservID              mail.example.test"), std::string::npos);
   EXPECT_NE(conf.find("RequireSafeKeys         yes"), std::string::npos);
   EXPECT_NE(conf.find("ResolverConfiguration   /srv/one/etc/opendkim/unbound.conf"), std::string::npos);
-  EXPECT_NE(by_path["/srv/one/etc/opendkim/InternalHosts"].find("\n10.0.0.0/8\n[fd00::]/8\n"), std::string::npos);
+  // No host signs without a login, VMAIL_MYNETWORKS included (issue 22): the
+  // file is there (else OpenDKIM would sign for 127.0.0.1) and lists nothing.
+  ASSERT_TRUE(by_path.count("/srv/one/etc/opendkim/InternalHosts"));
+  std::istringstream hosts(by_path["/srv/one/etc/opendkim/InternalHosts"]);
+  for (std::string line; std::getline(hosts, line);) EXPECT_TRUE(line.empty() || line[0] == '#') << line;
   EXPECT_NE(by_path["/srv/one/etc/opendkim/unbound.conf"].find("forward-addr: 127.0.0.1@5353"), std::string::npos);
   EXPECT_NE(by_path["/srv/one/etc/postfix/main.cf"].find("smtpd_milters = unix:/srv/one/run/opendkim/opendkim.sock"),
             std::string::npos);
+  // Submission and smtps: vmail-milter (failing closed) before OpenDKIM.
+  EXPECT_EQ(vmail_milter_socket(l->base), "/srv/one/run/vmail-milter/milter.sock");
+  EXPECT_NE(by_path["/srv/one/etc/postfix/main.cf"].find(
+                "vmail_submission_milters = { unix:/srv/one/run/vmail-milter/milter.sock, default_action=tempfail }, "
+                "unix:/srv/one/run/opendkim/opendkim.sock\n"),
+            std::string::npos);
+  const std::string master = by_path["/srv/one/etc/postfix/master.cf"];
+  size_t milters = 0;
+  for (size_t at = master.find("-o smtpd_milters=$vmail_submission_milters\n"); at != std::string::npos;
+       at = master.find("-o smtpd_milters=$vmail_submission_milters\n", at + 1)) {
+    ++milters;
+  }
+  EXPECT_EQ(milters, 2u);
 
   // Without VMAIL_DNS_RESOLVER: no resolver file, no ResolverConfiguration.
   auto plain = load_launch_settings({}, map_env(base_env()));

@@ -116,12 +116,29 @@ DaemonSpec opendkim_daemon(const LaunchSettings& l) {
   return spec;
 }
 
+// A program installed beside this one (vmail, vmail-milter).
+std::string sibling(const std::string& name) {
+  std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  return self.substr(0, self.rfind('/') + 1) + name;
+}
+
 // The node's follower of a PostgreSQL store: this program's sibling `vmail`
 // exporting every change (pg/follow.h); SIGTERM stops it.
 DaemonSpec follower_daemon(const LaunchSettings& l) {
-  std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  std::string vmail = self.substr(0, self.rfind('/') + 1) + "vmail";
-  return DaemonSpec{"follower", {vmail, "export", "--follow", "--config", follower_config_file(l)}, {}, {}, {}, {}, {}};
+  return DaemonSpec{
+      "follower", {sibling("vmail"), "export", "--follow", "--config", follower_config_file(l)}, {}, {}, {}, {}, {}};
+}
+
+// vmail-milter (milter/milter.h): the From: rule for logins. It re-reads
+// sender_logins by itself when the exporter replaces it, so a reload has
+// nothing to do; SIGHUP would stop it (libmilter), SIGTERM does.
+DaemonSpec milter_daemon(const LaunchSettings& l) {
+  DaemonSpec spec{"vmail-milter",
+                  {sibling("vmail-milter"), "--socket", vmail_milter_socket(l.base), "--sender-logins",
+                   l.base.postfix_dir + "/sender_logins", "--user", "postfix"},
+                  {}, {}, {}, {}, {}};
+  spec.reload = [](pid_t) { return Status::Ok(); };
+  return spec;
 }
 
 using Step = std::function<Status()>;
@@ -243,14 +260,17 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
   // Before Postfix, which hands it every message (and accepts them unsigned
   // while it is down: milter_default_action).
   daemons.push_back(opendkim_daemon(l));
+  daemons.push_back(milter_daemon(l));
   daemons.push_back(DaemonSpec{"postfix",
                                {"postfix", "-c", l.base.postfix_dir, "start-fg"},
                                [&l](pid_t) { return postfix_command(l, "stop"); },
                                [&l](pid_t) { return postfix_command(l, "reload"); },
                                // Give Dovecot a moment to create its sockets so the first mail is not
-                               // deferred, and OpenDKIM its socket so it is signed.
-                               [lmtp_socket, milter = opendkim_socket(l.base)] {
-                                 for (int i = 0; i < 50 && !(socket_exists(lmtp_socket) && socket_exists(milter));
+                               // deferred, OpenDKIM its socket so it is signed, and vmail-milter its
+                               // socket so mail from logins is not deferred.
+                               [lmtp_socket, milter = opendkim_socket(l.base), from = vmail_milter_socket(l.base)] {
+                                 for (int i = 0; i < 50 && !(socket_exists(lmtp_socket) && socket_exists(milter) &&
+                                                             socket_exists(from));
                                       ++i) {
                                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
                                  }
@@ -267,7 +287,7 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
   CertificateWatch certificates(l);
   options.watch_interval = std::chrono::seconds(l.cert_check_interval);
   options.watch = [&certificates] { return certificates.changed(); };
-  spdlog::info("starting Postfix, Dovecot, OpenDKIM{} for {} (server {})",
+  spdlog::info("starting Postfix, Dovecot, OpenDKIM, vmail-milter{} for {} (server {})",
                l.base.upstream.empty() ? "" : " and the follower of the shared store", l.mail_domain, l.server_name);
   return supervise(
       std::move(daemons), [&l] { return reconfigure(l); }, options);

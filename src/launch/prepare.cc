@@ -102,6 +102,13 @@ Status prepare_opendkim_dirs(const LaunchSettings& l, gid_t postfix_gid) {
   return set_owner_mode(l.opendkim_run_dir, opendkim->uid, postfix_gid, 0750);
 }
 
+// vmail-milter runs as postfix (it reads only the world-readable
+// sender_logins and answers Postfix): its socket folder is postfix's alone.
+Status prepare_milter_dir(const LaunchSettings& l, const UserIds& postfix) {
+  if (Status st = make_leaf_dir(l.milter_run_dir, 0750); !st.ok()) return st;
+  return set_owner_mode(l.milter_run_dir, postfix.uid, postfix.gid, 0750);
+}
+
 }  // namespace
 
 Status lock_instance(const LaunchSettings& l) {
@@ -167,6 +174,7 @@ Status prepare_dirs(const LaunchSettings& l, std::vector<std::string>* warnings)
     return Status(Code::kConfig, "users dovecot/dovenull: missing (is Dovecot installed?)");
   }
   if (Status st = prepare_opendkim_dirs(l, postfix->gid); !st.ok()) return st;
+  if (Status st = prepare_milter_dir(l, *postfix); !st.ok()) return st;
   if (warnings) {
     for (const auto& dir : {l.queue_dir, s.mail_dir}) {
       std::string p = unsearchable_parent(dir);

@@ -21,7 +21,9 @@ class Install(unittest.TestCase):
                        capture_output=True, timeout=300)
         vmail = os.path.join(prefix, "sbin", "vmail")
         launch = os.path.join(prefix, "sbin", "vmail-launch")
-        for program in (vmail, launch):
+        # vmail-launch starts vmail-milter from its own folder.
+        milter = os.path.join(prefix, "sbin", "vmail-milter")
+        for program in (vmail, launch, milter):
             self.assertTrue(os.access(program, os.X_OK), program)
         modules = glob.glob(os.path.join(prefix, "lib", "*", "libnss_vmail.so.2"))
         self.assertEqual(len(modules), 1, os.listdir(os.path.join(prefix, "lib")))
@@ -44,6 +46,8 @@ class Install(unittest.TestCase):
         p = run(launch, "--configure-only", "--mail-domain", "example.com", "--listen", "127.0.0.1")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertTrue(os.path.exists(os.path.join(root, "etc", "postfix", "main.cf")))
+        p = run(milter, "--help")
+        self.assertEqual(p.returncode, 0, p.stderr)
 
     def test_systemd_unit_verifies(self):
         """deploy/vmail.service, pointed at the installed vmail-launch, is clean

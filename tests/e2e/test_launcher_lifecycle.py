@@ -32,11 +32,12 @@ class HealthTest(unittest.TestCase):
         p = self.server.vmail("health", "--json", check=0)
         doc = json.loads(p.stdout)
         self.assertEqual(doc["status"], "healthy")
-        self.assertEqual(list(doc["services"]), SERVICES + ["opendkim"])
+        self.assertEqual(list(doc["services"]), SERVICES + ["opendkim", "vmail-milter"])
+        sockets = {"opendkim": "run/opendkim/opendkim.sock", "vmail-milter": "run/vmail-milter/milter.sock"}
         for name, svc in doc["services"].items():
             self.assertEqual(svc["status"], "healthy", name)
-            if name == "opendkim":
-                self.assertEqual(svc["socket"], self.server.path("run/opendkim/opendkim.sock"))
+            if name in sockets:
+                self.assertEqual(svc["socket"], self.server.path(sockets[name]))
             else:
                 self.assertEqual(svc["port"], self.server.ports[name])
             self.assertIsInstance(svc["ms"], int)
