@@ -7,9 +7,10 @@ past RCPT is deferred by LMTP, never bounced. One server for the class."""
 
 import os
 import smtplib
+import subprocess
 import uuid
 
-from server import DOMAIN, ServerTestCase
+from server import DOMAIN, ServerTestCase, imap_login_ok
 from test_account_features import rcpt_refusal
 from test_launcher_logins import eventually
 
@@ -107,6 +108,21 @@ class AliasPolicyTest(ServerTestCase):
                 self.assertEqual(refusal(s, address, size=500), direct)
         # Without SIZE= too: the mailbox is over its quota already.
         self.assertEqual(rcpt_refusal(s, f"full@{DOMAIN}")[0], 552)
+
+    def test_alias_quotas_are_a_userdb_for_quota_status_alone(self):
+        s = self.server
+
+        def doveadm_user(*args):
+            return subprocess.run(["doveadm", "-c", s.dovecot_conf, "user", *args], capture_output=True, text=True,
+                                  timeout=30)
+
+        seen = doveadm_user("-x", "service=quota-status", "-f", "home", f"full@{DOMAIN}")
+        self.assertEqual(seen.returncode, 0, seen.stderr)
+        self.assertEqual(seen.stdout.strip(), os.path.dirname(s.maildir(QUINN)))
+        for service in ("imap", "pop3", "lmtp", "smtp"):
+            with self.subTest(service=service):
+                self.assertNotEqual(doveadm_user("-x", f"service={service}", f"full@{DOMAIN}").returncode, 0)
+        self.assertFalse(imap_login_ok(s, f"full@{DOMAIN}", PASSWORD))
 
     def test_over_quota_through_an_alias_makes_no_bounce(self):
         s, t = self.server, token()
