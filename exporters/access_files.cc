@@ -1,5 +1,6 @@
 #include "exporters/access_files.h"
 
+#include <algorithm>
 #include <set>
 #include <string_view>
 
@@ -34,15 +35,40 @@ std::string render_deny_file(const Snapshot& snapshot, const CheckedRows& rows, 
   return out;
 }
 
-std::string render_recipient_access(const Snapshot& snapshot, const CheckedRows& rows) {
-  std::string out;
-  for (std::string_view a : denied_addresses(snapshot, rows, "receive")) {
-    out += a;
-    // 550 at RCPT: the sender's server reports it, nothing is accepted and
-    // then bounced.
-    out += " 550 5.7.1 this mailbox does not accept mail\n";
+std::string render_recipient_access(const VirtualMap& map, Routes& routes) {
+  if (!routes.any_receive_off()) return "";
+  // 550 at RCPT: the sender's server reports it, nothing is accepted and
+  // then bounced. The same reply for every address of the mailbox.
+  constexpr std::string_view kRefuse = "550 5.7.1 this mailbox does not accept mail";
+  std::vector<MapLine> out;
+  std::set<std::string_view> refused_domains;
+  for (const MapLine& l : map.lines) {
+    if (!routes.refused(l.key)) continue;
+    bool catch_all = l.key.front() == '@';
+    out.push_back({catch_all ? l.key.substr(1) : l.key, kRefuse});
+    if (catch_all) refused_domains.insert(l.key.substr(1));
   }
-  return out;
+  if (!refused_domains.empty()) {
+    for (const MapLine& l : map.lines) {
+      if (l.key.front() == '@' || !refused_domains.contains(l.key.substr(l.key.find('@') + 1))) continue;
+      if (!routes.refused(l.key)) out.push_back({l.key, "DUNNO"});
+    }
+    std::sort(out.begin(), out.end(), [](const MapLine& a, const MapLine& b) { return a.key < b.key; });
+  }
+  std::string text;
+  for (const MapLine& l : out) {
+    text.append(l.key);
+    text += ' ';
+    text.append(l.value);
+    text += '\n';
+  }
+  return text;
+}
+
+std::string render_recipient_access(const CheckedRows& rows) {
+  VirtualMap map = build_virtual_map(rows);
+  Routes routes(rows, map.lines);
+  return render_recipient_access(map, routes);
 }
 
 }  // namespace vmail

@@ -97,6 +97,15 @@ CheckedRows check_rows(const Snapshot& snapshot, const SkipReporter& skipped) {
   std::sort(rows.domains.begin(), rows.domains.end());
   rows.domains.erase(std::unique(rows.domains.begin(), rows.domains.end()), rows.domains.end());
   check_routing(snapshot, skipped, rows);
+  for (const AccessDenial& d : snapshot.denied) {
+    auto u = std::lower_bound(rows.users.begin(), rows.users.end(), d.address,
+                              [](const CheckedUser& c, const std::string& a) { return c.user->address < a; });
+    if (d.service == "receive" && u != rows.users.end() && u->user->address == d.address) {
+      rows.receive_off.push_back(u->user->address);
+    }
+  }
+  std::sort(rows.receive_off.begin(), rows.receive_off.end());
+  rows.receive_off.erase(std::unique(rows.receive_off.begin(), rows.receive_off.end()), rows.receive_off.end());
   return rows;
 }
 

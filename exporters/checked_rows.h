@@ -42,6 +42,7 @@ struct CheckedRows {
   std::vector<std::string_view> domains;  // sorted, unique
   std::vector<const AliasDomain*> alias_domains;  // both names safe, by alias
   std::vector<CheckedForward> forwards;           // of safe addresses, by address
+  std::vector<std::string_view> receive_off;      // checked users with receive=off (`user access`), sorted
 };
 
 // Checks every row once. Reports each unsafe value through `skipped`.

@@ -64,6 +64,41 @@ std::string render_dovecot_users(const CheckedRows& rows, const Settings& settin
   return out;
 }
 
+std::string render_alias_quotas(const VirtualMap& map, Routes& routes, const Settings& settings) {
+  std::string out;
+  for (const MapLine& l : map.lines) {
+    // A catch-all key is no user name: quota-status never asks for one.
+    if (l.key.front() == '@' || routes.mailbox(l.key) != nullptr) continue;
+    Reach r = routes.reach(l.key);
+    if (r.kind != Reach::Kind::kOne) continue;
+    const CheckedUser* to = routes.mailbox(r.to);
+    // A user left out of the users file is no user to Dovecot either.
+    if (to == nullptr || !to->hash_ok || !to->user->quota) continue;
+    const User& u = *to->user;
+    out.append(l.key);
+    out += "::";
+    out += std::to_string(settings.uid);
+    out += ':';
+    out += std::to_string(settings.gid);
+    out += "::";
+    out += settings.mail_dir;
+    out += '/';
+    out += u.domain;
+    out += '/';
+    out += u.local;
+    out += "::userdb_quota_rule=*:bytes=";
+    out += std::to_string(*u.quota);
+    out += '\n';
+  }
+  return out;
+}
+
+std::string render_alias_quotas(const CheckedRows& rows, const Settings& settings) {
+  VirtualMap map = build_virtual_map(rows);
+  Routes routes(rows, map.lines);
+  return render_alias_quotas(map, routes, settings);
+}
+
 std::string render_dovecot_users(const Snapshot& snapshot, const Settings& settings, const SkipReporter& skipped) {
   return render_dovecot_users(check_rows(snapshot, skipped), settings);
 }

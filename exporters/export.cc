@@ -30,6 +30,7 @@
 #include "exporters/dovecot_users.h"
 #include "exporters/map_delta.h"
 #include "exporters/postfix_maps.h"
+#include "exporters/routes.h"
 
 namespace vmail {
 namespace {
@@ -37,7 +38,7 @@ namespace {
 // The names export_all writes; only these get stale temp files swept.
 const char* const kExportNames[] = {"users",          "vmailbox",  "virtual",     "vdomains",  "sender_logins",
                                     "deny-imap",      "deny-pop3", "deny-sieve",  "deny-smtp", "recipient_access",
-                                    "hosted_senders", "KeyTable",  "SigningTable"};
+                                    "hosted_senders", "KeyTable",  "SigningTable", "alias-quotas"};
 
 // How long an export waits for another one's lock before it gives up: a hung
 // postmap must not hang every later command (and the launcher's reload).
@@ -486,14 +487,19 @@ Result<std::vector<ExportedFile>> render_exports(Database& db, const Settings& s
   if (!snap.ok()) return snap.status();
   auto warn = [](const std::string& why) { spdlog::warn("{}", why); };
   CheckedRows rows = check_rows(*snap, warn);
+  // One virtual map and one walk of it for the three files that follow it.
+  VirtualMap virtual_map = build_virtual_map(rows, warn);
+  Routes routes(rows, virtual_map.lines);
   std::vector<ExportedFile> files;
   files.push_back({settings.postfix_dir + "/vmailbox", true, render_vmailbox(rows)});
-  files.push_back({settings.postfix_dir + "/virtual", true, render_virtual(rows, warn)});
+  files.push_back({settings.postfix_dir + "/virtual", true, render_virtual(virtual_map, routes)});
   files.push_back({settings.postfix_dir + "/sender_logins", true, render_sender_logins(rows)});
   files.push_back({settings.postfix_dir + "/vdomains", true, render_vdomains(rows)});
-  files.push_back({settings.postfix_dir + "/recipient_access", true, render_recipient_access(*snap, rows)});
+  files.push_back({settings.postfix_dir + "/recipient_access", true, render_recipient_access(virtual_map, routes)});
   files.push_back({settings.postfix_dir + "/hosted_senders", true, render_hosted_senders(rows)});
   files.push_back({settings.dovecot_dir + "/users", false, render_dovecot_users(rows, settings)});
+  files.push_back(
+      {settings.dovecot_dir + "/alias-quotas", false, render_alias_quotas(virtual_map, routes, settings)});
   for (const auto& [service, switch_name] : kDovecotDenyFiles) {
     files.push_back({settings.dovecot_dir + "/deny-" + service, false, render_deny_file(*snap, rows, switch_name)});
   }

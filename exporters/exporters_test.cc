@@ -410,6 +410,8 @@ TEST_F(ExportTest, AccessSwitchesReachTheirOwnFiles) {
   EXPECT_EQ(files[dc + "deny-smtp"], "bob@example.com\n");
   EXPECT_EQ(postmap_query("alice@example.com", "recipient_access"), "550 5.7.1 this mailbox does not accept mail\n");
   EXPECT_EQ(postmap_query("bob@example.com", "recipient_access"), "");
+  // Its alias too (security issue 22): the same reply at RCPT.
+  EXPECT_EQ(postmap_query("sales@example.com", "recipient_access"), "550 5.7.1 this mailbox does not accept mail\n");
   auto denied = store_->denied_services("alice@example.com");
   ASSERT_TRUE(denied.ok());
   EXPECT_EQ(*denied, (std::vector<std::string>{"imap", "receive"}));
@@ -429,9 +431,9 @@ TEST_F(ExportTest, WritesEveryFileThenLeavesUnchangedOnesAlone) {
   auto first = export_all(*db_, settings_);
   ASSERT_TRUE(first.ok()) << first.status().message();
   // 4 maps and the users file, plus recipient_access, hosted_senders,
-  // deny-{imap,pop3,sieve,smtp} and OpenDKIM's KeyTable and SigningTable
-  // (empty: no key).
-  EXPECT_EQ(first->written.size(), 13u);
+  // alias-quotas, deny-{imap,pop3,sieve,smtp} and OpenDKIM's KeyTable and
+  // SigningTable (empty: no key).
+  EXPECT_EQ(first->written.size(), 14u);
   EXPECT_EQ(postmap_query("alice@example.com", "vmailbox"), "example.com/alice/Maildir/\n");
   EXPECT_EQ(postmap_query("sales@example.com", "virtual"), "alice@example.com\n");
   EXPECT_EQ(postmap_query("example.com", "vdomains"), "OK\n");
@@ -442,7 +444,7 @@ TEST_F(ExportTest, WritesEveryFileThenLeavesUnchangedOnesAlone) {
   auto again = export_all(*db_, settings_);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->written.empty());
-  EXPECT_EQ(again->unchanged.size(), 13u);
+  EXPECT_EQ(again->unchanged.size(), 14u);
   for (const auto& [path, st] : before) {
     struct stat now = stat_of(path);
     EXPECT_EQ(now.st_ino, st.st_ino) << path;
@@ -453,11 +455,15 @@ TEST_F(ExportTest, WritesEveryFileThenLeavesUnchangedOnesAlone) {
   ASSERT_TRUE(stale.ok());
   EXPECT_TRUE(stale->empty());
 
-  // A quota change touches only the users file.
+  // A quota change touches only the users file, and alias-quotas when an
+  // alias reaches only that mailbox (sales -> alice).
   ASSERT_TRUE(store_->set_quota("alice@example.com", 1024).ok());
   auto third = export_all(*db_, settings_);
   ASSERT_TRUE(third.ok());
-  EXPECT_EQ(third->written, std::vector<std::string>{users_path()});
+  EXPECT_EQ(third->written, (std::vector<std::string>{users_path(), settings_.dovecot_dir + "/alias-quotas"}));
+  EXPECT_EQ(snapshot_files()[settings_.dovecot_dir + "/alias-quotas"],
+            "sales@example.com::5000:5000::" + settings_.mail_dir +
+                "/example.com/alice::userdb_quota_rule=*:bytes=1024\n");
 }
 
 TEST_F(ExportTest, ModesAndOwners) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/validate.h"
+#include "exporters/routes.h"
 
 namespace vmail {
 namespace {
@@ -18,44 +19,43 @@ std::vector<std::string_view> mailbox_addresses(const CheckedRows& rows) {
   return out;
 }
 
-struct Entry {
-  std::string_view key;
-  std::string_view value;
-};
+using Entry = MapLine;
 
-// Merges mailbox entries and alias entries (each sorted by key) into
-// `key value` lines. On a key present in both, the mailbox wins and the alias
-// is reported.
-std::string render_merged(const std::vector<Entry>& mailboxes, const std::vector<Entry>& aliases,
-                          const SkipReporter& skipped) {
-  size_t size = 0;
-  for (const auto* list : {&mailboxes, &aliases}) {
-    for (const Entry& e : *list) size += e.key.size() + e.value.size() + 2;
-  }
-  std::string out;
-  out.reserve(size);
-  // Postfix keeps the first of two equal keys (with a warning); checked rows
-  // have none among mailboxes, but an alias may shadow a mailbox.
-  std::string_view last;
-  bool any = false;
+// Merges mailbox entries and alias entries (each sorted by key) into one
+// sorted list. On a key present in both, the mailbox wins and the alias is
+// reported: Postfix would keep the first of two equal keys (with a warning).
+std::vector<Entry> merge_unique(const std::vector<Entry>& mailboxes, const std::vector<Entry>& aliases,
+                                const SkipReporter& skipped) {
+  std::vector<Entry> out;
+  out.reserve(mailboxes.size() + aliases.size());
   size_t i = 0;
   size_t j = 0;
   while (i < mailboxes.size() || j < aliases.size()) {
     bool take_mailbox = j == aliases.size() || (i < mailboxes.size() && !(aliases[j].key < mailboxes[i].key));
     const Entry& e = take_mailbox ? mailboxes[i++] : aliases[j++];
-    if (any && e.key == last) {
+    if (!out.empty() && e.key == out.back().key) {
       if (skipped) {
         skipped(std::string(take_mailbox ? "user " : "alias ") + quote(std::string(e.key)) +
                 ": same address as a mailbox; left out of the export");
       }
       continue;
     }
+    out.push_back(e);
+  }
+  return out;
+}
+
+// `key value` lines.
+std::string format_lines(const std::vector<Entry>& entries) {
+  size_t size = 0;
+  for (const Entry& e : entries) size += e.key.size() + e.value.size() + 2;
+  std::string out;
+  out.reserve(size);
+  for (const Entry& e : entries) {
     out.append(e.key);
     out += ' ';
     out.append(e.value);
     out += '\n';
-    last = e.key;
-    any = true;
   }
   return out;
 }
@@ -133,9 +133,8 @@ std::string render_vmailbox(const CheckedRows& rows) {
   return out;
 }
 
-std::string render_virtual(const CheckedRows& rows, const SkipReporter& skipped) {
-  std::vector<std::string> values;
-  values.reserve(rows.aliases.size());  // never reallocates: the entries point into it
+VirtualMap build_virtual_map(const CheckedRows& rows, const SkipReporter& skipped) {
+  VirtualMap map;
   std::vector<Entry> alias_entries;
   alias_entries.reserve(rows.aliases.size());
   for (const CheckedAlias& a : rows.aliases) {
@@ -145,15 +144,46 @@ std::string render_virtual(const CheckedRows& rows, const SkipReporter& skipped)
       if (!dests.empty()) dests += ',';
       dests.append(d);
     }
-    values.push_back(std::move(dests));
-    alias_entries.push_back({a.alias->source, values.back()});
+    map.owned.push_back(std::move(dests));
+    alias_entries.push_back({a.alias->source, map.owned.back()});
   }
-  std::deque<std::string> owned;
-  std::vector<Entry> mailboxes = mailbox_entries(rows, owned);
+  std::vector<Entry> mailboxes = mailbox_entries(rows, map.owned);
   std::vector<Entry> base = mailboxes;
   base.insert(base.end(), alias_entries.begin(), alias_entries.end());
-  merge_sorted(alias_entries, alias_domain_entries(rows, base, true, owned));
-  return render_merged(mailboxes, alias_entries, skipped);
+  merge_sorted(alias_entries, alias_domain_entries(rows, base, true, map.owned));
+  map.lines = merge_unique(mailboxes, alias_entries, skipped);
+  return map;
+}
+
+std::string render_virtual(const VirtualMap& map, Routes& routes) {
+  if (!routes.any_receive_off()) return format_lines(map.lines);
+  std::vector<Entry> lines = map.lines;
+  std::deque<std::string> kept;
+  for (Entry& e : lines) {
+    // A source whose every destination is refused keeps them all: it is
+    // refused at RCPT (recipient_access), with the mailbox's own reply.
+    if (routes.refused(e.key)) continue;
+    std::string value;
+    bool dropped = false;
+    for (std::string_view d : split_destinations(e.value)) {
+      if (routes.refused(d)) {
+        dropped = true;
+        continue;
+      }
+      if (!value.empty()) value += ',';
+      value.append(d);
+    }
+    if (!dropped) continue;
+    kept.push_back(std::move(value));
+    e.value = kept.back();
+  }
+  return format_lines(lines);
+}
+
+std::string render_virtual(const CheckedRows& rows, const SkipReporter& skipped) {
+  VirtualMap map = build_virtual_map(rows, skipped);
+  Routes routes(rows, map.lines);
+  return render_virtual(map, routes);
 }
 
 std::string render_vdomains(const CheckedRows& rows) {
@@ -198,7 +228,7 @@ std::string render_sender_logins(const CheckedRows& rows) {
   std::vector<Entry> base = mailboxes;
   base.insert(base.end(), alias_entries.begin(), alias_entries.end());
   merge_sorted(alias_entries, alias_domain_entries(rows, base, false, owned));
-  return render_merged(mailboxes, alias_entries, {});
+  return format_lines(merge_unique(mailboxes, alias_entries, {}));
 }
 
 std::string render_hosted_senders(const CheckedRows& rows) {
