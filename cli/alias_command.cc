@@ -54,7 +54,7 @@ Status alias_del(Context& ctx, const std::string& source_in, const std::string& 
 Status alias_list(Context& ctx, const std::string& domain_in) {
   auto domain = domain_filter(domain_in);
   if (!domain.ok()) return domain.status();
-  auto store = ctx.store();
+  auto store = ctx.reading_store();
   if (!store.ok()) return store.status();
   auto aliases = store->list_aliases(*domain);
   if (!aliases.ok()) return aliases.status();

@@ -59,6 +59,15 @@ class Context {
   // the node's replica, brought up to date and writing through the shared
   // store (pg/replica.h); kBusy (75) when that cannot be reached.
   Result<Database*> database();
+  // For read commands (SPEC: `list`, `show`, `log`, `getent`, `db status`,
+  // `export --check`, …): the database as it is, never created or migrated
+  // (Database::open_for_reading: kNoInput when missing, an older schema read
+  // through a migrated copy in memory); applies the recorded export
+  // settings. database() when that was opened already, and with a PostgreSQL
+  // VMAIL_DB (the shared store exists; the replica is this node's cache).
+  Result<Database*> reading_database();
+  // A Store over reading_database(), for commands that only read.
+  Result<Store> reading_store();
   // The shared store's connection once database() opened one; nullptr for a
   // SQLite store.
   pg::Connection* upstream() { return upstream_.get(); }
@@ -74,6 +83,7 @@ class Context {
  private:
   std::optional<Settings> settings_;
   std::unique_ptr<Database> db_;
+  std::unique_ptr<Database> read_db_;  // reading_database() of a SQLite store
   std::shared_ptr<pg::Connection> upstream_;
   std::vector<std::shared_ptr<void>> kept_;
 };

@@ -38,6 +38,27 @@ Result<Database*> Context::database() {
   return db_.get();
 }
 
+Result<Database*> Context::reading_database() {
+  if (db_) return db_.get();
+  if (read_db_) return read_db_.get();
+  auto s = settings();
+  if (!s.ok()) return s.status();
+  if (!(*s)->upstream.empty()) return database();
+  auto db = Database::open_for_reading((*s)->db);
+  if (!db.ok()) return db.status();
+  auto recorded = (*db)->recorded_settings();
+  if (!recorded.ok()) return recorded.status();
+  if (Status st = apply_recorded(**s, *recorded); !st.ok()) return st;
+  read_db_ = std::move(*db);
+  return read_db_.get();
+}
+
+Result<Store> Context::reading_store() {
+  auto db = reading_database();
+  if (!db.ok()) return db.status();
+  return Store(**db, actor());
+}
+
 Actor Context::actor() const { return Actor::current(command); }
 
 Result<Store> Context::store() {

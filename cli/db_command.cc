@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cli/app.h"
+#include "core/files.h"
 #include "pg/migrate_to.h"
 #include "pg/replica.h"
 #include "pg/schema.h"
@@ -72,11 +73,32 @@ Status db_migrate(Context& ctx) {
   return Status::Ok();
 }
 
-Status db_backup(Context& ctx, const std::string& target) {
-  auto db = ctx.database();
-  if (!db.ok()) return db.status();
-  if (Status s = (*db)->backup_to(target); !s.ok()) return s;
-  print_line(ctx, "backup written to " + target);
+// Copies the database as it is: never creates or migrates it, so "back up
+// before upgrading" keeps the old schema. Refuses (73) to replace an
+// existing FILE unless `force`. With a PostgreSQL VMAIL_DB it copies the
+// node's replica, brought up to date.
+Status db_backup(Context& ctx, const std::string& target_in, bool force) {
+  auto settings = ctx.settings();
+  if (!settings.ok()) return settings.status();
+  std::string target = absolute_path(target_in);
+  if (!force && file_exists(target)) {
+    return Status(Code::kCantCreate, target + ": exists; `vmail db backup --force` replaces it");
+  }
+  std::unique_ptr<Database> opened;
+  Database* db = nullptr;
+  if ((*settings)->upstream.empty()) {
+    auto local = Database::open((*settings)->db, Database::Mode::kReadOnly);
+    if (!local.ok()) return local.status();
+    opened = std::move(*local);
+    db = opened.get();
+  } else {
+    auto replica = ctx.database();
+    if (!replica.ok()) return replica.status();
+    db = *replica;
+  }
+  if (Status s = db->backup_to(target, force); !s.ok()) return s;
+  print_line(ctx, "backup of " + db->path() + " (schema version " + std::to_string(db->version()) + ") written to " +
+                      target);
   return Status::Ok();
 }
 
@@ -162,8 +184,10 @@ void add_db_commands(CLI::App& app, Context& ctx) {
   {
     auto* cmd = group->add_subcommand("backup", "consistent copy while others write");
     auto* file = ctx.keep<std::string>();
+    auto* force = ctx.keep<bool>(false);
     cmd->add_option("FILE", *file)->required();
-    cmd->callback([&ctx, file] { ctx.action = [&ctx, file] { return db_backup(ctx, *file); }; });
+    cmd->add_flag("--force", *force, "replace FILE when it exists");
+    cmd->callback([&ctx, file, force] { ctx.action = [&ctx, file, force] { return db_backup(ctx, *file, *force); }; });
   }
   group->add_subcommand("check", "integrity and foreign key check")->callback([&ctx] {
     ctx.action = [&ctx] { return db_check(ctx); };

@@ -124,7 +124,9 @@ Status domain_dkim(Context& ctx, const DkimArgs& a) {
     if (!s.ok()) return s.status();
     remove = *s;
   }
-  auto store = ctx.store();
+  // Without --rotate, --algorithm or --remove it only shows the keys.
+  bool writes = !remove.empty() || a.rotate || !a.algorithm.empty();
+  auto store = writes ? ctx.store() : ctx.reading_store();
   if (!store.ok()) return store.status();
   auto keys = store->list_dkim_keys(*domain);
   if (!keys.ok()) return keys.status();
@@ -154,7 +156,7 @@ std::optional<uint16_t> recorded_port(const std::map<std::string, std::string>& 
 // The server name and ports vmail-launch recorded, defaults (said on
 // stderr) for what it did not.
 Result<DnsTarget> dns_target(Context& ctx, const std::string& domain) {
-  auto db = ctx.database();
+  auto db = ctx.reading_database();
   if (!db.ok()) return db.status();
   auto recorded = (*db)->recorded_settings();
   if (!recorded.ok()) return recorded.status();
@@ -186,7 +188,7 @@ Result<DnsTarget> dns_target(Context& ctx, const std::string& domain) {
 Status domain_dns(Context& ctx, const std::string& input) {
   auto domain = normalize_domain(input);
   if (!domain.ok()) return domain.status();
-  auto store = ctx.store();
+  auto store = ctx.reading_store();
   if (!store.ok()) return store.status();
   auto keys = store->list_dkim_keys(*domain);
   if (!keys.ok()) return keys.status();

@@ -46,7 +46,7 @@ Status domain_del(Context& ctx, const std::string& input, bool force, bool purge
 }
 
 Status domain_list(Context& ctx) {
-  auto store = ctx.store();
+  auto store = ctx.reading_store();
   if (!store.ok()) return store.status();
   auto domains = store->list_domains();
   if (!domains.ok()) return domains.status();

@@ -29,7 +29,8 @@ Status export_check(Context& ctx, Database& db, const Settings& settings) {
 }
 
 Status export_files(Context& ctx, bool check) {
-  auto db = ctx.database();
+  // --check only reads: it never creates or migrates the database.
+  auto db = check ? ctx.reading_database() : ctx.database();
   if (!db.ok()) return db.status();
   auto settings = ctx.settings();
   if (check) return export_check(ctx, **db, **settings);

@@ -51,7 +51,7 @@ Status show_log(Context& ctx, const LogArgs& args) {
     if (!t.ok()) return t.status();
     since = *t;
   }
-  auto db = ctx.database();
+  auto db = ctx.reading_database();
   if (!db.ok()) return db.status();
   auto entries = read_audit_log(**db, since, args.limit);
   if (!entries.ok()) return entries.status();

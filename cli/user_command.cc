@@ -176,7 +176,7 @@ Status user_quota(Context& ctx, const std::string& input, const std::string& siz
 Status user_list(Context& ctx, const std::string& domain_in) {
   auto domain = domain_filter(domain_in);
   if (!domain.ok()) return domain.status();
-  auto store = ctx.store();
+  auto store = ctx.reading_store();
   if (!store.ok()) return store.status();
   auto users = store->list_users(*domain);
   if (!users.ok()) return users.status();
@@ -197,7 +197,7 @@ Status user_list(Context& ctx, const std::string& domain_in) {
 Status user_show(Context& ctx, const std::string& input) {
   auto address = parse_address(input);
   if (!address.ok()) return address.status();
-  auto store = ctx.store();
+  auto store = ctx.reading_store();
   if (!store.ok()) return store.status();
   auto user = store->get_user(address->str());
   if (!user.ok()) return user.status();

@@ -71,7 +71,7 @@ Status user_access(Context& ctx, const AccessArgs& args) {
     }
     changes.push_back(*change);
   }
-  auto store = ctx.store();
+  auto store = changes.empty() ? ctx.reading_store() : ctx.store();
   if (!store.ok()) return store.status();
   if (!changes.empty()) {
     if (Status s = store->set_access(address->str(), changes); !s.ok()) return s;

@@ -72,14 +72,25 @@ class Database {
   // needs the database does first.
   static Result<std::unique_ptr<Database>> open_migrated(const std::string& path);
 
+  // For commands that only read: the database as it is, never created,
+  // migrated or written (kNoInput when the file does not exist). One of an
+  // older schema is read through a copy in memory, migrated there (the file
+  // keeps its version; memory grows by the database's size). kConfig when
+  // the database is newer than this program.
+  static Result<std::unique_ptr<Database>> open_for_reading(const std::string& path);
+
   int version() const;
   static int latest();
   // Applies pending migrations, each in its own IMMEDIATE transaction.
   Status migrate();
-  // Copies the database to `target` through SQLite's online backup API: a
-  // consistent snapshot while others write, checked with integrity_check and
-  // renamed into place (mode 0600). kCantCreate when it cannot be made.
-  Status backup_to(const std::string& target);
+  // Copies the database as it is (no migration) to `target` through SQLite's
+  // online backup API: a consistent snapshot while others write, put in place
+  // (mode 0600) only when the copy holds as many rows per table as the
+  // snapshot and integrity_check finds nothing in it that it does not find
+  // in the original (SQLite 3.40 misreads one layout of the first schema:
+  // FIELD-NOTES). kCantCreate when it cannot be made, or when `target`
+  // exists and `overwrite` is false (then nothing is written).
+  Status backup_to(const std::string& target, bool overwrite = false);
 
   // Runs `body` in a BEGIN IMMEDIATE transaction and commits when it returns
   // ok; rolls back otherwise. SQLite errors become a Status (busy -> kBusy).

@@ -428,9 +428,12 @@ Status Dir::write_file(std::string_view name, std::string_view content, const Fi
   }
   fd = -1;
   int err = rename_fault() ? rename_fault()(target_path) : 0;
-  if (err == 0 && ::renameat(fd_, temp.c_str(), fd_, target.c_str()) != 0) err = errno;
+  if (err == 0 && ::renameat2(fd_, temp.c_str(), fd_, target.c_str(), options.replace ? 0 : RENAME_NOREPLACE) != 0) {
+    err = errno;
+  }
   if (err != 0) {
     ::unlinkat(fd_, temp.c_str(), 0);
+    if (err == EEXIST && !options.replace) return Status(Code::kCantCreate, target_path + ": exists already");
     return io_error(target_path, "cannot replace", err);
   }
   if (options.durable && ::fsync(fd_) != 0 && errno != EINVAL) return io_error(path_, "cannot sync folder", errno);

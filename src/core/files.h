@@ -23,6 +23,9 @@ struct FileOptions {
   // second whose loss in a crash costs nothing (a heartbeat, e.g. the
   // follower's status); after a power loss it may be old or empty.
   bool durable = true;
+  // false: Dir::write_file refuses (kCantCreate) when the target exists,
+  // also when it appears while the temp file is written (RENAME_NOREPLACE).
+  bool replace = true;
 };
 
 // True when something exists at `path` (stat succeeds).

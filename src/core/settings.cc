@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 namespace vmail {
@@ -64,6 +65,17 @@ Status check_map_type(const std::string& value) {
 
 }  // namespace
 
+bool looks_like_url(const std::string& value) {
+  size_t colon = value.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= value.size() || value[colon + 1] != '/') return false;
+  if (!std::isalpha(static_cast<unsigned char>(value[0]))) return false;
+  for (size_t i = 1; i < colon; ++i) {
+    unsigned char c = static_cast<unsigned char>(value[i]);
+    if (!std::isalnum(c) && c != '+' && c != '-' && c != '.') return false;
+  }
+  return true;
+}
+
 bool is_postgres_url(const std::string& value) {
   return value.rfind("postgresql://", 0) == 0 || value.rfind("postgres://", 0) == 0;
 }
@@ -111,7 +123,16 @@ Result<Settings> load_settings(const std::map<std::string, std::string>& flags, 
   std::string root = absolute_path(get("VMAIL_ROOT").value_or("/"));
   s.root = root == "/" ? "" : root;
   s.state_dir = path("VMAIL_STATE_DIR", s.rooted("/data/state"));
-  if (auto db = get("VMAIL_DB"); db && is_postgres_url(*db)) {
+  auto db = get("VMAIL_DB");
+  if (db && !is_postgres_url(*db) && looks_like_url(*db)) {
+    // Taken as a file name, `postgresql:/vmail@host/db` or `mysql://…` would
+    // become a new, empty SQLite database beside the working directory.
+    // Only the scheme is shown: the rest may hold a password.
+    std::string start = db->substr(0, db->find(':') + (db->find("://") == db->find(':') ? 3 : 2));
+    return Status(Code::kConfig, "VMAIL_DB: " + quote(start + "...") +
+                                     " is neither a file path nor a postgresql:// URL");
+  }
+  if (db && is_postgres_url(*db)) {
     if (Status st = check_upstream_url(*db, "VMAIL_DB"); !st.ok()) return st;
     s.upstream = *db;
     s.db = s.state_dir + "/replica.db";

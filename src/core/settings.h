@@ -53,6 +53,12 @@ struct Settings {
 // True for a VMAIL_DB naming a PostgreSQL database (postgresql:// or postgres://).
 bool is_postgres_url(const std::string& value);
 
+// True for a value that starts like a URL: a scheme (a letter, then letters,
+// digits, `+`, `-` or `.`), a colon and a slash (`mysql://`, `postgresql:/`,
+// `sqlite://`, `file:/`). load_settings refuses such a VMAIL_DB unless it is
+// a PostgreSQL URL, rather than taking it for a file name.
+bool looks_like_url(const std::string& value);
+
 // kConfig (one line starting with `name`) for a PostgreSQL URL that holds a
 // password (`user:pw@`, `password=`) or white space.
 Status check_upstream_url(const std::string& url, const std::string& name);

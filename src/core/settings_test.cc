@@ -62,6 +62,26 @@ TEST(SettingsTest, PostgresUrlWithAPasswordIsRefused) {
   }
 }
 
+// Regression: these became a new, empty SQLite file named like the URL.
+TEST(SettingsTest, UrlsOtherThanPostgresAreRefused) {
+  for (std::string url : {"postgresql:/vmail@host/db", "postgres:/db", "mysql://vmail:secret@host/db",
+                          "sqlite:///data/state/vmail.db", "file:/data/state/vmail.db", "PostgreSQL:/x"}) {
+    for (bool flag : {false, true}) {
+      auto s = flag ? load_settings({{"VMAIL_DB", url}}, map_env({})) : load_settings({}, map_env({{"VMAIL_DB", url}}));
+      ASSERT_FALSE(s.ok()) << url;
+      EXPECT_EQ(s.status().code(), Code::kConfig);
+      EXPECT_EQ(s.status().message().rfind("VMAIL_DB: ", 0), 0u) << s.status().message();
+      EXPECT_EQ(s.status().message().find("secret"), std::string::npos) << s.status().message();
+    }
+  }
+  // Paths, even odd ones, stay paths.
+  for (std::string path : {"/srv/a:b/vmail.db", "/x/postgresql:/vmail.db", "relative.db", "c:vmail.db", ":/x"}) {
+    auto s = load_settings({}, map_env({{"VMAIL_DB", path}}));
+    ASSERT_TRUE(s.ok()) << path << ": " << s.status().message();
+    EXPECT_EQ(s->upstream, "");
+  }
+}
+
 TEST(SettingsTest, BadValuesAreConfigErrors) {
   for (auto [name, value] : std::vector<std::pair<std::string, std::string>>{{"VMAIL_UID", "0"},
                                                                              {"VMAIL_GID", "0"},

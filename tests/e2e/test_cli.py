@@ -11,7 +11,7 @@ import termios
 import time
 import unittest
 
-from harness import VMAIL, InstanceTestCase
+from harness import SOURCE_DIR, VMAIL, InstanceTestCase
 
 # A well-formed SHA512-CRYPT hash (of "password"); check_hash looks at salt and checksum.
 GOOD_HASH = "{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g."
@@ -425,6 +425,112 @@ class Upkeep(InstanceTestCase):
         con.close()
         restored = self.inst.vmail("--db", backup, "--json", "user", "list", check=0)
         self.assertEqual(json.loads(restored.stdout)[0]["address"], "alice@example.com")
+
+    def load_fixture(self, version):
+        """A database the vmail of schema `version` made (tests/fixtures)."""
+        os.makedirs(os.path.dirname(self.inst.db), exist_ok=True)
+        con = sqlite3.connect(self.inst.db)
+        with open(os.path.join(SOURCE_DIR, "tests", "fixtures", f"schema-{version}.sql")) as f:
+            con.executescript(f.read())
+        con.close()
+
+    def version_of(self, path):
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return con.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            con.close()
+
+    def test_db_backup_copies_without_migrating(self):
+        # Regression: `db backup` migrated first, so "back up before
+        # upgrading" backed up the upgraded file.
+        # The first schema with an alias: SQLite 3.40 misreads it (FIELD-NOTES).
+        self.load_fixture(1)
+        backup = os.path.join(self.inst.root, "before-upgrade.db")
+        p = self.inst.vmail("db", "backup", backup, check=0)
+        self.assertIn("schema version 1", p.stdout)
+        self.assertEqual(self.version_of(backup), 1)
+        self.assertEqual(self.version_of(self.inst.db), 1)
+        self.assertEqual(os.stat(backup).st_mode & 0o777, 0o600)
+
+    def test_db_backup_never_replaces_a_file(self):
+        v = self.inst.vmail
+        v("domain", "add", "example.com", check=0)
+        backup = os.path.join(self.inst.root, "backup.db")
+        with open(backup, "w") as f:
+            f.write("yesterday's backup\n")
+        p = v("db", "backup", backup, check=73)
+        self.assertEqual(p.stderr.strip().splitlines(),
+                         [f"vmail: {backup}: exists; `vmail db backup --force` replaces it"])
+        with open(backup) as f:
+            self.assertEqual(f.read(), "yesterday's backup\n")
+        self.assertEqual(os.listdir(self.inst.root).count("backup.db"), 1)
+        self.assertEqual([n for n in os.listdir(self.inst.root) if ".tmp" in n], [])
+        v("db", "backup", "--force", backup, check=0)
+        self.assertEqual(self.version_of(backup), self.version_of(self.inst.db))
+
+    def test_db_backup_of_a_missing_database_creates_nothing(self):
+        backup = os.path.join(self.inst.root, "backup.db")
+        p = self.inst.vmail("db", "backup", backup, check=66)
+        self.assertEqual(p.stderr.strip().splitlines(),
+                         [f"vmail: {self.inst.db}: no such database (`vmail db migrate` creates it)"])
+        self.assertEqual(os.listdir(self.inst.root), [])
+
+    def test_read_commands_never_create_a_database(self):
+        # Regression: `vmail --db /wrong/path.db user list` printed an empty
+        # table, exited 0 and created path.db.
+        wrong = os.path.join(self.inst.root, "wrong", "path.db")
+        reads = [("user", "list"), ("user", "show", "a@example.com"), ("alias", "list"), ("domain", "list"),
+                 ("log",), ("getent", "passwd"), ("getent", "aliases"), ("db", "status"), ("export", "--check"),
+                 ("user", "access", "a@example.com"), ("domain", "dkim", "example.com"),
+                 ("domain", "dns", "example.com")]
+        for args in reads:
+            for where in (["--db", wrong], []):
+                with self.subTest(args=args, flag=bool(where)):
+                    env = {} if where else {"VMAIL_DB": wrong}
+                    p = self.inst.vmail(*where, *args, env=env, check=66)
+                    self.assertEqual(p.stdout, "")
+                    self.assertEqual(p.stderr.strip().splitlines(),
+                                     [f"vmail: {wrong}: no such database (`vmail db migrate` creates it)"])
+                    self.assertEqual(os.listdir(self.inst.root), [])
+        # A write command still creates it, folder and all (SPEC).
+        self.inst.vmail("--db", wrong, "domain", "add", "example.com", check=0)
+        self.assertTrue(os.path.isfile(wrong))
+
+    def test_read_commands_read_an_older_schema_without_migrating(self):
+        self.load_fixture(1)
+        with open(self.inst.db, "rb") as f:
+            before = f.read()
+        users = json.loads(self.inst.vmail("--json", "user", "list", check=0).stdout)
+        self.assertEqual(len(users), 4)
+        aliases = json.loads(self.inst.vmail("--json", "alias", "list", check=0).stdout)
+        self.assertIn("team@example.com", [a["source"] for a in aliases])
+        self.inst.vmail("--json", "user", "show", "alice@example.com", check=0)
+        self.inst.vmail("log", check=0)
+        status = json.loads(self.inst.vmail("--json", "db", "status", check=0).stdout)
+        self.assertEqual(status["version"], 1)
+        with open(self.inst.db, "rb") as f:
+            self.assertEqual(f.read(), before)
+        self.assertEqual(self.version_of(self.inst.db), 1)
+
+    def test_vmail_db_that_is_a_url_but_not_postgres_is_refused(self):
+        # Regression: these became a local SQLite file named like the URL.
+        cwd = os.path.join(self.inst.root, "cwd")
+        os.makedirs(cwd)
+        commands = [("user", "list"), ("db", "status"), ("domain", "add", "example.com"), ("db", "migrate"),
+                    ("db", "backup", "b.db"), ("getent", "passwd"), ("export",)]
+        for url in ("postgresql:/vmail@host/db", "mysql://vmail@host/db", "sqlite:///var/vmail.db",
+                    "mysql://vmail:secret@host/db"):
+            for args in commands:
+                with self.subTest(url=url, args=args):
+                    p = subprocess.run([VMAIL, *args], env=dict(self.inst.env, VMAIL_DB=url), cwd=cwd,
+                                       capture_output=True, text=True, timeout=60)
+                    self.assertEqual(p.returncode, 78, p.stderr)
+                    self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+                    self.assertIn("is neither a file path nor a postgresql:// URL", p.stderr)
+                    self.assertNotIn("secret", p.stderr)
+                    self.assertEqual(os.listdir(cwd), [])
+        self.assertEqual(sorted(os.listdir(self.inst.root)), ["cwd"])
 
     def test_db_check_reports_foreign_key_damage(self):
         v = self.inst.vmail
