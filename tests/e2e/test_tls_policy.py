@@ -11,9 +11,11 @@ certificate. Two checks:
   offers the weak settings shows that this client can do them here, so a
   refusal is the server's.
 - testssl.sh (Debian `testssl.sh`) on SMTPS, submission (STARTTLS), IMAPS and
-  POP3S, JSON output: no finding is MEDIUM, HIGH or CRITICAL. The four scans
-  run side by side; the summary (highest severity and count per port) is
-  printed for the record."""
+  POP3S, JSON output: no finding is MEDIUM, HIGH or CRITICAL, no protocol
+  below TLS 1.2 and no cipher category but the strong one is offered, and
+  the TLS 1.2 ciphers in the server's order are ECDHE with AEAD only. The
+  four scans run side by side; the summary (highest severity and count per
+  port) is printed for the record."""
 
 import json
 import os
@@ -67,16 +69,20 @@ def handshake(port, starttls, *args):
     if starttls:
         cmd += ["-starttls", starttls]
     p = subprocess.run(cmd, input=b"", capture_output=True, timeout=60)
-    # The session block: "    Protocol  : TLSv1.2" and "    Cipher    : ECDHE-RSA-AES128-GCM-SHA256"
-    # ("0000" or "(NONE)" when nothing was agreed).
-    session = {}
+    # "New, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384" ("(NONE)" when nothing
+    # was agreed). Before TLS 1.3 the version there is the cipher's own
+    # ("SSLv3" for AES128-SHA): the session block's "Protocol  : TLSv1.2"
+    # says what was negotiated (TLS 1.3 prints no session block at EOF).
+    protocol = cipher = None
     for line in p.stdout.decode(errors="replace").splitlines():
-        key, sep, value = line.strip().partition(":")
-        if sep and key.strip() in ("Protocol", "Cipher"):
-            session[key.strip()] = value.strip()
-    if p.returncode != 0 or session.get("Cipher") in (None, "0000", "(NONE)"):
+        line = line.strip()
+        if line.startswith("New, ") and ", Cipher is " in line:
+            protocol, cipher = line[5:].split(", Cipher is ")
+        elif line.startswith("Protocol") and ":" in line:
+            protocol = line.split(":", 1)[1].strip()
+    if p.returncode != 0 or cipher in (None, "(NONE)"):
         return None
-    return session.get("Protocol"), session["Cipher"]
+    return protocol, cipher
 
 
 class TlsPolicyTest(ServerTestCase):
@@ -140,6 +146,10 @@ class TlsPolicyTest(ServerTestCase):
                 self.assertEqual(handshake(port, starttls)[0], "TLSv1.3")
 
     def test_testssl_finds_nothing_above_low_on_smtps_submission_imaps_pop3s(self):
+        # -p protocols, -s cipher categories, -P the server's picks and its
+        # cipher order per protocol: what the TLS settings decide. Not -S
+        # (the test certificate) nor -U (OpenSSL's bugs): a full run took
+        # over 6 minutes per port on a loaded 2-core machine.
         out = tempfile.mkdtemp(prefix="vmail-testssl-")
         self.addCleanup(shutil.rmtree, out, True)
         scans = {}
@@ -147,35 +157,51 @@ class TlsPolicyTest(ServerTestCase):
         for service, starttls in SCANNED:
             json_file = os.path.join(out, f"{service}.json")
             cmd = ["testssl", "--quiet", "--color", "0", "--warnings", "off", "--nodns", "none", "--add-ca", self.ca,
-                   "--jsonfile", json_file]
+                   "-p", "-s", "-P", "--jsonfile", json_file]
             if starttls:
                 cmd += ["--starttls", starttls]
             cmd.append(f"127.0.0.1:{self.server.ports[service]}")
-            log = open(os.path.join(out, f"{service}.log"), "w")
-            scans[service] = (subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                               cwd=out), json_file, log)
+            with open(os.path.join(out, f"{service}.log"), "w") as log:
+                scans[service] = (subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                                   stderr=subprocess.STDOUT, cwd=out), json_file, log.name)
         problems, summary = [], []
         for service, (proc, json_file, log) in scans.items():
-            proc.wait(timeout=540)
-            log.close()
-            with open(log.name, errors="replace") as f:
+            try:
+                proc.wait(timeout=900)
+            finally:
+                proc.kill()
+            with open(log, errors="replace") as f:
                 output = f.read()
             self.assertTrue(os.path.exists(json_file), f"{service}: testssl wrote no JSON:\n{output[-3000:]}")
             with open(json_file) as f:
                 findings = json.load(f)
-            fatal = [x for x in findings if x.get("severity") in ("FATAL", "WARN") and x["id"] != "scanTime"]
-            self.assertEqual(fatal, [], f"{service}: the scan itself had problems")
+            by_id = {x["id"]: x for x in findings}
+            # engine_problem: this OpenSSL has no GOST engine (the client side).
+            broken = [x for x in findings if x.get("severity") in ("FATAL", "WARN") and x["id"] != "engine_problem"]
+            problems += [f"{service}: scan problem {x['id']}: {x['finding']}" for x in broken]
             ranked = [x for x in findings if x.get("severity") in SEVERITIES]
             worst = max((SEVERITIES.index(x["severity"]) for x in ranked), default=0)
             above_low = [x for x in ranked if SEVERITIES.index(x["severity"]) > SEVERITIES.index("LOW")]
             low = [x for x in ranked if x["severity"] == "LOW"]
             summary.append(f"{service}: highest {SEVERITIES[worst]}, {len(above_low)} above LOW, {len(low)} LOW "
-                           f"({', '.join(x['id'] for x in low)}), {len(findings)} entries")
+                           f"({', '.join(x['id'] for x in low) or '-'}), {len(findings)} entries")
             problems += [f"{service}: {x['severity']} {x['id']}: {x['finding']}" for x in above_low]
+            # What testssl saw, beyond its severities (it rates RSA key
+            # exchange and CBC only LOW): old protocols and every cipher
+            # category but the strong one not offered, and the TLS 1.2 list
+            # in the server's order only ECDHE with AEAD.
+            for name in ("SSLv2", "SSLv3", "TLS1", "TLS1_1", "cipherlist_NULL", "cipherlist_aNULL",
+                         "cipherlist_EXPORT", "cipherlist_LOW", "cipherlist_3DES_IDEA", "cipherlist_AVERAGE"):
+                finding = by_id.get(name, {}).get("finding", "(missing)")
+                if not finding.startswith("not offered"):
+                    problems.append(f"{service}: {name}: {finding}")
+            tls12 = by_id.get("cipherorder_TLSv1_2", {}).get("finding", "").split()
+            if not tls12 or any(not (c.startswith("ECDHE-") and ("-GCM-" in c or "CHACHA20-POLY1305" in c))
+                                for c in tls12):
+                problems.append(f"{service}: TLS 1.2 ciphers offered: {tls12}")
         summary.append(f"4 scans side by side: {time.monotonic() - start:.0f} s")
-        print("\ntestssl.sh: " + "\n  ".join(summary), flush=True)
+        print("\ntestssl.sh " + "\n  ".join(summary), flush=True)
         self.assertEqual(problems, [])
-
 
 if __name__ == "__main__":
     unittest.main()
