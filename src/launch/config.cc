@@ -117,6 +117,7 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
       {"ssl_fullchain", tls.fullchain},
       {"ssl_pair", tls.pair},
       {"dh_file", l.dh_file},
+      {"tls_cipher_list", kTlsCipherList},
       {"dovecot_listen", e.listen.empty() ? "*, ::" : e.listen},
       {"dovecot_base_dir", l.dovecot_base_dir},
       {"dovecot_state_dir", l.dovecot_state_dir},
@@ -132,11 +133,9 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
       // Dovecot needs a distinct instance name per base_dir for doveadm.
       {"instance_name", "vmail"},
       // Outbound: direct (relayhost empty, opportunistic TLS) or through the
-      // relay with mandatory TLS, verified when a CA file was given.
+      // relay with mandatory TLS, its certificate verified (VMAIL_RELAY_TLS).
       {"relay_host", l.relay.host},
-      {"smtp_tls_security_level", l.relay.host.empty()      ? "may"
-                                  : l.relay.ca_file.empty() ? "encrypt"
-                                                            : "secure"},
+      {"smtp_tls_security_level", l.relay.host.empty() ? "may" : l.relay.tls_level},
       {"relay_ca_file", l.relay.ca_file},
       {"smtp_sasl_auth_enable", l.relay.user.empty() ? "no" : "yes"},
       {"smtp_sasl_password_maps", l.relay.user.empty() ? "" : l.base.map_type + ":" + l.relay_password_map},

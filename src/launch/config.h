@@ -19,6 +19,14 @@ struct EmbeddedTemplate {
   std::string text;
 };
 
+// The TLS 1.2 ciphers every service offers (SPEC "Mail policy": ECDHE key
+// exchange and AEAD only): Mozilla's "intermediate" list without its DHE
+// suites, in OpenSSL's names, best first. Postfix's tls_high_cipherlist and
+// Dovecot's ssl_cipher_list.
+inline constexpr const char* kTlsCipherList =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
 // The templates compiled into the program (generated from templates/).
 const std::vector<EmbeddedTemplate>& embedded_templates();
 

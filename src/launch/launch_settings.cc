@@ -46,7 +46,10 @@ const std::vector<SettingDoc> kLaunchSettingDocs = {
     {"VMAIL_RELAY_HOST", "send outbound mail through this host:port (STARTTLS required); default: straight to MX"},
     {"VMAIL_RELAY_USER", "SASL user name at the relay host (with VMAIL_RELAY_PASSWORD_FILE)"},
     {"VMAIL_RELAY_PASSWORD_FILE", "file holding the relay password on one line (never logged)"},
-    {"VMAIL_RELAY_CA_FILE", "CA certificates that must sign the relay's certificate; default: not verified"},
+    {"VMAIL_RELAY_TLS",
+     "secure: the relay's certificate must chain to the CA file and name the relay host (default); encrypt: TLS "
+     "without that check (the password could go to an impostor)"},
+    {"VMAIL_RELAY_CA_FILE", "CA certificates that must sign the relay's certificate; default: the system's"},
     {"VMAIL_DKIM_REQUIRE_SAFE_KEYS",
      "yes: OpenDKIM refuses a key whose folder chain others can write (default); no: only warns"},
     {"VMAIL_DNS_RESOLVER",
@@ -110,23 +113,52 @@ bool is_ipv6(const std::string& s) {
   return inet_pton(AF_INET6, s.c_str(), &a) == 1;
 }
 
-// One mynetworks entry: address or address/prefix, IPv6 in brackets.
-bool valid_network(const std::string& token) {
+// One mynetworks entry, address or address/prefix (IPv6 in brackets), as
+// family and prefix length; nullopt when it is neither.
+struct Network {
+  bool ipv6 = false;
+  int prefix = 0;
+  in6_addr addr6{};
+};
+
+std::optional<Network> parse_network(const std::string& token) {
   std::string addr = token;
   std::string prefix;
   if (auto slash = token.rfind('/'); slash != std::string::npos) {
     addr = token.substr(0, slash);
     prefix = token.substr(slash + 1);
     if (prefix.empty() || prefix.size() > 3 || prefix.find_first_not_of("0123456789") != std::string::npos) {
-      return false;
+      return std::nullopt;
     }
   }
+  Network n;
   if (addr.size() > 2 && addr.front() == '[' && addr.back() == ']') {
-    if (!is_ipv6(addr.substr(1, addr.size() - 2))) return false;
-    return prefix.empty() || std::stoi(prefix) <= 128;
+    n.ipv6 = true;
+    if (inet_pton(AF_INET6, addr.substr(1, addr.size() - 2).c_str(), &n.addr6) != 1) return std::nullopt;
+    n.prefix = prefix.empty() ? 128 : std::stoi(prefix);
+    if (n.prefix > 128) return std::nullopt;
+    return n;
   }
-  if (!is_ipv4(addr)) return false;
-  return prefix.empty() || std::stoi(prefix) <= 32;
+  if (!is_ipv4(addr)) return std::nullopt;
+  n.prefix = prefix.empty() ? 32 : std::stoi(prefix);
+  if (n.prefix > 32) return std::nullopt;
+  return n;
+}
+
+// The widest networks that may relay without AUTH. Anything wider covers a
+// large part of the Internet: 0.0.0.0/0 and ::/0 let every client relay, and
+// 0.0.0.0/1 + 128.0.0.0/1 (or a handful of /2../7) do the same in pieces, so
+// the limit is per entry and well above /0. The private ranges fit: 10/8,
+// 172.16/12, 192.168/16 and IPv6 unique local fc00::/7 (the one exception
+// below /16: it is not routed on the Internet).
+constexpr int kWidestIpv4 = 8;
+constexpr int kWidestIpv6 = 16;
+
+bool in_unique_local(const Network& n) { return n.prefix >= 7 && (n.addr6.s6_addr[0] & 0xfe) == 0xfc; }
+
+bool open_relay(const Network& n) {
+  if (!n.ipv6) return n.prefix < kWidestIpv4;
+  return n.prefix < kWidestIpv6 && !in_unique_local(n);
 }
 
 // A SASL login Postfix can store as `user:password`: it splits at the first
@@ -144,13 +176,28 @@ bool safe_config_path(const std::string& p) { return p.find_first_of("\n\r\t ,#\
 
 using Getter = std::function<std::optional<std::string>(const std::string&)>;
 
+// The CA file the relay's certificate is checked against: a readable PEM
+// file whose path can go into main.cf.
+Status check_ca_file(const std::string& path, bool explicit_file) {
+  const std::string field = explicit_file ? "VMAIL_RELAY_CA_FILE " + quote(path)
+                                          : "VMAIL_RELAY_CA_FILE: not set, and the system CA bundle " + quote(path);
+  if (!safe_config_path(path)) return Status(Code::kConfig, field + ": spaces, commas, quotes and '#' are not allowed");
+  auto content = read_file(path);
+  if (!content.ok() || !*content || (*content)->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return Status(Code::kConfig, field + ": not a readable PEM certificate file" +
+                                     (explicit_file ? "" : " (install ca-certificates or set VMAIL_RELAY_CA_FILE)"));
+  }
+  return Status::Ok();
+}
+
 Result<RelaySettings> load_relay(const Getter& get) {
   RelaySettings r;
   auto host = get("VMAIL_RELAY_HOST");
   auto user = get("VMAIL_RELAY_USER");
   auto file = get("VMAIL_RELAY_PASSWORD_FILE");
   if (!host) {
-    for (const char* name : {"VMAIL_RELAY_USER", "VMAIL_RELAY_PASSWORD_FILE", "VMAIL_RELAY_CA_FILE"}) {
+    for (const char* name :
+         {"VMAIL_RELAY_USER", "VMAIL_RELAY_PASSWORD_FILE", "VMAIL_RELAY_TLS", "VMAIL_RELAY_CA_FILE"}) {
       if (get(name)) return Status(Code::kConfig, std::string(name) + ": set without VMAIL_RELAY_HOST");
     }
     return r;
@@ -171,17 +218,24 @@ Result<RelaySettings> load_relay(const Getter& get) {
     auto password = read_relay_password(r.password_file);
     if (!password.ok()) return password.status();
   }
-  if (auto ca = get("VMAIL_RELAY_CA_FILE")) {
-    r.ca_file = absolute_path(*ca);
-    if (!safe_config_path(r.ca_file)) {
-      return Status(Code::kConfig,
-                    "VMAIL_RELAY_CA_FILE " + quote(r.ca_file) + ": spaces, commas, quotes and '#' are not allowed");
+  if (auto level = get("VMAIL_RELAY_TLS")) {
+    if (*level != "secure" && *level != "encrypt") {
+      return Status(Code::kConfig, "VMAIL_RELAY_TLS " + quote(*level) +
+                                       ": must be secure (verify the relay's certificate) or encrypt (do not)");
     }
-    auto content = read_file(r.ca_file);
-    if (!content.ok() || !*content || (*content)->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
-      return Status(Code::kConfig, "VMAIL_RELAY_CA_FILE " + quote(r.ca_file) + ": not a readable PEM certificate file");
-    }
+    r.tls_level = *level;
   }
+  auto ca = get("VMAIL_RELAY_CA_FILE");
+  if (r.tls_level == "encrypt") {
+    if (ca) {
+      return Status(Code::kConfig,
+                    "VMAIL_RELAY_CA_FILE: set with VMAIL_RELAY_TLS=encrypt, which verifies nothing "
+                    "(use VMAIL_RELAY_TLS=secure, or drop the CA file)");
+    }
+    return r;
+  }
+  r.ca_file = ca ? absolute_path(*ca) : kSystemCaFile;
+  if (Status s = check_ca_file(r.ca_file, ca.has_value()); !s.ok()) return s;
   return r;
 }
 
@@ -253,9 +307,17 @@ Result<std::string> parse_mynetworks(const std::string& value) {
   std::string token;
   auto flush = [&]() -> Status {
     if (token.empty()) return Status::Ok();
-    if (!valid_network(token)) {
+    auto network = parse_network(token);
+    if (!network) {
       return Status(Code::kConfig,
                     "VMAIL_MYNETWORKS " + quote(token) + ": not an IPv4 address or network, nor an [IPv6] one");
+    }
+    if (open_relay(*network)) {
+      return Status(Code::kConfig, "VMAIL_MYNETWORKS " + quote(token) +
+                                       ": an open relay (every client in it may relay without AUTH); IPv4 networks "
+                                       "may be at most /" +
+                                       std::to_string(kWidestIpv4) + ", IPv6 at most /" + std::to_string(kWidestIpv6) +
+                                       " (fc00::/7 excepted)");
     }
     out += (out.empty() ? "" : " ") + token;
     token.clear();

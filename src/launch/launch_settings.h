@@ -46,15 +46,26 @@ struct Endpoints {
 Result<Endpoints> load_endpoints(const std::map<std::string, std::string>& flags, const EnvReader& env,
                                  const std::map<std::string, std::string>& recorded = {});
 
+// The system's CA bundle (Debian's ca-certificates): what the relay's
+// certificate is checked against when VMAIL_RELAY_CA_FILE is not set.
+inline constexpr const char* kSystemCaFile = "/etc/ssl/certs/ca-certificates.crt";
+
 // Outbound mail through a relay host (VMAIL_RELAY_HOST, VMAIL_RELAY_USER,
-// VMAIL_RELAY_PASSWORD_FILE, VMAIL_RELAY_CA_FILE). `host` empty = mail goes
-// straight to each domain's MX. The password itself is never kept here: it is
-// read from `password_file` when the map is written (read_relay_password).
+// VMAIL_RELAY_PASSWORD_FILE, VMAIL_RELAY_TLS, VMAIL_RELAY_CA_FILE). `host`
+// empty = mail goes straight to each domain's MX. The password itself is
+// never kept here: it is read from `password_file` when the map is written
+// (read_relay_password).
 struct RelaySettings {
   std::string host;           // as Postfix's relayhost wants it: "[name]:port" (no MX lookup)
   std::string user;           // "" = relay without AUTH
   std::string password_file;  // absolute; set exactly when `user` is
-  std::string ca_file;        // absolute; "" = the certificate is not verified
+  // VMAIL_RELAY_TLS as Postfix's smtp_tls_security_level: "secure" (the
+  // default: the certificate must chain to `ca_file` and name the relay host,
+  // so the password never goes to an impostor) or "encrypt" (TLS, nothing
+  // verified: the explicit opt-out).
+  std::string tls_level = "secure";
+  // absolute: VMAIL_RELAY_CA_FILE, else kSystemCaFile; "" with "encrypt"
+  std::string ca_file;
 };
 
 // Everything vmail-launch needs to know.

@@ -110,6 +110,39 @@ TEST(LaunchSettingsTest, RejectsBadValues) {
   }
 }
 
+// SPEC "Mail policy": a VMAIL_MYNETWORKS that lets every client relay is an
+// open relay, refused with one line naming the setting. Per entry: IPv4 wider
+// than /8, IPv6 wider than /16 outside unique local fc00::/7.
+TEST(LaunchSettingsTest, RefusesOpenRelayNetworks) {
+  for (const std::string open : {"0.0.0.0/0", "[::]/0", "[::0]/0", "1.2.3.4/0", "0.0.0.0/1", "127.0.0.1/32 0.0.0.0/0",
+                                 "0.0.0.0/1,128.0.0.0/1", "10.0.0.0/7", "64.0.0.0/2", "[2000::]/3", "[2001:db8::]/15",
+                                 "[::1]/128 [::ffff:0:0]/0", "[fc00::]/6", "[fe80::]/9"}) {
+    auto r = parse_mynetworks(open);
+    ASSERT_FALSE(r.ok()) << open;
+    EXPECT_EQ(r.status().code(), Code::kConfig) << open;
+    EXPECT_EQ(r.status().message().rfind("VMAIL_MYNETWORKS", 0), 0u) << r.status().message();
+    EXPECT_NE(r.status().message().find("open relay"), std::string::npos) << r.status().message();
+    EXPECT_EQ(r.status().message().find('\n'), std::string::npos);
+    auto env = base_env();
+    env["VMAIL_MYNETWORKS"] = open;
+    EXPECT_EQ(load_launch_settings({}, map_env(env)).status().code(), Code::kConfig) << open;
+  }
+  const std::vector<std::pair<std::string, std::string>> good = {
+      {"127.0.0.0/8 [::1]/128", "127.0.0.0/8 [::1]/128"},
+      {"10.0.0.0/8", "10.0.0.0/8"},
+      {"172.16.0.0/12,192.168.0.0/16", "172.16.0.0/12 192.168.0.0/16"},
+      {"203.0.113.7", "203.0.113.7"},
+      {"[2001:db8::]/16 [2001:db8:1::]/48", "[2001:db8::]/16 [2001:db8:1::]/48"},
+      {"[fc00::]/7 [FD00::]/8", "[fc00::]/7 [FD00::]/8"},
+      {"[::1]", "[::1]"},
+  };
+  for (const auto& [in, out] : good) {
+    auto r = parse_mynetworks(in);
+    ASSERT_TRUE(r.ok()) << in << ": " << r.status().message();
+    EXPECT_EQ(*r, out);
+  }
+}
+
 TEST(LaunchSettingsTest, FlagsAndRecordedEndpoints) {
   EXPECT_EQ(flag_name("VMAIL_SMTP_PORT"), "--smtp-port");
   EXPECT_EQ(flag_name("MAIL_DOMAIN"), "--mail-domain");
@@ -197,6 +230,55 @@ TEST(RelaySettingsTest, UserAndPasswordFileGoTogetherAndThePasswordIsNeverShown)
   EXPECT_NE(load().status().message().find("set without VMAIL_RELAY_HOST"), std::string::npos);
 }
 
+// The relay's certificate is verified unless VMAIL_RELAY_TLS=encrypt says
+// not to: against VMAIL_RELAY_CA_FILE, else the system CAs.
+TEST(RelaySettingsTest, CertificateVerifiedByDefault) {
+  testing::TempDir dir;
+  const std::string ca = dir.path() + "/ca.pem";
+  std::ofstream(ca) << "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  auto env = base_env();
+  env["VMAIL_RELAY_HOST"] = "smtp.example.net:587";
+  auto load = [&env] { return load_launch_settings({}, map_env(env)); };
+  auto l = load();
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_EQ(l->relay.tls_level, "secure");
+  EXPECT_EQ(l->relay.ca_file, kSystemCaFile);
+
+  env["VMAIL_RELAY_CA_FILE"] = ca;
+  l = load();
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_EQ(l->relay.tls_level, "secure");
+  EXPECT_EQ(l->relay.ca_file, ca);
+  env["VMAIL_RELAY_TLS"] = "secure";
+  EXPECT_TRUE(load().ok());
+
+  // The opt-out verifies nothing, so a CA file with it is a contradiction.
+  env["VMAIL_RELAY_TLS"] = "encrypt";
+  auto both = load();
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(both.status().code(), Code::kConfig);
+  EXPECT_EQ(both.status().message().rfind("VMAIL_RELAY_CA_FILE", 0), 0u) << both.status().message();
+  env.erase("VMAIL_RELAY_CA_FILE");
+  l = load();
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  EXPECT_EQ(l->relay.tls_level, "encrypt");
+  EXPECT_EQ(l->relay.ca_file, "");
+
+  for (const std::string bad : {"may", "none", "SECURE", "verify", "dane"}) {
+    env["VMAIL_RELAY_TLS"] = bad;
+    auto r = load();
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().message().rfind("VMAIL_RELAY_TLS", 0), 0u) << r.status().message();
+  }
+  env.erase("VMAIL_RELAY_TLS");
+  env["VMAIL_RELAY_CA_FILE"] = dir.path() + "/missing.pem";
+  EXPECT_NE(load().status().message().find("not a readable PEM certificate file"), std::string::npos);
+  env.erase("VMAIL_RELAY_HOST");
+  env.erase("VMAIL_RELAY_CA_FILE");
+  env["VMAIL_RELAY_TLS"] = "encrypt";
+  EXPECT_EQ(load().status().message(), "VMAIL_RELAY_TLS: set without VMAIL_RELAY_HOST");
+}
+
 TEST(RelaySettingsTest, MainCfRendersTheRelayButNeverThePassword) {
   testing::TempDir dir;
   const std::string file = dir.path() + "/relay.pw";
@@ -224,7 +306,8 @@ TEST(RelaySettingsTest, MainCfRendersTheRelayButNeverThePassword) {
   env["VMAIL_RELAY_PASSWORD_FILE"] = file;
   std::string relayed = main_cf(env);
   EXPECT_NE(relayed.find("\nrelayhost = [smtp.example.net]:587\n"), std::string::npos);
-  EXPECT_NE(relayed.find("\nsmtp_tls_security_level = encrypt\n"), std::string::npos);
+  EXPECT_NE(relayed.find("\nsmtp_tls_security_level = secure\n"), std::string::npos);
+  EXPECT_NE(relayed.find("\nsmtp_tls_CAfile = " + std::string(kSystemCaFile) + "\n"), std::string::npos);
   EXPECT_NE(relayed.find("\nsmtp_sasl_auth_enable = yes\n"), std::string::npos);
   EXPECT_NE(relayed.find("\nsmtp_sasl_password_maps = hash:/srv/one/etc/postfix/relay_passwords\n"), std::string::npos);
   EXPECT_EQ(relayed.find("never-in-main-cf"), std::string::npos);
@@ -329,6 +412,44 @@ TEST(LaunchConfigTest, EveryTemplateVariableHasAValue) {
       EXPECT_NE(f.content.find("smtpd_tls_auth_only = yes"), std::string::npos);
     }
   }
+}
+
+// SPEC "Mail policy": TLS 1.2+, ECDHE and AEAD only, on every port of both
+// daemons; the quota warning script never runs as root.
+TEST(LaunchConfigTest, TlsOnlyEcdheAeadAndNoRootScript) {
+  auto l = load_launch_settings({}, map_env(base_env()));
+  ASSERT_TRUE(l.ok());
+  auto files = render_configs(*l, TlsFiles{"/c/cert.pem", "/c/privkey.pem", "/c/fullchain.pem", false, "/c/pair.pem"});
+  ASSERT_TRUE(files.ok());
+  std::map<std::string, std::string> by_path;
+  for (const auto& f : *files) by_path[f.path] = f.content;
+  const std::string list = kTlsCipherList;
+  std::istringstream ciphers(list);
+  for (std::string c; std::getline(ciphers, c, ':');) {
+    EXPECT_EQ(c.rfind("ECDHE-", 0), 0u) << c;
+    EXPECT_TRUE(c.find("-GCM-") != std::string::npos || c.ends_with("-CHACHA20-POLY1305")) << c;
+  }
+  const std::string main_cf = by_path["/srv/one/etc/postfix/main.cf"];
+  for (const std::string& line : std::vector<std::string>{
+           "smtpd_tls_protocols = >=TLSv1.2", "smtpd_tls_mandatory_protocols = >=TLSv1.2", "smtpd_tls_ciphers = high",
+           "smtpd_tls_mandatory_ciphers = high", "tls_high_cipherlist = " + list, "tls_preempt_cipherlist = yes"}) {
+    EXPECT_NE(main_cf.find("\n" + line + "\n"), std::string::npos) << line;
+  }
+  const std::string master_cf = by_path["/srv/one/etc/postfix/master.cf"];
+  EXPECT_EQ(master_cf.find("tls_ciphers"), std::string::npos);
+  EXPECT_EQ(master_cf.find("tls_protocols"), std::string::npos);
+  const std::string ssl = by_path["/srv/one/etc/dovecot/conf.d/10-ssl.conf"];
+  for (const std::string& line : std::vector<std::string>{"ssl_min_protocol = TLSv1.2", "ssl_cipher_list = " + list,
+                                                          "ssl_prefer_server_ciphers = yes"}) {
+    EXPECT_NE(ssl.find("\n" + line + "\n"), std::string::npos) << line;
+  }
+  const std::string dovecot = by_path["/srv/one/etc/dovecot/dovecot.conf"];
+  auto service = dovecot.find("service quota-warning {");
+  ASSERT_NE(service, std::string::npos);
+  const std::string block = dovecot.substr(service, dovecot.find("\n}\n", service) - service);
+  EXPECT_EQ(block.find("user = root"), std::string::npos) << block;
+  EXPECT_NE(block.find("\n  user = " + template_values(*l, TlsFiles{}).at("vmail_user") + "\n"), std::string::npos)
+      << block;
 }
 
 TEST(LaunchTlsTest, SelfSignedMatchesAndForeignKeyDoesNot) {

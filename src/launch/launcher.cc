@@ -203,6 +203,10 @@ Status prepare_database_step(const LaunchSettings& l) {
 Status prepare_dirs_step(const LaunchSettings& l) {
   std::vector<std::string> warnings;
   if (Status s = prepare_dirs(l, &warnings); !s.ok()) return s;
+  if (!l.relay.host.empty() && l.relay.tls_level == "encrypt") {
+    warnings.push_back("VMAIL_RELAY_TLS=encrypt: the relay's certificate is not verified" +
+                       std::string(l.relay.user.empty() ? "" : "; whoever answers for it gets the relay password"));
+  }
   log_warnings(warnings);
   if (std::string adopted = adopt_legacy_queue(l); !adopted.empty()) spdlog::warn("{}", adopted);
   return Status::Ok();

@@ -5,6 +5,8 @@ ManageSieve, and vacation replies. One server for the whole class."""
 import base64
 import json
 import os
+import pwd
+import subprocess
 import smtplib
 import socket
 import time
@@ -186,6 +188,11 @@ class AccountFeaturesTest(ServerTestCase):
         s.wait_for_message(walt, "big one")
         s.wait_for_message(walt, "80% full")
         self.assertFalse(any(b"95% full" in m for m in s.messages(walt)))
+        # The script ran as the vmail user, never as root (issue 22): what
+        # Dovecot itself reads from the configuration it runs with.
+        p = subprocess.run(["doveconf", "-c", s.dovecot_conf, "-h", "service/quota-warning/user"], capture_output=True,
+                           text=True, timeout=60, check=True)
+        self.assertEqual(p.stdout.strip(), pwd.getpwuid(int(s.env.get("VMAIL_UID", "5000"))).pw_name)
 
     # Sieve ------------------------------------------------------------------------
     def test_managesieve_requires_tls_then_filters_delivery(self):

@@ -104,6 +104,50 @@ class BadConfigTest(unittest.TestCase):
                 self.assert_refused(p, needle)
                 self.assertNotIn(secret, p.stdout + p.stderr)
 
+    def test_open_relay_mynetworks_is_refused_and_nothing_starts(self):
+        # SPEC "Mail policy": a VMAIL_MYNETWORKS that lets every client relay
+        # is an open relay. So is one that covers a large part of the
+        # Internet: IPv4 shorter than /8, IPv6 shorter than /16 (outside fc00::/7).
+        cases = ["0.0.0.0/0", "[::]/0", "[::0]/0", "127.0.0.1/32 0.0.0.0/0", "0.0.0.0/1 128.0.0.0/1",
+                 "1.2.3.4/0", "10.0.0.0/7", "[2000::]/3", "[::1]/128,[2001:db8::]/15"]
+        base = dict(self.server.env)
+
+        def refused(value, *args):
+            self.server.env = {**base, "VMAIL_MYNETWORKS": value}
+            p = self.server.launch(*args)
+            self.assert_refused(p, "VMAIL_MYNETWORKS")
+            self.assertIn("open relay", p.stderr)
+            # Nothing rendered, no database: the settings stop it first.
+            self.assertFalse(os.path.exists(os.path.join(self.server.postfix_dir, "main.cf")))
+            self.assertFalse(os.path.exists(self.server.path("data/state/vmail.db")))
+
+        # --configure-only renders everything a start would, without daemons.
+        for value in cases:
+            with self.subTest(value=value):
+                refused(value, "--configure-only")
+        refused("0.0.0.0/0")
+        # Narrow enough: configured.
+        self.server.env = {**base, "VMAIL_MYNETWORKS": "10.0.0.0/8 [fd00::]/8 [2001:db8::]/32 192.168.0.0/16"}
+        p = self.server.launch("--configure-only")
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_bad_relay_tls_settings(self):
+        ca, _ = make_cert(self.server.root, "relay-ca")
+        host = {"VMAIL_RELAY_HOST": "relay.example.net:587"}
+        cases = [
+            ({**host, "VMAIL_RELAY_TLS": "may"}, "VMAIL_RELAY_TLS"),
+            ({**host, "VMAIL_RELAY_TLS": "none"}, "VMAIL_RELAY_TLS"),
+            ({**host, "VMAIL_RELAY_TLS": "encrypt", "VMAIL_RELAY_CA_FILE": ca}, "VMAIL_RELAY_CA_FILE"),
+            ({"VMAIL_RELAY_TLS": "encrypt"}, "without VMAIL_RELAY_HOST"),
+        ]
+        base = dict(self.server.env)
+        for extra, needle in cases:
+            with self.subTest(extra=extra):
+                self.server.env = {**base, **extra}
+                p = self.server.launch("--configure-only")
+                self.assert_refused(p, needle)
+                self.assertIn("VMAIL_RELAY_TLS", p.stderr)
+
     def test_given_certificate_is_installed_with_seed_permissions(self):
         cert, key = make_cert(self.server.root, "real")
         self.server.env.update({"SSL_CERT_FILE": cert, "SSL_KEY_FILE": key})
