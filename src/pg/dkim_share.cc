@@ -29,7 +29,9 @@ Result<DkimShare> upload_dkim_keys(Connection& conn, Database& replica, const Dk
     for (int r = 0; r < have->size(); ++r) upstream.insert(have->text(r, 0));
     for (const auto& [domain, selector] : replica_keys(replica)) {
       if (upstream.count(domain + " " + selector)) continue;
-      auto pem = read_file(files.path(domain, selector));
+      // An RSA 4096 key is about 3 KiB: a bigger file is not a key we wrote.
+      auto pem = read_file_limited(files.path(domain, selector), 64 * 1024);
+      if (!pem.ok() && pem.status().code() == Code::kBadInput) return Status(Code::kConfig, pem.status().message());
       if (!pem.ok()) return pem.status();
       if (!*pem) {
         ++share.missing;
