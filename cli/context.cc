@@ -8,6 +8,7 @@
 #include "core/validate.h"
 #include "exporters/export.h"
 #include "pg/replica.h"
+#include "pg/url.h"
 
 namespace vmail::cli {
 
@@ -15,6 +16,11 @@ Result<Settings*> Context::settings() {
   if (!settings_) {
     auto s = load_settings(flags, process_env());
     if (!s.ok()) return s.status();
+    // Before any command runs, read-only ones too: a password in the URL, or
+    // a remote server without verified TLS, is refused (78), not used.
+    if (!s->upstream.empty()) {
+      if (Status st = pg::check_url(s->upstream, "VMAIL_DB"); !st.ok()) return st;
+    }
     settings_ = std::move(*s);
   }
   return &*settings_;

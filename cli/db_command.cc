@@ -5,6 +5,7 @@
 
 #include "cli/app.h"
 #include "core/files.h"
+#include "pg/url.h"
 #include "pg/migrate_to.h"
 #include "pg/replica.h"
 #include "pg/schema.h"
@@ -145,9 +146,10 @@ Status db_migrate_to(Context& ctx, const std::string& url) {
                   "db migrate-to: VMAIL_DB is PostgreSQL already; run it on the node with the SQLite store");
   }
   if (!is_postgres_url(url)) {
-    return Status(Code::kUsage, "db migrate-to: URL " + quote(url) + ": not a postgresql:// URL");
+    // Not quoted: a URL of another kind may still hold a password.
+    return Status(Code::kUsage, "db migrate-to: URL: not a postgresql:// URL");
   }
-  if (Status s = check_upstream_url(url, "db migrate-to URL"); !s.ok()) return s;
+  if (Status s = pg::check_url(url, "db migrate-to URL"); !s.ok()) return s;
   auto db = ctx.database();
   if (!db.ok()) return db.status();
   auto conn = pg::Connection::open(url, (*settings)->db_password_file);

@@ -71,7 +71,10 @@ const std::vector<std::string> kConfigKeys = {"VMAIL_ROOT",
 
 // Values from --config FILE for the settings no flag gave.
 Status read_config(Context& ctx, const std::string& path) {
-  auto text = read_file(path);
+  // A settings file is a few lines; 64 KiB keeps a wrong path from being read whole.
+  constexpr size_t kMaxConfigFile = 64 * 1024;
+  auto text = read_file_limited(path, kMaxConfigFile);
+  if (!text.ok() && text.status().code() == Code::kBadInput) return Status(Code::kConfig, text.status().message());
   if (!text.ok()) return Status(Code::kConfig, path + ": " + text.status().message());
   if (!*text) return Status(Code::kConfig, path + ": no such file");
   auto values = pg::parse_settings_file(path, **text, kConfigKeys);

@@ -9,6 +9,8 @@
 #include <iostream>
 #include <optional>
 
+#include "core/files.h"
+
 namespace vmail::cli {
 namespace {
 
@@ -92,15 +94,30 @@ std::optional<std::string> prompt_no_echo(FILE* tty, const char* prompt) {
 
 }  // namespace
 
-Result<std::string> read_password(bool from_stdin) {
-  if (from_stdin) {
-    std::string line;
-    if (!std::getline(std::cin, line)) return Status(Code::kBadInput, "password: nothing on standard input");
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    return line;
+Result<std::string> read_stdin_line(const std::string& field, size_t max_bytes) {
+  std::string line;
+  bool got = false;
+  char c;
+  while (std::cin.get(c)) {
+    got = true;
+    if (c == '\n') break;
+    // Never more than the limit in memory: the rest is not read.
+    if (line.size() == max_bytes) {
+      return Status(Code::kBadInput, field + ": the line on standard input is longer than " + format_limit(max_bytes));
+    }
+    line += c;
   }
+  if (!got) return Status(Code::kBadInput, field + ": nothing on standard input");
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+Result<std::string> read_password(bool from_stdin) {
+  // A password is at most 511 bytes (check_password says so); a longer line
+  // is read only up to this bound.
+  if (from_stdin) return read_stdin_line("password", kMaxSecretLine);
   if (!isatty(STDIN_FILENO)) {
-    return Status(Code::kUsage, "password: no terminal to prompt on; use --password-stdin or --hash");
+    return Status(Code::kUsage, "password: no terminal to prompt on; use --password-stdin, --hash-stdin or --hash");
   }
   FILE* tty = std::fopen("/dev/tty", "r+");
   if (tty == nullptr) return Status(Code::kUsage, "password: cannot open the terminal; use --password-stdin");

@@ -38,6 +38,7 @@ std::string quota_text(const std::optional<uint64_t>& q) { return q ? format_quo
 
 struct PasswordArgs {
   bool from_stdin = false;
+  bool hash_from_stdin = false;
   std::string hash;
   CLI::Option* hash_option = nullptr;
 };
@@ -45,6 +46,10 @@ struct PasswordArgs {
 void add_password_options(CLI::App* cmd, PasswordArgs& args) {
   auto* in = cmd->add_flag("--password-stdin", args.from_stdin, "read the password as one line from standard input");
   args.hash_option = cmd->add_option("--hash", args.hash, "a ready hash, {SCHEME}...")->excludes(in);
+  cmd->add_flag("--hash-stdin", args.hash_from_stdin,
+                "read a ready hash, {SCHEME}..., as one line from standard input (kept out of the process list)")
+      ->excludes(in)
+      ->excludes(args.hash_option);
 }
 
 // Turns the password options into a stored `{SCHEME}hash`.
@@ -52,6 +57,12 @@ Result<std::string> password_hash(Context& ctx, const PasswordArgs& args) {
   if (args.hash_option->count() > 0) {
     if (Status s = check_hash(args.hash, "--hash"); !s.ok()) return s;
     return args.hash;
+  }
+  if (args.hash_from_stdin) {
+    auto hash = read_stdin_line("--hash-stdin", kMaxSecretLine);
+    if (!hash.ok()) return hash.status();
+    if (Status s = check_hash(*hash, "--hash-stdin"); !s.ok()) return s;
+    return *hash;
   }
   auto password = read_password(args.from_stdin);
   if (!password.ok()) return password.status();

@@ -123,12 +123,16 @@ Status check_subject(const std::string& subject) {
 }
 
 Result<std::string> read_message(const std::string& path) {
-  auto text = read_file(path);
+  // Refused by its size before it is read: /dev/zero or a mail folder given
+  // by mistake is never read whole.
+  auto text = read_file_limited(path, kMaxVacationMessage);
+  if (!text.ok() && text.status().code() == Code::kBadInput) {
+    return bad("--message-file", path, "larger than the limit of " + format_limit(kMaxVacationMessage));
+  }
   if (!text.ok()) return text.status();
   if (!*text) return Status(Code::kNoInput, "--message-file " + quote(path) + ": no such file");
   const std::string& m = **text;
   if (m.empty()) return bad("--message-file", path, "empty");
-  if (m.size() > kMaxVacationMessage) return bad("--message-file", path, "larger than 64 KiB");
   for (unsigned char c : m) {
     if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f) {
       return bad("--message-file", path, "control characters are not allowed");

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <string>
+#include <string_view>
 
 #include "cli/app.h"
 
@@ -26,6 +28,19 @@ std::string command_words(const CLI::App& app) {
     words += (words.empty() ? "" : " ") + at->get_name();
   }
   return words;
+}
+
+// CLI11 quotes arguments it did not expect (a second --hash value, a hash
+// pasted after the address): a word that looks like a {SCHEME}hash, or the
+// value of --hash=..., is not repeated in the message.
+std::string without_hashes(std::string message, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view word = argv[i];
+    if (word.rfind("--hash=", 0) == 0) word.remove_prefix(7);
+    if (word.size() < 3 || word.front() != '{') continue;
+    for (size_t at; (at = message.find(word)) != std::string::npos;) message.replace(at, word.size(), "{...}");
+  }
+  return message;
 }
 
 int run(int argc, char** argv) {
@@ -69,7 +84,7 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "vmail: %s (see vmail --help)\n", e.what());
+    std::fprintf(stderr, "vmail: %s (see vmail --help)\n", without_hashes(e.what(), argc, argv).c_str());
     return static_cast<int>(Code::kUsage);
   }
 

@@ -5,9 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -114,6 +116,57 @@ Result<std::optional<std::string>> read_file(const std::string& path) {
   });
   if (!read.ok()) return read.status();
   return std::optional<std::string>(std::move(out));
+}
+
+std::string format_limit(size_t bytes) {
+  if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  if (bytes >= (1u << 10) && bytes % (1u << 10) == 0) return std::to_string(bytes >> 10) + " KiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+namespace {
+
+Status too_large(const std::string& name, size_t max_bytes) {
+  return Status(Code::kBadInput, name + ": larger than the limit of " + format_limit(max_bytes));
+}
+
+// Reads `fd` up to max_bytes; one byte more is the refusal. `fd` stays open.
+Result<std::string> read_limited(int fd, const std::string& name, size_t max_bytes) {
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    if (static_cast<uint64_t>(st.st_size) > max_bytes) return too_large(name, max_bytes);
+  }
+  std::string out;
+  char buf[65536];
+  while (true) {
+    size_t want = std::min(sizeof buf, max_bytes + 1 - out.size());
+    ssize_t n = ::read(fd, buf, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return io_error(name, "cannot read", errno);
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    // A file that grew after fstat, or one without a size (a pipe, a device).
+    if (out.size() > max_bytes) return too_large(name, max_bytes);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> read_fd_limited(int fd, const std::string& name, size_t max_bytes) {
+  return read_limited(fd, name, max_bytes);
+}
+
+Result<std::optional<std::string>> read_file_limited(const std::string& path, size_t max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<std::string>();
+    return io_error(path, "cannot read", errno);
+  }
+  auto out = read_limited(fd, path, max_bytes);
+  ::close(fd);
+  if (!out.ok()) return out.status();
+  return std::optional<std::string>(std::move(*out));
 }
 
 Result<bool> file_has_content(const std::string& path, const std::string& content) {

@@ -34,6 +34,22 @@ bool file_exists(const std::string& path);
 // Reads a whole file. nullopt when it does not exist; a Status on other errors.
 Result<std::optional<std::string>> read_file(const std::string& path);
 
+// Reads a whole file of at most `max_bytes` (input an admin or a user hands
+// over: a vacation message, a password file, an import, a certificate).
+// nullopt when it does not exist. A file over the limit is kBadInput (65),
+// "PATH: larger than the limit of N KiB", and is never read whole: a regular
+// file is refused by its size (fstat) before any read, anything else (a pipe,
+// /dev/zero, a FIFO) after max_bytes + 1 bytes. A caller whose input is
+// configuration turns the code into kConfig (78). Other errors as read_file.
+Result<std::optional<std::string>> read_file_limited(const std::string& path, size_t max_bytes);
+
+// The same for an open descriptor (e.g. standard input), named `name` in
+// messages; `fd` is left open.
+Result<std::string> read_fd_limited(int fd, const std::string& name, size_t max_bytes);
+
+// `bytes` for a message: "4 KiB", "64 KiB", "256 MiB", or "N bytes".
+std::string format_limit(size_t bytes);
+
 // True when `path` exists and holds exactly `content`. Compares in chunks
 // (sizes first) without reading the whole file into memory.
 Result<bool> file_has_content(const std::string& path, const std::string& content);

@@ -243,8 +243,17 @@ TEST(HashTableTest, HostileRefusedWithReason) {
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.code(), Code::kBadInput);
     EXPECT_NE(s.message().find(b.reason), std::string::npos) << s.message();
-    EXPECT_EQ(s.message().rfind("password_hash ", 0), 0u) << "names the field";
+    EXPECT_EQ(s.message().rfind("password_hash: ", 0), 0u) << "names the field";
     EXPECT_EQ(s.message().find('\n'), std::string::npos) << "one line";
+    // Issue 22: never the hash, nor its value after {SCHEME}, nor an unknown scheme.
+    size_t close = b.hash.find('}');
+    std::string value = close == std::string::npos ? b.hash : b.hash.substr(close + 1);
+    if (value.size() >= 6) {
+      EXPECT_EQ(s.message().find(value), std::string::npos) << s.message();
+    }
+    for (const char* unknown : {"PLAIN", "NOPE", "secretsecret"}) {
+      EXPECT_EQ(s.message().find(unknown), std::string::npos) << s.message();
+    }
   }
 }
 

@@ -323,7 +323,13 @@ std::string hash_problem(std::string_view scheme, std::string_view value, HashUs
   for (const auto& r : kHashRules) {
     if (r.scheme == scheme) rule = &r;
   }
-  if (rule == nullptr) return "unknown scheme {" + std::string(scheme) + "}";
+  // The scheme is named only when it is a known one: an unknown "scheme"
+  // may be a password typed in the wrong place.
+  if (rule == nullptr) {
+    std::string known;
+    for (const auto& r : kHashRules) known += (known.empty() ? "" : ", ") + std::string(r.scheme);
+    return "unknown scheme (known: " + known + ")";
+  }
   if (value.empty()) return "no hash after {" + std::string(scheme) + "}";
   if (value.substr(0, rule->prefix.size()) != rule->prefix) {
     return "{" + std::string(scheme) + "} hash must start with " + std::string(rule->prefix);

@@ -35,7 +35,8 @@ bool verify_password(std::string_view password, std::string_view dovecot_hash);
 //   SSHA512/SSHA256/SSHA  base64 of digest + salt (>= 1 byte)
 //   SHA512/SHA256 base64 of the digest
 //   SCRAM-SHA-256 ITER(4096..2147483647),SALT,STOREDKEY(32 bytes),SERVERKEY(32 bytes)
-// Salts and checksums of crypt(3) forms use ./0-9A-Za-z. Pure and
+// The reason never quotes `value`, and names `scheme` only when it is a
+// known one. Salts and checksums of crypt(3) forms use ./0-9A-Za-z. Pure and
 // thread-safe; it never hashes, so it costs well under a microsecond a value.
 //
 // kStored (a row read back from the database, e.g. by the exporter) accepts

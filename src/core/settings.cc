@@ -80,28 +80,6 @@ bool is_postgres_url(const std::string& value) {
   return value.rfind("postgresql://", 0) == 0 || value.rfind("postgres://", 0) == 0;
 }
 
-// A password in VMAIL_DB would show in `ps`, shell histories and logs: it
-// belongs in PGPASSFILE or VMAIL_DB_PASSWORD_FILE.
-Status check_upstream_url(const std::string& url, const std::string& name) {
-  size_t rest = url.find("://") + 3;
-  size_t end = url.find_first_of("/?", rest);
-  std::string authority = url.substr(rest, end == std::string::npos ? std::string::npos : end - rest);
-  size_t at = authority.rfind('@');
-  bool has_password = at != std::string::npos && authority.substr(0, at).find(':') != std::string::npos;
-  if (size_t q = url.find('?', rest); !has_password && q != std::string::npos) {
-    std::string query = "&" + url.substr(q + 1);
-    has_password = query.find("&password=") != std::string::npos;
-  }
-  if (has_password) {
-    return Status(Code::kConfig,
-                  name + ": the URL holds a password; put it in VMAIL_DB_PASSWORD_FILE or PGPASSFILE instead");
-  }
-  if (url.find_first_of(" \n\t") != std::string::npos) {
-    return Status(Code::kConfig, name + ": the URL holds white space");
-  }
-  return Status::Ok();
-}
-
 Result<Settings> load_settings(const std::map<std::string, std::string>& flags, const EnvReader& env) {
   Settings s;
   auto get = [&](const std::string& name) -> std::optional<std::string> {
@@ -133,7 +111,6 @@ Result<Settings> load_settings(const std::map<std::string, std::string>& flags, 
                                      " is neither a file path nor a postgresql:// URL");
   }
   if (db && is_postgres_url(*db)) {
-    if (Status st = check_upstream_url(*db, "VMAIL_DB"); !st.ok()) return st;
     s.upstream = *db;
     s.db = s.state_dir + "/replica.db";
   } else {

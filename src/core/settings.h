@@ -28,7 +28,10 @@ struct Settings {
   std::string state_dir;  // VMAIL_STATE_DIR
   std::string db;         // VMAIL_DB, or with a PostgreSQL VMAIL_DB the node's replica
   // VMAIL_DB=postgresql://… (SPEC "Beyond one machine"): the shared store's
-  // URL, never holding a password; empty for a SQLite store. `db` is then
+  // URL as given; empty for a SQLite store. Not checked here (core does not
+  // link libpq): pg::check_url (src/pg/url.h) refuses a password in it or a
+  // remote server without verified TLS, and every program that uses it calls
+  // that first. `db` is then
   // the node's local replica, $VMAIL_STATE_DIR/replica.db, which every local
   // reader (exporters, NSS, health) uses as it would the SQLite store.
   std::string upstream;
@@ -58,10 +61,6 @@ bool is_postgres_url(const std::string& value);
 // `sqlite://`, `file:/`). load_settings refuses such a VMAIL_DB unless it is
 // a PostgreSQL URL, rather than taking it for a file name.
 bool looks_like_url(const std::string& value);
-
-// kConfig (one line starting with `name`) for a PostgreSQL URL that holds a
-// password (`user:pw@`, `password=`) or white space.
-Status check_upstream_url(const std::string& url, const std::string& name);
 
 // The export settings the launcher records and the CLI reuses.
 extern const std::vector<std::string> kRecordedSettings;

@@ -50,18 +50,6 @@ TEST(SettingsTest, PostgresUrlMakesTheReplicaTheLocalDatabase) {
   EXPECT_EQ(sqlite->upstream, "");
 }
 
-TEST(SettingsTest, PostgresUrlWithAPasswordIsRefused) {
-  for (std::string url : {"postgresql://vmail:secret@db.example/vmail", "postgres://:secret@db/vmail",
-                          "postgresql://db.example/vmail?sslmode=require&password=secret",
-                          "postgresql://db.example/vmail?password=secret", "postgresql://db/vmail bad"}) {
-    auto s = load_settings({}, map_env({{"VMAIL_DB", url}}));
-    ASSERT_FALSE(s.ok()) << url;
-    EXPECT_EQ(s.status().code(), Code::kConfig);
-    EXPECT_EQ(s.status().message().find("secret"), std::string::npos) << s.status().message();
-    EXPECT_EQ(s.status().message().rfind("VMAIL_DB:", 0), 0u);
-  }
-}
-
 // Regression: these became a new, empty SQLite file named like the URL.
 TEST(SettingsTest, UrlsOtherThanPostgresAreRefused) {
   for (std::string url : {"postgresql:/vmail@host/db", "postgres:/db", "mysql://vmail:secret@host/db",

@@ -235,7 +235,12 @@ Status check_password(std::string_view password, std::string_view field) {
 }
 
 Status check_hash(std::string_view hash, std::string_view field, HashUse use) {
-  if (hash.empty()) return bad(field, hash, "empty hash");
+  // A hash is as good as a password to an offline guesser: the message names
+  // the field and the reason, never the value (nor a part of it).
+  auto bad_hash = [field](std::string_view reason) {
+    return Status(Code::kBadInput, std::string(field) + ": " + std::string(reason));
+  };
+  if (hash.empty()) return bad_hash("empty hash");
   // Exports check every stored hash: one table lookup a byte, the reason
   // worked out only for a refused one.
   static constexpr auto kAllowed = [] {
@@ -245,19 +250,19 @@ Status check_hash(std::string_view hash, std::string_view field, HashUse use) {
   }();
   for (unsigned char c : hash) {
     if (kAllowed[c]) continue;
-    if (c < 0x20 || c == 0x7f) return bad(field, hash, "control character in hash");
-    if (c == ' ' || c == '\t') return bad(field, hash, "whitespace in hash");
-    if (c == ':') return bad(field, hash, "':' not allowed in hash");
-    return bad(field, hash, "non-ASCII character in hash");
+    if (c < 0x20 || c == 0x7f) return bad_hash("control character in hash");
+    if (c == ' ' || c == '\t') return bad_hash("whitespace in hash");
+    if (c == ':') return bad_hash("':' not allowed in hash");
+    return bad_hash("non-ASCII character in hash");
   }
-  if (hash.front() != '{') return bad(field, hash, "must start with {SCHEME}");
+  if (hash.front() != '{') return bad_hash("must start with {SCHEME}");
   size_t close = hash.find('}');
-  if (close == std::string_view::npos) return bad(field, hash, "unterminated {SCHEME}");
+  if (close == std::string_view::npos) return bad_hash("unterminated {SCHEME}");
   std::string scheme = std::string(hash.substr(1, close - 1));
   for (char& c : scheme) {
     if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
   }
-  if (std::string why = hash_problem(scheme, hash.substr(close + 1), use); !why.empty()) return bad(field, hash, why);
+  if (std::string why = hash_problem(scheme, hash.substr(close + 1), use); !why.empty()) return bad_hash(why);
   return Status::Ok();
 }
 

@@ -56,6 +56,8 @@ Status check_password(std::string_view password, std::string_view field = "passw
 // disabled or too-cheap methods are refused with the reason. Cheap enough
 // for the exporter to call on every stored row.
 // `use` as for hash_problem: kStored accepts legacy methods already stored.
+// A refusal is kBadInput "FIELD: reason": it never quotes the hash or a
+// part of it (a hash is a password to an offline guesser).
 Status check_hash(std::string_view hash, std::string_view field = "hash", HashUse use = HashUse::kNew);
 
 // Quota: `none` (no quota: nullopt) or N[K|M|G|T] with 1024-based units.

@@ -137,6 +137,10 @@ struct UserColumns {
 
 // One row through the same checks as `vmail user add`.
 Result<UserRow> check_user_row(const SourceRow& row, const UserColumns& c) {
+  // Columns swapped by mistake: a hash is never quoted as a bad address.
+  if (field(row, c.email).substr(0, 1) == "{") {
+    return Status(Code::kBadInput, "email: a {SCHEME}hash, not an address (are the columns swapped?)");
+  }
   auto address = parse_address(field(row, c.email), "email");
   if (!address.ok()) return address.status();
   UserRow out;

@@ -234,8 +234,7 @@ TEST_F(ImportTest, EveryBadRowIsReportedAndNothingIsWritten) {
   std::vector<size_t> lines;
   for (const auto& e : r.errors) lines.push_back(e.line);
   EXPECT_EQ(lines, (std::vector<size_t>{3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13})) << errors_text(r.errors);
-  EXPECT_EQ(r.errors[10].reason,
-            "password_hash \"{SHA512-CRYPT}$6$salt$abc\": SHA512-CRYPT checksum must be 86 of ./0-9A-Za-z");
+  EXPECT_EQ(r.errors[10].reason, "password_hash: SHA512-CRYPT checksum must be 86 of ./0-9A-Za-z");
   EXPECT_EQ(r.errors[0].reason, "email \"bob@@example.com\": two '@'");
   EXPECT_NE(r.errors[6].reason.find("duplicate of line 2"), std::string::npos);
   EXPECT_EQ(user_count(), 0u);

@@ -64,7 +64,7 @@ ConfigFile resolver_config(const LaunchSettings& l) {
 // Debian's OpenDKIM resolves through libunbound, which ignores resolv.conf
 // and would query the root servers itself (often blocked in containers).
 std::string system_nameservers() {
-  auto content = read_file("/etc/resolv.conf");
+  auto content = read_file_limited("/etc/resolv.conf", 64 * 1024);  // a few lines; a bigger one is ignored
   if (!content.ok() || !*content) return "";
   std::istringstream in(**content);
   std::string list;

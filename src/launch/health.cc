@@ -413,7 +413,7 @@ ServiceHealth check_follower(const std::string& status_file, std::time_t now, in
   ServiceHealth h;
   h.name = "follower";
   h.file = status_file;
-  auto text = read_file(status_file);
+  auto text = read_file_limited(status_file, 64 * 1024);  // a few lines of JSON
   if (!text.ok() || !*text) {
     h.error = "no status file " + status_file + " (the follower has not started)";
     return h;

@@ -10,6 +10,7 @@
 #include "core/files.h"
 #include "core/row_policy.h"
 #include "core/validate.h"
+#include "pg/url.h"
 
 namespace vmail {
 
@@ -182,7 +183,7 @@ Status check_ca_file(const std::string& path, bool explicit_file) {
   const std::string field = explicit_file ? "VMAIL_RELAY_CA_FILE " + quote(path)
                                           : "VMAIL_RELAY_CA_FILE: not set, and the system CA bundle " + quote(path);
   if (!safe_config_path(path)) return Status(Code::kConfig, field + ": spaces, commas, quotes and '#' are not allowed");
-  auto content = read_file(path);
+  auto content = read_file_limited(path, size_t{1} << 20);  // a CA bundle is about 200 KiB
   if (!content.ok() || !*content || (*content)->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
     return Status(Code::kConfig, field + ": not a readable PEM certificate file" +
                                      (explicit_file ? "" : " (install ca-certificates or set VMAIL_RELAY_CA_FILE)"));
@@ -275,7 +276,12 @@ Result<std::string> parse_relay_host(const std::string& value) {
 Result<std::string> read_relay_password(const std::string& path) {
   // Messages name the file, never its content.
   const std::string field = "VMAIL_RELAY_PASSWORD_FILE " + quote(path);
-  auto content = read_file(path);
+  // One line: 4 KiB is far above any password; a wrong path is not read whole.
+  constexpr size_t kMaxPasswordFile = 4096;
+  auto content = read_file_limited(path, kMaxPasswordFile);
+  if (!content.ok() && content.status().code() == Code::kBadInput) {
+    return Status(Code::kConfig, field + ": larger than the limit of " + format_limit(kMaxPasswordFile));
+  }
   if (!content.ok()) return Status(Code::kConfig, field + ": cannot be read: " + content.status().message());
   if (!*content) return Status(Code::kConfig, field + ": no such file");
   std::string password = std::move(**content);
@@ -376,6 +382,9 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   LaunchSettings l;
   auto base = load_settings(flags, env);
   if (!base.ok()) return base.status();
+  if (!base->upstream.empty()) {
+    if (Status st = pg::check_url(base->upstream, "VMAIL_DB", env); !st.ok()) return st;
+  }
   l.base = std::move(*base);
   const Settings& s = l.base;
   auto get = [&](const std::string& name) { return lookup(name, flags, env, {}); };

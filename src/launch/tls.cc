@@ -43,11 +43,19 @@ std::string openssl_reason() {
   return reason != nullptr ? reason : "OpenSSL error " + std::to_string(e);
 }
 
+// The most a certificate, key or chain file is read: a chain with its
+// intermediates is a few KiB, a whole CA bundle about 200 KiB; a wrong path
+// (a log, /dev/zero) is refused, not read whole.
+constexpr size_t kMaxPemFile = size_t{1} << 20;
+
 // Never prompt for a pass phrase: an encrypted key is a configuration error.
 int no_passphrase(char*, int, int, void*) { return -1; }
 
 Result<std::string> read_source(const std::string& path, const std::string& field) {
-  auto content = read_file(path);
+  auto content = read_file_limited(path, kMaxPemFile);
+  if (!content.ok() && content.status().code() == Code::kBadInput) {
+    return Status(Code::kConfig, field + " " + content.status().message());
+  }
   if (!content.ok()) return Status(Code::kConfig, field + " " + path + ": cannot read: " + content.status().message());
   if (!*content) return Status(Code::kConfig, field + " " + path + ": cannot read: no such file");
   return **content;
@@ -102,8 +110,8 @@ Status write_if_changed(const std::string& path, const std::string& content, con
 // A self-signed certificate is reused while it is valid for a week more and
 // names the server.
 bool self_signed_usable(const std::string& dir, const std::string& server_name) {
-  auto cert_pem = read_file(dir + "/cert.pem");
-  auto key_pem = read_file(dir + "/privkey.pem");
+  auto cert_pem = read_file_limited(dir + "/cert.pem", kMaxPemFile);
+  auto key_pem = read_file_limited(dir + "/privkey.pem", kMaxPemFile);
   if (!cert_pem.ok() || !*cert_pem || !key_pem.ok() || !*key_pem) return false;
   auto cert = parse_cert(**cert_pem, dir, "self-signed");
   auto key = parse_key(**key_pem, dir, "self-signed");
@@ -288,7 +296,7 @@ CertificateWatch::CertificateWatch(const LaunchSettings& settings) : settings_(s
 std::string CertificateWatch::fingerprint() const {
   std::string out;
   for (const std::string* path : {&settings_.cert_source, &settings_.key_source, &settings_.chain_source}) {
-    auto content = read_file(*path);
+    auto content = read_file_limited(*path, kMaxPemFile);
     if (!content.ok() || !*content) {
       out += "-;";
       continue;

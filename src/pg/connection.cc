@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <sstream>
+
+#include "core/files.h"
+#include "pg/url.h"
 
 namespace vmail::pg {
 namespace {
@@ -38,11 +40,17 @@ bool refused_for_good(const std::string& message) {
   return false;
 }
 
+// A password file holds one line; 4 KiB is far above any password and keeps
+// a wrong path (a log, /dev/zero) from being read whole.
+constexpr size_t kMaxPasswordFile = 4096;
+
 Result<std::string> read_password(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status(Code::kConfig, "VMAIL_DB_PASSWORD_FILE " + path + ": cannot be read");
-  std::string password;
-  std::getline(in, password);
+  auto content = read_file_limited(path, kMaxPasswordFile);
+  if (!content.ok() && content.status().code() == Code::kBadInput) {
+    return Status(Code::kConfig, "VMAIL_DB_PASSWORD_FILE " + content.status().message());
+  }
+  if (!content.ok() || !*content) return Status(Code::kConfig, "VMAIL_DB_PASSWORD_FILE " + path + ": cannot be read");
+  std::string password = (*content)->substr(0, (*content)->find('\n'));
   if (password.empty()) return Status(Code::kConfig, "VMAIL_DB_PASSWORD_FILE " + path + ": is empty");
   return password;
 }
@@ -85,6 +93,8 @@ std::string describe_url(const std::string& url) {
 }
 
 Result<std::unique_ptr<Connection>> Connection::open(const Settings& settings) {
+  // Again here, whoever loaded the settings: no connection without the check.
+  if (Status s = check_url(settings.upstream, "VMAIL_DB"); !s.ok()) return s;
   return open(settings.upstream, settings.db_password_file);
 }
 

@@ -43,6 +43,7 @@ Result<DkimShare> upload_dkim_keys(Connection& conn, Database& replica, const Dk
     for (const auto& [domain, selector] : replica_keys(replica)) {
       if (upstream.count(domain + " " + selector)) continue;
       auto pem = files.read_key(domain, selector);
+      if (!pem.ok() && pem.status().code() == Code::kBadInput) return Status(Code::kConfig, pem.status().message());
       if (!pem.ok()) return pem.status();
       if (!*pem) {
         ++share.missing;

@@ -4,6 +4,7 @@ against a real SQLite database under a private VMAIL_ROOT."""
 import json
 import os
 import pty
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -300,6 +301,130 @@ class HostileInput(InstanceTestCase):
         self.assertIn("newer", p.stderr)
         with open(self.inst.db, "rb") as f:
             self.assertEqual(f.read(), before)
+
+
+# A mark inside each hostile hash: the part a message must never repeat.
+SECRET = "Zq7SECRETzq"
+BAD_HASHES = [
+    "{SHA512-CRYPT}$6$salt$" + SECRET,        # checksum too short
+    "{SHA512-CRYPT}$6$" + SECRET + "$" + "a" * 86 + "!",
+    "{" + SECRET + "}abcdefgh",                # unknown scheme
+    "{PLAIN}" + SECRET,
+    SECRET + "{SHA512-CRYPT}",                 # no scheme first
+    "{SHA512-CRYPT}$6$salt$" + SECRET + ":x",  # ':'
+    "{SHA512-CRYPT}$6$salt$" + SECRET + " x",  # white space
+    "{SHA512-CRYPT}$6$salt$" + SECRET + "\u00e9",  # non-ASCII
+    "{CRYPT}$y$jZT$" + SECRET + "$" + "a" * 43,
+]
+
+
+def limited_memory():
+    """preexec_fn: 2 GiB of address space, so a program that reads an endless
+    file whole fails (std::bad_alloc) instead of taking the machine's memory."""
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+class Secrets(InstanceTestCase):
+    """Issue 22: a hash never reaches a message, JSON or the audit log;
+    --hash-stdin keeps it out of the process list; files and lines read whole
+    are refused over their limit before they are read."""
+
+    def setUp(self):
+        super().setUp()
+        self.inst.vmail("domain", "add", "example.com", check=0)
+        self.inst.add_user("alice@example.com")
+
+    def run_limited(self, *args, stdin=None):
+        return subprocess.run([VMAIL, *args], env=self.inst.env, stdin=stdin, capture_output=True, text=True,
+                              timeout=120, preexec_fn=limited_memory)
+
+    def assert_refused(self, p, code, *words):
+        """Exit `code`, one stderr line holding `words`, nothing changed."""
+        self.assertEqual(p.returncode, code, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, p.stderr)
+        for word in words:
+            self.assertIn(word, lines[0])
+        self.assertEqual(self.inst.dump_db(), self.db_before)
+        self.assertEqual(self.inst.exported_files(), self.files_before)
+
+    def snapshot(self):
+        self.db_before = self.inst.dump_db()
+        self.files_before = self.inst.exported_files()
+
+    def test_a_bad_hash_is_never_echoed(self):
+        self.snapshot()
+        v = self.inst.vmail
+        for bad in BAD_HASHES:
+            for argv, stdin, field in (
+                    (["user", "add", "bob@example.com", "--hash", bad], None, "--hash"),
+                    (["user", "passwd", "alice@example.com", "--hash", bad], None, "--hash"),
+                    (["user", "add", "bob@example.com", "--hash-stdin"], bad + "\n", "--hash-stdin"),
+                    (["user", "passwd", "alice@example.com", "--hash-stdin"], bad + "\n", "--hash-stdin"),
+                    (["--json", "user", "add", "bob@example.com", "--hash-stdin"], bad + "\n", "--hash-stdin")):
+                with self.subTest(argv=argv, hash=bad):
+                    p = v(*argv, input=stdin if stdin is not None else "")
+                    self.assert_refused(p, 65, field)
+                    self.assertNotIn(SECRET, p.stdout + p.stderr)
+        # A hash where CLI11 did not expect one: usage (64), still not repeated.
+        p = v("user", "add", "bob@example.com", "--hash", GOOD_HASH, BAD_HASHES[0])
+        self.assert_refused(p, 64)
+        self.assertNotIn(SECRET, p.stderr)
+        self.assertNotIn(GOOD_HASH, p.stderr)
+
+    def test_hash_stdin_sets_the_hash_and_no_output_shows_it(self):
+        v = self.inst.vmail
+        other = GOOD_HASH.replace("$salt$", "$othersalt$")
+        v("user", "add", "bob@example.com", "--hash-stdin", input=GOOD_HASH + "\r\n", check=0)
+        v("user", "passwd", "alice@example.com", "--hash-stdin", input=other + "\n", check=0)
+        with open(os.path.join(self.inst.dovecot_dir, "users")) as f:
+            users = f.read()
+        self.assertIn(f"bob@example.com:{GOOD_HASH}:", users)
+        self.assertIn(f"alice@example.com:{other}:", users)
+        for argv in (["--json", "user", "show", "bob@example.com"], ["user", "show", "bob@example.com"],
+                     ["--json", "user", "list"], ["--json", "log"], ["log"]):
+            out = v(*argv, check=0).stdout
+            self.assertNotIn("$6$", out, argv)
+        con = sqlite3.connect(self.inst.db)
+        try:
+            audit = repr(con.execute("SELECT * FROM audit_log").fetchall())
+        finally:
+            con.close()
+        self.assertNotIn("$6$", audit)
+
+    def test_hash_stdin_excludes_the_other_password_inputs(self):
+        self.snapshot()
+        v = self.inst.vmail
+        for argv in (["--hash-stdin", "--hash", GOOD_HASH], ["--hash-stdin", "--password-stdin"],
+                     ["--password-stdin", "--hash-stdin"]):
+            with self.subTest(argv=argv):
+                p = v("user", "add", "bob@example.com", *argv, input=GOOD_HASH + "\n")
+                self.assert_refused(p, 64, "--hash-stdin")
+        p = v("user", "add", "bob@example.com", "--hash-stdin", input="")
+        self.assert_refused(p, 65, "--hash-stdin", "nothing on standard input")
+        p = v("user", "add", "bob@example.com", "--hash-stdin", input=GOOD_HASH + "x" * 5000 + "\n")
+        self.assert_refused(p, 65, "--hash-stdin", "longer than 4 KiB")
+        self.assertNotIn("$6$", p.stderr)
+
+    def test_endless_standard_input_is_refused_past_its_limit(self):
+        self.snapshot()
+        with open("/dev/zero") as zero:
+            p = self.run_limited("user", "add", "bob@example.com", "--password-stdin", stdin=zero)
+        self.assert_refused(p, 65, "password", "longer than 4 KiB")
+        with open("/dev/zero") as zero:
+            p = self.run_limited("user", "passwd", "alice@example.com", "--hash-stdin", stdin=zero)
+        self.assert_refused(p, 65, "--hash-stdin", "longer than 4 KiB")
+
+    def test_vacation_message_over_64_kib_is_refused_unread(self):
+        self.snapshot()
+        sparse = os.path.join(self.inst.root, "huge.txt")
+        with open(sparse, "wb") as f:
+            f.truncate(8 << 30)  # 8 GiB of nothing: more than the memory the program may use
+        for path in ("/dev/zero", sparse):
+            with self.subTest(path=path):
+                p = self.run_limited("user", "vacation", "alice@example.com", "--subject", "Away",
+                                     "--message-file", path)
+                self.assert_refused(p, 65, "--message-file", path, "limit of 64 KiB")
 
 
 class AliasLoops(InstanceTestCase):

@@ -5,6 +5,7 @@ the real Dovecot, and a killed import leaves the database as it was."""
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import time
@@ -147,6 +148,75 @@ class MalformedFiles(ImportTestCase):
         self.inst.vmail("user", "import", "x.csv", "--on-existing", "merge", check=64)
         self.inst.vmail("user", "import", "x.csv", "--jobs", "0", check=64)
         self.assertEqual(self.inst.dump_db(), db_before)
+
+
+SECRET = "Zq7SECRETzq"
+
+
+class ImportSecrets(ImportTestCase):
+    """Issue 22: no hash, good or bad, reaches stderr, the JSON report
+    (dry run or not) or the audit log; an import over its limit is refused
+    before it is read whole."""
+
+    BAD_ROWS = [
+        "short@example.test,{SHA512-CRYPT}$6$salt$" + SECRET,
+        "scheme@example.test,{" + SECRET + "}abcdefgh",
+        "plain@example.test,{PLAIN}" + SECRET,
+        "noscheme@example.test," + SECRET + "{SHA512-CRYPT}",
+        "colon@example.test,\"{SHA512-CRYPT}$6$salt$" + SECRET + ":x\"",
+        "space@example.test,\"{SHA512-CRYPT}$6$salt$" + SECRET + " x\"",
+        "{SHA512-CRYPT}$6$" + SECRET + "$" + "a" * 86 + ",swapped@example.test",  # columns swapped
+    ]
+
+    def assert_no_hash(self, text):
+        self.assertNotIn(SECRET, text)
+        self.assertNotIn(HASH, text)
+        self.assertNotIn("$6$", text)
+
+    def test_bad_hashes_are_reported_without_their_value(self):
+        content = "email,password_hash\ngood@example.test," + HASH + "\n" + "\n".join(self.BAD_ROWS) + "\n"
+        path = self.write("users.csv", content)
+        for args in ((), ("--dry-run",), ("--json",), ("--json", "--dry-run")):
+            with self.subTest(args=args):
+                p = self.import_unchanged("user", "users.csv", content, *args)
+                self.assertEqual(reported_lines(p.stderr, path), list(range(3, 3 + len(self.BAD_ROWS))), p.stderr)
+                self.assertIn("password_hash: ", p.stderr)
+                self.assert_no_hash(p.stdout + p.stderr)
+                if "--json" in args:
+                    self.assertEqual(json.loads(p.stdout)["error_count"], len(self.BAD_ROWS))
+        dms = "".join(row.replace(",", "|", 1).replace('"', "") + "\n" for row in self.BAD_ROWS[:4])
+        p = self.import_unchanged("user", "postfix-accounts.cf", dms, "--format", "dms", "--json")
+        self.assertGreater(json.loads(p.stdout)["error_count"], 0)
+        self.assert_no_hash(p.stdout + p.stderr)
+
+    def test_good_hashes_stay_out_of_reports_and_the_audit_log(self):
+        content = "email,password_hash\none@example.test," + HASH + "\ntwo@example.test," + HASH + "\n"
+        path = self.write("users.csv", content)
+        for args in (("--dry-run",), ()):
+            p = self.inst.vmail("--json", "user", "import", path, *args, check=0)
+            self.assert_no_hash(p.stdout + p.stderr)
+        for argv in (("--json", "user", "show", "one@example.test"), ("--json", "log"), ("log",)):
+            self.assert_no_hash(self.inst.vmail(*argv, check=0).stdout)
+
+    def test_an_import_over_256_mib_is_refused_before_it_is_read(self):
+        def limited_memory():
+            resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+        db_before, files_before = self.inst.dump_db(), self.inst.exported_files()
+        sparse = os.path.join(self.inst.root, "huge.csv")
+        with open(sparse, "wb") as f:
+            f.truncate(8 << 30)  # more than the program may hold in memory
+        with open("/dev/zero") as zero:
+            for args, stdin, name in ((["user", "import", sparse], None, sparse),
+                                      (["alias", "import", sparse], None, sparse),
+                                      (["user", "import", "-"], zero, "<stdin>")):
+                with self.subTest(args=args):
+                    p = subprocess.run([VMAIL, *args], env=self.inst.env, stdin=stdin, capture_output=True,
+                                       text=True, timeout=120, preexec_fn=limited_memory)
+                    self.assertEqual(p.returncode, 65, p.stderr)
+                    self.assertEqual(p.stderr.strip().splitlines(),
+                                     [f"vmail: {name}: larger than the limit of 256 MiB"])
+        self.assertEqual(self.inst.dump_db(), db_before)
+        self.assertEqual(self.inst.exported_files(), files_before)
 
 
 class GoodFiles(ImportTestCase):

@@ -10,6 +10,7 @@ its own database on it."""
 import json
 import os
 import re
+import resource
 import sqlite3
 import subprocess
 import threading
@@ -170,6 +171,79 @@ class PgCliTest(unittest.TestCase):
         self.assertNotIn("not-the-password", p.stderr)
         # libpq's own PGPASSFILE works as well.
         node.vmail("domain", "list", env={"VMAIL_DB_PASSWORD_FILE": "", "PGPASSFILE": self.pg.pgpass}, check=0)
+
+    def refused_unchanged(self, node, args, env, *words, code=78):
+        """`vmail ARGS` exits `code` with one line holding `words`; nothing changes."""
+        db_before, files_before = node.dump_db(), node.exported_files()
+        p = node.vmail(*args, env=env)
+        self.assertEqual(p.returncode, code, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, p.stderr)
+        for word in words:
+            self.assertIn(word, lines[0])
+        self.assertEqual(node.dump_db(), db_before)
+        self.assertEqual(node.exported_files(), files_before)
+        return p
+
+    def test_a_password_in_any_spelling_of_the_url_is_refused(self):
+        """Issue 22: libpq's own parser decides; each of these URLs would log
+        in (the password is the right one) if it were let through."""
+        node = self.node()
+        node.vmail("domain", "add", "example.com", check=0)
+        pw = self.pg.password
+        for url in (f"{node.url}?pass%77ord={pw}", f"{node.url}?%70assword={pw}",
+                    f"{node.url}?sslmode=disable&password={pw}", node.url.replace("vmail@", f"vmail:{pw}@")):
+            with self.subTest(url=url.replace(pw, "PW")):
+                p = self.refused_unchanged(node, ("user", "add", "carol@example.com", "--hash", SHA512_HASH),
+                                           {"VMAIL_DB": url, "VMAIL_DB_PASSWORD_FILE": ""}, "VMAIL_DB:",
+                                           "holds a password")
+                self.assertNotIn(pw, p.stdout + p.stderr)
+
+    def test_a_remote_server_without_verified_tls_is_refused_before_connecting(self):
+        """Issue 22: 192.0.2.1 (TEST-NET-1) is never contacted: the check
+        refuses first (78). Without it the command would try to connect and
+        give up after connect_timeout (75)."""
+        node = self.node()
+        node.vmail("domain", "add", "example.com", check=0)
+        port = self.pg.port
+        remote = f"postgresql://vmail@192.0.2.1:{port}/vmail?connect_timeout=1"
+        cases = [
+            ({"VMAIL_DB": remote}, "host 192.0.2.1"),
+            ({"VMAIL_DB": remote + "&sslmode=require"}, "sslmode is require"),
+            ({"VMAIL_DB": f"postgresql://vmail@localhost:{port}/vmail?hostaddr=192.0.2.1&connect_timeout=1"},
+             "hostaddr 192.0.2.1"),
+            ({"VMAIL_DB": f"postgresql://vmail@127.0.0.1:{port},192.0.2.1:{port}/vmail?connect_timeout=1"},
+             "host 192.0.2.1"),
+            ({"VMAIL_DB": f"postgresql:///vmail?port={port}&connect_timeout=1", "PGHOST": "192.0.2.1"},
+             "host 192.0.2.1"),
+        ]
+        for env, names in cases:
+            for args in (("user", "add", "carol@example.com", "--hash", SHA512_HASH), ("user", "list"),
+                         ("db", "status")):
+                with self.subTest(env=env, args=args):
+                    self.refused_unchanged(node, args, env, "VMAIL_DB:", names, "sslmode=verify-full")
+
+    def test_an_oversized_password_file_is_refused_unread(self):
+        """Issue 22: VMAIL_DB_PASSWORD_FILE holds one line; /dev/zero (no line
+        break, no end) or a huge file is refused (78), never read whole."""
+        node = self.node()
+        node.vmail("domain", "add", "example.com", check=0)
+        sparse = os.path.join(node.root, "huge-password")
+        with open(sparse, "wb") as f:
+            f.truncate(8 << 30)
+
+        def limited_memory():
+            resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+        for path in ("/dev/zero", sparse):
+            with self.subTest(path=path):
+                db_before = node.dump_db()
+                p = subprocess.run([VMAIL, "domain", "add", "other.org"],
+                                   env={**node.env, "VMAIL_DB_PASSWORD_FILE": path}, capture_output=True, text=True,
+                                   timeout=120, preexec_fn=limited_memory)
+                self.assertEqual(p.returncode, 78, p.stderr)
+                self.assertEqual(p.stderr.strip().splitlines(),
+                                 [f"vmail: VMAIL_DB_PASSWORD_FILE {path}: larger than the limit of 4 KiB"])
+                self.assertEqual(node.dump_db(), db_before)
 
     def test_two_nodes_changing_one_alias_at_once_lose_nothing(self):
         a = self.node()
