@@ -21,6 +21,8 @@ RUN /usr/local/lib/vmail/install-deps --runtime && rm -rf /var/lib/apt/lists/*
 COPY --from=build /usr/local/sbin/vmail /usr/local/sbin/vmail-launch /usr/local/sbin/vmail-milter /usr/local/sbin/
 # The NSS module (enable with `passwd: files vmail` in /etc/nsswitch.conf).
 COPY --from=build /usr/local/lib/libnss_vmail.so.2 /usr/local/lib/
+# OpenDKIM logs only to syslog; vmail-launch preloads this to get its lines on stderr.
+COPY --from=build /usr/local/lib/vmail/libvmail-stderr-syslog.so /usr/local/lib/vmail/
 RUN ldconfig
 # State (database, certificates, DH parameters) and maildirs live on volumes;
 # everything else is rendered again at each start.

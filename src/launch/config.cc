@@ -12,6 +12,7 @@
 #include "core/process.h"
 #include "exporters/export.h"
 #include "exporters/postfix_maps.h"
+#include "launch/prepare.h"
 
 namespace vmail {
 namespace {
@@ -140,7 +141,7 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
       {"smtp_sasl_auth_enable", l.relay.user.empty() ? "no" : "yes"},
       {"smtp_sasl_password_maps", l.relay.user.empty() ? "" : l.base.map_type + ":" + l.relay_password_map},
       {"opendkim_dir", l.base.opendkim_dir},
-      {"opendkim_require_safe_keys", l.dkim_require_safe_keys ? "yes" : "no"},
+      {"opendkim_require_safe_keys", opendkim_require_safe_keys(l) ? "yes" : "no"},
       {"opendkim_socket", opendkim_socket(l.base)},
       {"opendkim_pid_file", l.opendkim_run_dir + "/opendkim.pid"},
       {"vmail_milter_socket", vmail_milter_socket(l.base)},

@@ -8,13 +8,19 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <strings.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <sstream>
 #include <thread>
 
+#include "core/accounts.h"
 #include "core/audit.h"
 #include "core/files.h"
+#include "launch/key_safety.h"
 #include "pg/follow.h"
 
 namespace vmail {
@@ -348,22 +354,165 @@ std::string check_policy(Connection& c) {
   return "";
 }
 
+
+// The milter protocol's framing: a 32-bit big-endian length, the command
+// character, its data.
+std::string be32(uint32_t v) {
+  return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                     static_cast<char>(v)};
+}
+
+std::string milter_packet(char command, const std::string& data) {
+  return be32(static_cast<uint32_t>(data.size() + 1)) + command + data;
+}
+
+struct MilterReply {
+  char command = 0;
+  std::string data;
+};
+
+MilterReply read_milter_reply(Connection& c, std::string* error) {
+  std::string header = c.read_bytes(4, error);
+  if (!error->empty()) return {};
+  uint32_t len = (static_cast<uint32_t>(static_cast<unsigned char>(header[0])) << 24) |
+                 (static_cast<uint32_t>(static_cast<unsigned char>(header[1])) << 16) |
+                 (static_cast<uint32_t>(static_cast<unsigned char>(header[2])) << 8) |
+                 static_cast<uint32_t>(static_cast<unsigned char>(header[3]));
+  if (len == 0 || len > (1u << 20)) {
+    *error = "bad reply length " + std::to_string(len);
+    return {};
+  }
+  std::string body = c.read_bytes(len, error);
+  if (!error->empty()) return {};
+  return {body[0], body.substr(1)};
+}
+
+// Sends one command and reads up to its answer (skipping progress
+// reports); "" when the filter said continue, else what it said.
+std::string milter_step(Connection& c, const std::string& step, char command, const std::string& data) {
+  std::string err = c.send(milter_packet(command, data));
+  if (!err.empty()) return step + ": " + err;
+  while (true) {
+    MilterReply r = read_milter_reply(c, &err);
+    if (!err.empty()) return step + ": " + err;
+    if (r.command == 'p') continue;
+    if (r.command == 'c') return "";
+    if (r.command == 't') return "temporary failure at " + step;
+    if (r.command == 'r' || r.command == 'y') return "rejected at " + step;
+    return step + ": unexpected reply command " + quote(std::string(1, r.command));
+  }
+}
+
+// One test message From: vmail-health@`domain`, as Postfix passes mail from
+// a login on submission; "" when OpenDKIM added a DKIM-Signature.
+std::string sign_test_message(Connection& c, const std::string& domain) {
+  const std::string address = "vmail-health@" + domain;
+  std::string err = c.send(milter_packet('D', std::string("M") + "i" + '\0' + "HEALTH" + '\0' + "{auth_type}" +
+                                                  '\0' + "PLAIN" + '\0' + "{auth_authen}" + '\0' + address + '\0'));
+  if (!err.empty()) return err;
+  if (err = milter_step(c, "MAIL FROM", 'M', "<" + address + ">" + '\0'); !err.empty()) return err;
+  if (err = milter_step(c, "RCPT TO", 'R', "<" + address + ">" + '\0'); !err.empty()) return err;
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"From", address}, {"To", address}, {"Subject", "vmail health: test signature"}}) {
+    if (err = milter_step(c, "header " + name, 'L', name + '\0' + value + '\0'); !err.empty()) return err;
+  }
+  if (err = milter_step(c, "end of headers", 'N', ""); !err.empty()) return err;
+  if (err = milter_step(c, "body", 'B', "test\r\n"); !err.empty()) return err;
+  if (err = c.send(milter_packet('E', "")); !err.empty()) return err;
+  bool signed_it = false;
+  while (true) {
+    MilterReply r = read_milter_reply(c, &err);
+    if (!err.empty()) return "end of message: " + err;
+    // 'h' add header (name NUL value NUL), 'i' insert header (index, then the same).
+    std::string fields = r.command == 'i' && r.data.size() > 4 ? r.data.substr(4) : r.data;
+    if ((r.command == 'h' || r.command == 'i') && strncasecmp(fields.c_str(), "DKIM-Signature", 15) == 0) {
+      signed_it = true;
+    }
+    if (r.command == 'c' || r.command == 'a') return signed_it ? "" : "no DKIM-Signature added";
+    if (r.command == 't') return "temporary failure at end of message";
+    if (r.command == 'r' || r.command == 'y' || r.command == 'd') return "rejected at end of message";
+  }
+}
+
+// KeyTable lines: "name domain:selector:path". The domains in order, each
+// once, with their key files.
+std::vector<std::pair<std::string, std::vector<std::string>>> signing_domains(const std::string& key_table) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  auto text = read_file(key_table);
+  if (!text.ok() || !*text) return out;
+  std::istringstream in(**text);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto space = line.find(' ');
+    if (line.empty() || line[0] == '#' || space == std::string::npos) continue;
+    std::string value = line.substr(space + 1);
+    auto first = value.find(':');
+    auto second = first == std::string::npos ? first : value.find(':', first + 1);
+    if (second == std::string::npos) continue;
+    std::string domain = value.substr(0, first);
+    std::string path = value.substr(second + 1);
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& d) { return d.first == domain; });
+    if (it == out.end()) {
+      out.push_back({domain, {path}});
+    } else {
+      it->second.push_back(path);
+    }
+  }
+  return out;
+}
+
+// Why OpenDKIM cannot use one of these key files, as far as owners and
+// modes tell; "" when they look fine.
+std::string key_files_reason(const std::vector<std::string>& paths) {
+  auto opendkim = user_by_name("opendkim");
+  if (!opendkim) return "";
+  KeyReader reader{opendkim->uid, opendkim->gid, "opendkim"};
+  for (const auto& path : paths) {
+    if (std::string why = key_unreadable_reason(path, reader); !why.empty()) return why;
+    KeyChainCheck chain = check_key_chain(path, reader);
+    if (chain.verdict == KeyChain::kUnsafe) return chain.reason + " (OpenDKIM's RequireSafeKeys refuses the key)";
+  }
+  return "";
+}
+
+// After the handshake: a test signature per signing domain, on the same
+// connection. Stops at the first refusal.
+std::string check_signing(Connection& c, const std::string& key_table) {
+  for (const auto& [domain, paths] : signing_domains(key_table)) {
+    std::string err = sign_test_message(c, domain);
+    if (err.empty()) continue;
+    std::string why = key_files_reason(paths);
+    return "a test signature as " + domain + " failed (" + err + "): " +
+           (why.empty() ? "OpenDKIM's reason is in the launcher's log" : why);
+  }
+  return "";
+}
+
 // The milter protocol (as Postfix speaks it): an option negotiation
 // (SMFIC_OPTNEG, version 6, every action and step offered) must be answered
 // with one; then SMFIC_QUIT. Proves the filter itself answers, not just the
 // kernel's listen queue.
-std::string check_milter(Connection& c) {
-  auto be32 = [](uint32_t v) {
-    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-                       static_cast<char>(v)};
-  };
-  std::string err = c.send(be32(13) + "O" + be32(6) + be32(0x1FF) + be32(0x1FFFFF));
+//
+// With a KeyTable (OpenDKIM) the negotiation offers no protocol options (so
+// every command is answered) and the connection goes on to the test
+// signatures (check_signing) before SMFIC_QUIT.
+std::string check_milter(Connection& c, const std::string& key_table) {
+  const bool sign = !key_table.empty();
+  std::string err = c.send(milter_packet('O', be32(6) + be32(0x1FF) + be32(sign ? 0 : 0x1FFFFF)));
   if (!err.empty()) return err;
-  std::string header = c.read_bytes(5, &err);
+  MilterReply reply = read_milter_reply(c, &err);
   if (!err.empty()) return "option negotiation: " + err;
-  if (header[4] != 'O') return "option negotiation: unexpected reply command " + quote(header.substr(4));
-  c.send(be32(1) + "Q");
-  return "";
+  if (reply.command != 'O') return "option negotiation: unexpected reply command " + quote(std::string(1, reply.command));
+  if (sign) {
+    std::string connect = std::string("vmail-health") + '\0' + "4" + std::string(2, '\0') + "127.0.0.1" + '\0';
+    err = c.send(milter_packet('D', std::string("C") + "{daemon_name}" + '\0' + "ORIGINATING" + '\0' + "j" + '\0' +
+                                        "vmail-health" + '\0'));
+    if (err.empty()) err = milter_step(c, "connect", 'C', connect);
+    if (err.empty()) err = milter_step(c, "HELO", 'H', std::string("vmail-health") + '\0');
+    if (err.empty()) err = check_signing(c, key_table);
+  }
+  c.send(milter_packet('Q', ""));
+  return err;
 }
 
 ServiceHealth check_one(const std::string& host, const std::string& name, uint16_t port,
@@ -400,7 +549,7 @@ ServiceHealth check_milter_socket(const MilterSocket& milter, std::chrono::milli
   Clock::time_point start = Clock::now();
   Connection c(start + timeout);
   std::string err = c.connect_unix(path);
-  if (err.empty()) err = check_milter(c);
+  if (err.empty()) err = check_milter(c, milter.key_table);
   h.ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
   h.healthy = err.empty();
   h.error = err;
@@ -438,7 +587,8 @@ ServiceHealth check_follower(const std::string& status_file, std::time_t now, in
 }
 
 std::vector<MilterSocket> milter_sockets(const Settings& settings) {
-  return {{"opendkim", opendkim_socket(settings)}, {"vmail-milter", vmail_milter_socket(settings)}};
+  return {{"opendkim", opendkim_socket(settings), settings.opendkim_dir + "/KeyTable"},
+          {"vmail-milter", vmail_milter_socket(settings), ""}};
 }
 
 std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints& endpoints,

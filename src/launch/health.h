@@ -3,7 +3,9 @@
 // the certificate is not verified, a self-signed one is normal), and a clean
 // quit. ManageSieve: greeting, STARTTLS, LOGOUT; quota-status (loopback): one
 // policy request answered with an `action=` line; opendkim and vmail-milter
-// (unix sockets): a milter option negotiation answered. Services are checked
+// (unix sockets): a milter option negotiation answered; opendkim: a test
+// signature for each signing domain (SPEC: a daemon that cannot do its job
+// is never silent, and health fails). Services are checked
 // in parallel; thread-safe.
 #pragma once
 
@@ -30,6 +32,12 @@ struct ServiceHealth {
 struct MilterSocket {
   std::string name;  // opendkim, vmail-milter
   std::string path;
+  // OpenDKIM's KeyTable, or "": then, after the handshake, one test message
+  // per domain in it, From: that domain, as from a login (macro
+  // {daemon_name}=ORIGINATING, as submission sends), must come back with a
+  // DKIM-Signature header. A refusal names the domain and, when the key
+  // files show it, why (key_safety.h).
+  std::string key_table;
 };
 
 // Checks each service of kServices on `host`, then each milter socket,

@@ -2,9 +2,12 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -12,9 +15,11 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <thread>
 
 #include "core/database.h"
+#include "core/files.h"
 #include "core/process.h"
 #include "exporters/export.h"
 #include "launch/config.h"
@@ -36,6 +41,21 @@ Status export_now(const LaunchSettings& l) {
   if (!report.ok()) return report.status();
   for (const auto& path : report->written) spdlog::debug("exported {}", path);
   return Status::Ok();
+}
+
+// The parent of `pid` (from /proc/PID/stat), or 0.
+pid_t parent_pid(pid_t pid) {
+  auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok() || !*stat) return 0;
+  // "pid (comm) state ppid ...": comm may hold anything, so from the last ')'.
+  const std::string& text = **stat;
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream in(text.substr(close + 1));
+  std::string state;
+  long ppid = 0;
+  in >> state >> ppid;
+  return static_cast<pid_t>(ppid);
 }
 
 // Runs a Postfix admin command (stop, reload) for this instance.
@@ -65,6 +85,42 @@ bool flush_queue(const LaunchSettings& l) {
   }
   spdlog::debug("postqueue -f: {}", r.ok() ? r->output : r.status().message());
   return false;
+}
+
+// A connection to a libmilter daemon's socket, closed at once: it wakes the
+// listener so the daemon sees a stop now rather than within 5 s (see
+// DaemonSpec::wake_to_stop). Errors are ignored: it may be gone already.
+void poke_unix_socket(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.size() >= sizeof a.sun_path) return;
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  (void)::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::close(fd);
+}
+
+// What `postfix stop` does (postfix-script: kill `sed 1q pid/master.pid`),
+// without its wait, which polls once a second and so takes a second or
+// more: the supervisor waits for `postfix start-fg` to exit itself (and
+// kills what is left after stop_timeout, as postfix stop would after 5 s).
+// The pid must be `postfix start-fg`'s own (it execs the master as PID 1)
+// or its child's; otherwise `postfix stop` does it.
+Status stop_postfix(const LaunchSettings& l, pid_t start_fg) {
+  auto text = read_file(l.queue_dir + "/pid/master.pid");
+  pid_t master = 0;
+  if (text.ok() && *text) {
+    std::string digits = **text;
+    digits.erase(0, digits.find_first_not_of(" \t"));
+    digits.erase(std::min(digits.size(), digits.find_first_not_of("0123456789")));
+    if (!digits.empty() && digits.size() < 10) master = static_cast<pid_t>(std::stol(digits));
+  }
+  bool ours = master > 0 && (master == start_fg || parent_pid(master) == start_fg);
+  if (!ours) return postfix_command(l, "stop");
+  spdlog::debug("postfix: SIGTERM to its master (pid {}), as postfix stop does", master);
+  if (::kill(master, SIGTERM) != 0) return Status(Code::kInternal, "kill master: " + std::string(strerror(errno)));
+  return Status::Ok();
 }
 
 bool socket_exists(const std::string& path) {
@@ -103,30 +159,49 @@ class TableWatch {
   std::string last_;
 };
 
-// OpenDKIM re-reads its configuration and tables on SIGUSR1; SIGHUP would
-// stop it (libmilter treats it as a shutdown).
-DaemonSpec opendkim_daemon(const LaunchSettings& l) {
-  auto tables = std::make_shared<TableWatch>(l.base.opendkim_dir);
-  DaemonSpec spec{"opendkim", {"opendkim", "-f", "-x", opendkim_config_file(l)}, {}, {}, {}, {}, {}};
-  spec.reload = [](pid_t pid) {
-    if (::kill(pid, SIGUSR1) != 0) return Status(Code::kInternal, "kill SIGUSR1: " + std::string(strerror(errno)));
-    return Status::Ok();
-  };
-  spec.changed = [tables] { return tables->changed(); };
-  return spec;
-}
-
 // A program installed beside this one (vmail, vmail-milter).
 std::string sibling(const std::string& name) {
   std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   return self.substr(0, self.rfind('/') + 1) + name;
 }
 
+// libvmail-stderr-syslog.so (src/stderr_syslog): beside this program in a
+// build folder, in ../lib/vmail when installed; "" when neither exists.
+std::string stderr_syslog_library() {
+  for (const char* name : {"libvmail-stderr-syslog.so", "../lib/vmail/libvmail-stderr-syslog.so"}) {
+    std::string path = sibling(name);
+    if (::access(path.c_str(), R_OK) == 0) return std::filesystem::weakly_canonical(path).string();
+  }
+  return "";
+}
+
+// OpenDKIM re-reads its configuration and tables on SIGUSR1; SIGHUP would
+// stop it (libmilter treats it as a shutdown). It logs only through
+// syslog(3), which a container has no daemon for: the preloaded library
+// writes those lines to its stderr, which reaches our log like any daemon's.
+DaemonSpec opendkim_daemon(const LaunchSettings& l) {
+  auto tables = std::make_shared<TableWatch>(l.base.opendkim_dir);
+  DaemonSpec spec{"opendkim", {"opendkim", "-f", "-x", opendkim_config_file(l)}, {}, {}, {}, {}, {}, {}, {}};
+  if (std::string library = stderr_syslog_library(); !library.empty()) {
+    spec.environment.push_back("LD_PRELOAD=" + library);
+  } else {
+    spdlog::warn("libvmail-stderr-syslog.so is not installed beside vmail-launch: OpenDKIM's reasons (e.g. a "
+                 "refused key) will not reach this log");
+  }
+  spec.reload = [](pid_t pid) {
+    if (::kill(pid, SIGUSR1) != 0) return Status(Code::kInternal, "kill SIGUSR1: " + std::string(strerror(errno)));
+    return Status::Ok();
+  };
+  spec.changed = [tables] { return tables->changed(); };
+  spec.wake_to_stop = [socket = opendkim_socket(l.base)] { poke_unix_socket(socket); };
+  return spec;
+}
+
 // The node's follower of a PostgreSQL store: this program's sibling `vmail`
 // exporting every change (pg/follow.h); SIGTERM stops it.
 DaemonSpec follower_daemon(const LaunchSettings& l) {
   return DaemonSpec{
-      "follower", {sibling("vmail"), "export", "--follow", "--config", follower_config_file(l)}, {}, {}, {}, {}, {}};
+      "follower", {sibling("vmail"), "export", "--follow", "--config", follower_config_file(l)}, {}, {}, {}, {}, {}, {}, {}};
 }
 
 // vmail-milter (milter/milter.h): the From: rule for logins. It re-reads
@@ -136,8 +211,9 @@ DaemonSpec milter_daemon(const LaunchSettings& l) {
   DaemonSpec spec{"vmail-milter",
                   {sibling("vmail-milter"), "--socket", vmail_milter_socket(l.base), "--sender-logins",
                    l.base.postfix_dir + "/sender_logins", "--user", "postfix"},
-                  {}, {}, {}, {}, {}};
+                  {}, {}, {}, {}, {}, {}, {}};
   spec.reload = [](pid_t) { return Status::Ok(); };
+  spec.wake_to_stop = [socket = vmail_milter_socket(l.base)] { poke_unix_socket(socket); };
   return spec;
 }
 
@@ -155,6 +231,8 @@ std::vector<Step> reconfigure_steps(const LaunchSettings& l, TlsFiles* tls, std:
         return Status::Ok();
       },
       [&l] { return ensure_dh_params(l.dh_file); },
+      // Before rendering: the verdict decides OpenDKIM's RequireSafeKeys.
+      [&l, warnings] { return check_dkim_key_folder(l, warnings); },
       [&l, tls] {
         auto files = render_configs(l, *tls);
         if (!files.ok()) return files.status();
@@ -260,14 +338,14 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
   std::vector<DaemonSpec> daemons;
   // Dovecot first: Postfix hands mail to its LMTP socket and authenticates
   // through its auth socket.
-  daemons.push_back(DaemonSpec{"dovecot", {"dovecot", "-F", "-c", dovecot_config_file(l)}, {}, {}, {}, {}, {}});
+  daemons.push_back(DaemonSpec{"dovecot", {"dovecot", "-F", "-c", dovecot_config_file(l)}, {}, {}, {}, {}, {}, {}, {}});
   // Before Postfix, which hands it every message (and accepts them unsigned
   // while it is down: milter_default_action).
   daemons.push_back(opendkim_daemon(l));
   daemons.push_back(milter_daemon(l));
   daemons.push_back(DaemonSpec{"postfix",
                                {"postfix", "-c", l.base.postfix_dir, "start-fg"},
-                               [&l](pid_t) { return postfix_command(l, "stop"); },
+                               [&l](pid_t pid) { return stop_postfix(l, pid); },
                                [&l](pid_t) { return postfix_command(l, "reload"); },
                                // Give Dovecot a moment to create its sockets so the first mail is not
                                // deferred, OpenDKIM its socket so it is signed, and vmail-milter its
@@ -280,6 +358,8 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
                                  }
                                },
                                [&l] { return flush_queue(l); },
+                               {},
+                               {},
                                {}});
   if (!l.base.upstream.empty()) daemons.push_back(follower_daemon(l));
   SupervisorOptions options;

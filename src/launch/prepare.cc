@@ -15,6 +15,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 
 #include "core/accounts.h"
 #include "core/database.h"
@@ -23,6 +24,7 @@
 #include "core/store.h"
 #include "dkim/keygen.h"
 #include "launch/config.h"
+#include "launch/key_safety.h"
 #include "pg/replica.h"
 
 namespace vmail {
@@ -346,6 +348,53 @@ Status prepare_database(const LaunchSettings& l, std::string* backup) {
     }
   }
   return add_missing_dkim_keys(l, store);
+}
+
+namespace {
+
+// The folder the keys live in, or the nearest one that exists above it.
+std::string dkim_key_folder(const LaunchSettings& l) {
+  std::string dir = l.base.state_dir + "/dkim";
+  struct stat st;
+  while (::stat(dir.c_str(), &st) != 0 && dir.find('/', 1) != std::string::npos) dir.erase(dir.rfind('/'));
+  return dir;
+}
+
+std::optional<KeyChainCheck> dkim_key_folder_check(const LaunchSettings& l, std::string* folder) {
+  auto opendkim = user_by_name("opendkim");
+  if (!opendkim) return std::nullopt;
+  *folder = dkim_key_folder(l);
+  return check_key_chain(*folder, KeyReader{opendkim->uid, opendkim->gid, "opendkim"});
+}
+
+}  // namespace
+
+Status check_dkim_key_folder(const LaunchSettings& l, std::vector<std::string>* warnings) {
+  std::string folder;
+  auto check = dkim_key_folder_check(l, &folder);
+  if (!check || check->verdict == KeyChain::kSafe) return Status::Ok();
+  const std::string what = "DKIM keys in " + folder + ": " + check->reason;
+  if (check->verdict == KeyChain::kStickyOnly) {
+    if (l.dkim_require_safe_keys) {
+      warnings->push_back(what + "; OpenDKIM counts that as unsafe, but only root can replace what root made there: "
+                                 "the launcher checked every folder itself and turns OpenDKIM's RequireSafeKeys off");
+    }
+    return Status::Ok();
+  }
+  if (!l.dkim_require_safe_keys) {
+    warnings->push_back(what + "; OpenDKIM signs with them anyway (VMAIL_DKIM_REQUIRE_SAFE_KEYS=no)");
+    return Status::Ok();
+  }
+  return Status(Code::kConfig, what + "; OpenDKIM would refuse every key and defer all mail from logins: make that "
+                                      "folder root's and writable by root alone, move VMAIL_STATE_DIR, or set "
+                                      "VMAIL_DKIM_REQUIRE_SAFE_KEYS=no");
+}
+
+bool opendkim_require_safe_keys(const LaunchSettings& l) {
+  if (!l.dkim_require_safe_keys) return false;
+  std::string folder;
+  auto check = dkim_key_folder_check(l, &folder);
+  return !check || check->verdict != KeyChain::kStickyOnly;
 }
 
 Status check_ports_free(const Endpoints& e) {

@@ -49,6 +49,20 @@ std::string adopt_legacy_queue(const LaunchSettings& settings);
 // when one was made.
 Status prepare_database(const LaunchSettings& settings, std::string* backup);
 
+// OpenDKIM's view of the DKIM key folder ($VMAIL_STATE_DIR/dkim, or the
+// state folder before it exists), by its RequireSafeKeys rules (key_safety.h).
+// It would refuse every key below an unsafe folder and so defer every
+// message from a login: kConfig naming the folder and the fix, unless
+// VMAIL_DKIM_REQUIRE_SAFE_KEYS=no (then a warning). A folder refused only for
+// being a sticky root-owned one like /tmp is safe in fact: a warning says
+// RequireSafeKeys is off for that reason (see opendkim_require_safe_keys).
+Status check_dkim_key_folder(const LaunchSettings& settings, std::vector<std::string>* warnings);
+
+// The RequireSafeKeys value OpenDKIM is given: VMAIL_DKIM_REQUIRE_SAFE_KEYS,
+// except "no" when the key folder is refused only for a sticky root-owned
+// folder above it (the launcher then judged the chain itself).
+bool opendkim_require_safe_keys(const LaunchSettings& settings);
+
 // Checks that every service port can be bound on the listening address.
 // kConfig naming the variable and the address when one is in use.
 Status check_ports_free(const Endpoints& endpoints);

@@ -144,7 +144,7 @@ Supervisor::Supervisor(std::vector<DaemonSpec> daemons, std::function<Status()> 
       logs_(logs) {
   for (auto& spec : daemons)
     daemons_.push_back(
-        Daemon{std::move(spec), 0, {}, std::nullopt, milliseconds(0), {}, std::nullopt, 0, std::nullopt});
+        Daemon{std::move(spec), 0, {}, std::nullopt, milliseconds(0), {}, std::nullopt, 0, std::nullopt, std::nullopt});
 }
 
 int Supervisor::run() {
@@ -157,6 +157,7 @@ int Supervisor::run() {
     if (!stopping_) watch_due();
     if (!stopping_) after_start_due();
     if (!stopping_) changes_due();
+    if (stopping_) stop_wakes_due();
     handle_signals(time_to_next_event());
     // A stop or a reload ran helpers (postfix stop): catch children that
     // exited meanwhile even without a SIGCHLD of their own.
@@ -215,7 +216,9 @@ bool Supervisor::spawn(Daemon& d) {
   d.restart_at.reset();
   if (d.spec.before_start) d.spec.before_start();
   d.started = clock_.now();
-  auto child = spawner_.spawn(d.spec.argv, options_.environment);
+  std::vector<std::string> env = options_.environment;
+  env.insert(env.end(), d.spec.environment.begin(), d.spec.environment.end());
+  auto child = spawner_.spawn(d.spec.argv, env);
   if (!child.ok()) {
     spdlog::error("{} not started: {}", d.spec.name, child.status().message());
     return false;
@@ -315,6 +318,20 @@ void Supervisor::begin_stop(int code, const std::string& why) {
       spawner_.signal(d.pid, SIGTERM);
     }
   }
+  for (auto& d : daemons_) {
+    if (d.pid > 0 && d.spec.wake_to_stop) d.wake_at = clock_.now();
+  }
+  stop_wakes_due();
+}
+
+void Supervisor::stop_wakes_due() {
+  Clock::time_point now = clock_.now();
+  for (auto& d : daemons_) {
+    if (d.pid <= 0 || !d.wake_at || now < *d.wake_at) continue;
+    d.wake_at = now + kStopWakeInterval;
+    spdlog::debug("{}: woken to see the stop", d.spec.name);
+    d.spec.wake_to_stop();
+  }
 }
 
 void Supervisor::kill_remaining() {
@@ -392,6 +409,7 @@ milliseconds Supervisor::time_to_next_event() {
     if (d.restart_at) wake = std::min(wake, *d.restart_at);
     if (d.after_start_at && !stopping_) wake = std::min(wake, *d.after_start_at);
     if (d.check_at && d.pid > 0 && !stopping_) wake = std::min(wake, *d.check_at);
+    if (d.wake_at && d.pid > 0 && stopping_) wake = std::min(wake, *d.wake_at);
   }
   if (stopping_ && !killed_) wake = std::min(wake, stop_deadline_);
   if (!stopping_ && next_watch_) wake = std::min(wake, *next_watch_);

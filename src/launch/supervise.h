@@ -43,9 +43,20 @@ struct DaemonSpec {
   // daemon alone is reloaded (`reload`, else SIGHUP) and the reason logged.
   // Must be cheap: a stat, not a read. Not while stopping.
   std::function<std::optional<std::string>()> changed;
+  // Added to SupervisorOptions::environment for this daemon alone (OpenDKIM:
+  // LD_PRELOAD of the library that turns its syslog(3) into stderr lines).
+  std::vector<std::string> environment;
+  // Runs right after the stop signal (or `stop`) and then every
+  // kStopWakeInterval while the daemon has not exited. libmilter daemons
+  // (OpenDKIM, vmail-milter) look for a stop only when their listener's
+  // select() returns, which it does every 5 s: a connection to the socket
+  // wakes it at once. Repeated, since a wake before the daemon has read
+  // the signal is spent.
+  std::function<void()> wake_to_stop;
 };
 
 inline constexpr int kAfterStartTries = 30;
+inline constexpr std::chrono::milliseconds kStopWakeInterval{100};
 
 struct SupervisorOptions {
   std::chrono::milliseconds first_backoff{1000};
@@ -126,6 +137,7 @@ class Supervisor {
     std::optional<Clock::time_point> after_start_at;  // next try of spec.after_start
     int after_start_tries = 0;
     std::optional<Clock::time_point> check_at;  // next call of spec.changed
+    std::optional<Clock::time_point> wake_at;   // next call of spec.wake_to_stop
   };
 
   bool spawn(Daemon& d);
@@ -141,6 +153,7 @@ class Supervisor {
   void watch_due();
   void after_start_due();
   void changes_due();
+  void stop_wakes_due();
   void reload_one(Daemon& d);
   void handle(int signo);
   bool handle_signals(std::chrono::milliseconds timeout);

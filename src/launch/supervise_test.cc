@@ -145,7 +145,7 @@ struct Harness {
 
   int run() {
     std::vector<DaemonSpec> daemons;
-    daemons.push_back(DaemonSpec{"dovecot", {"dovecot", "-F"}, {}, {}, {}, {}, dovecot_changed});
+    daemons.push_back(DaemonSpec{"dovecot", {"dovecot", "-F"}, {}, {}, {}, {}, dovecot_changed, {}, {}});
     daemons.push_back(DaemonSpec{"postfix",
                                  {"postfix", "start-fg"},
                                  [this](pid_t pid) {
@@ -159,6 +159,8 @@ struct Harness {
                                  },
                                  {},
                                  postfix_after_start,
+                                 {},
+                                 {},
                                  {}});
     Supervisor supervisor(
         std::move(daemons),
@@ -477,6 +479,29 @@ TEST(SupervisorTest, ChangedCheckReloadsOnlyThatDaemon) {
   EXPECT_TRUE(h.sys.signalled("dovecot", SIGHUP));
   EXPECT_EQ(h.postfix_reloads, 0);
   EXPECT_EQ(h.reconfigures, 0);
+}
+
+// Issue 23: libmilter daemons (OpenDKIM, vmail-milter) see a SIGTERM only
+// when their listener's select() returns, every 5 s; the stop took up to 5 s.
+// Their wake_to_stop hook runs at the stop and every kStopWakeInterval until
+// they exit: never before the stop, never after the exit, no SIGKILL.
+TEST(SupervisorTest, WakesAStoppingDaemonUntilItExits) {
+  FakeSystem sys;
+  sys.stubborn.insert("milter");  // SIGTERM alone does not end it at once
+  LogForwarder logs;
+  std::vector<milliseconds> wakes;
+  std::vector<DaemonSpec> daemons;
+  daemons.push_back(DaemonSpec{"milter", {"milter"}, {}, {}, {}, {}, {}, {}, [&] { wakes.push_back(sys.since_start()); }});
+  daemons.push_back(DaemonSpec{"plain", {"plain"}, {}, {}, {}, {}, {}, {}, {}});
+  sys.signal_at(milliseconds(2000), SIGTERM);
+  sys.exit_at(milliseconds(2350), "milter");
+  Supervisor supervisor(std::move(daemons), {}, SupervisorOptions{}, sys, sys, logs);
+  EXPECT_EQ(supervisor.run(), 0);
+  EXPECT_TRUE(sys.signalled("milter", SIGTERM));
+  EXPECT_FALSE(sys.signalled("milter", SIGKILL));
+  EXPECT_EQ(wakes, (std::vector<milliseconds>{milliseconds(2000), milliseconds(2100), milliseconds(2200),
+                                               milliseconds(2300)}));
+  EXPECT_EQ(sys.since_start(), milliseconds(2350));  // done when the last daemon exited
 }
 
 }  // namespace

@@ -25,6 +25,8 @@ class Install(unittest.TestCase):
         milter = os.path.join(prefix, "sbin", "vmail-milter")
         for program in (vmail, launch, milter):
             self.assertTrue(os.access(program, os.X_OK), program)
+        # vmail-launch preloads it into OpenDKIM from ../lib/vmail.
+        self.assertTrue(os.path.exists(os.path.join(prefix, "lib", "vmail", "libvmail-stderr-syslog.so")))
         modules = glob.glob(os.path.join(prefix, "lib", "*", "libnss_vmail.so.2"))
         self.assertEqual(len(modules), 1, os.listdir(os.path.join(prefix, "lib")))
 
