@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -116,17 +115,11 @@ DaemonSpec opendkim_daemon(const LaunchSettings& l) {
   return spec;
 }
 
-// A program installed beside this one (vmail, vmail-milter).
-std::string sibling(const std::string& name) {
-  std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  return self.substr(0, self.rfind('/') + 1) + name;
-}
-
 // The node's follower of a PostgreSQL store: this program's sibling `vmail`
 // exporting every change (pg/follow.h); SIGTERM stops it.
 DaemonSpec follower_daemon(const LaunchSettings& l) {
   return DaemonSpec{
-      "follower", {sibling("vmail"), "export", "--follow", "--config", follower_config_file(l)}, {}, {}, {}, {}, {}};
+      "follower", {program_beside_this_one("vmail"), "export", "--follow", "--config", follower_config_file(l)}, {}, {}, {}, {}, {}};
 }
 
 // vmail-milter (milter/milter.h): the From: rule for logins. It re-reads
@@ -134,7 +127,7 @@ DaemonSpec follower_daemon(const LaunchSettings& l) {
 // nothing to do; SIGHUP would stop it (libmilter), SIGTERM does.
 DaemonSpec milter_daemon(const LaunchSettings& l) {
   DaemonSpec spec{"vmail-milter",
-                  {sibling("vmail-milter"), "--socket", vmail_milter_socket(l.base), "--sender-logins",
+                  {program_beside_this_one("vmail-milter"), "--socket", vmail_milter_socket(l.base), "--sender-logins",
                    l.base.postfix_dir + "/sender_logins", "--user", "postfix"},
                   {}, {}, {}, {}, {}};
   spec.reload = [](pid_t) { return Status::Ok(); };
