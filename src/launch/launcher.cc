@@ -118,18 +118,23 @@ DaemonSpec opendkim_daemon(const LaunchSettings& l) {
 // The node's follower of a PostgreSQL store: this program's sibling `vmail`
 // exporting every change (pg/follow.h); SIGTERM stops it.
 DaemonSpec follower_daemon(const LaunchSettings& l) {
-  return DaemonSpec{
-      "follower", {program_beside_this_one("vmail"), "export", "--follow", "--config", follower_config_file(l)}, {}, {}, {}, {}, {}};
+  std::vector<std::string> argv = {program_beside_this_one("vmail"), "export", "--follow", "--config",
+                                   follower_config_file(l)};
+  return DaemonSpec{"follower", argv, {}, {}, {}, {}, {}};
 }
 
 // vmail-milter (milter/milter.h): the From: rule for logins. It re-reads
 // sender_logins by itself when the exporter replaces it, so a reload has
 // nothing to do; SIGHUP would stop it (libmilter), SIGTERM does.
 DaemonSpec milter_daemon(const LaunchSettings& l) {
-  DaemonSpec spec{"vmail-milter",
-                  {program_beside_this_one("vmail-milter"), "--socket", vmail_milter_socket(l.base), "--sender-logins",
-                   l.base.postfix_dir + "/sender_logins", "--user", "postfix"},
-                  {}, {}, {}, {}, {}};
+  std::vector<std::string> argv = {program_beside_this_one("vmail-milter"),
+                                   "--socket",
+                                   vmail_milter_socket(l.base),
+                                   "--sender-logins",
+                                   l.base.postfix_dir + "/sender_logins",
+                                   "--user",
+                                   "postfix"};
+  DaemonSpec spec{"vmail-milter", argv, {}, {}, {}, {}, {}};
   spec.reload = [](pid_t) { return Status::Ok(); };
   return spec;
 }
