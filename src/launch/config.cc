@@ -3,9 +3,12 @@
 #include <arpa/inet.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <kainjow/mustache.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 
 #include "core/files.h"
@@ -126,6 +129,7 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
       {"dovecot_dir", l.base.dovecot_dir},
       {"dovecot_config", dovecot_config_file(l)},
       {"quota_warning_script", l.base.dovecot_dir + "/conf.d/quota-warning.sh"},
+      {"auth_wait_program", l.auth_wait_program},
       {"vmail_user", account_name(l.base.uid)},
       {"smtp_host", e.listen_ipv6 ? "[" + e.connect_host() + "]" : e.connect_host()},
       {"postfix_private_dir", l.queue_dir + "/private"},
@@ -222,6 +226,11 @@ Status validate_configs(const LaunchSettings& l, std::vector<std::string>* warni
     for (std::string line; std::getline(in, line);) {
       if (!line.empty()) warnings->push_back("postfix check: " + line);
     }
+  }
+  // doveconf does not look at the checkpassword program the config names.
+  if (::access(l.auth_wait_program.c_str(), X_OK) != 0) {
+    return Status(Code::kConfig, l.auth_wait_program + ": " + std::strerror(errno) +
+                                     " (vmail-auth-wait must be installed beside vmail-launch; dovecot.conf names it)");
   }
   auto dovecot = run_process({"doveconf", "-c", dovecot_config_file(l), "-n"}, daemon_environment());
   if (!dovecot.ok()) return dovecot.status();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <functional>
 #include <set>
 
@@ -458,6 +459,7 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   l.relay_password_map = s.postfix_dir + "/relay_passwords";
   l.opendkim_run_dir = s.rooted("/run/opendkim");
   l.milter_run_dir = s.rooted("/run/vmail-milter");
+  l.auth_wait_program = program_beside_this_one("vmail-auth-wait");
 
   // Paths end up in config files: refuse characters that would break a line.
   for (const std::string* p : std::initializer_list<const std::string*>{
@@ -466,7 +468,18 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
       return Status(Code::kConfig, "path " + quote(*p) + ": spaces, commas, quotes and '#' are not allowed");
     }
   }
+  // Dovecot splits a checkpassword command at spaces and expands '%' in it.
+  if (!safe_config_path(l.auth_wait_program) || l.auth_wait_program.find('%') != std::string::npos) {
+    return Status(Code::kConfig, "program " + quote(l.auth_wait_program) +
+                                     ": installed in a folder whose path has a space, comma, quote, '#' or '%'");
+  }
   return l;
+}
+
+std::string program_beside_this_one(const std::string& name) {
+  std::error_code ec;
+  std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  return self.substr(0, self.rfind('/') + 1) + name;
 }
 
 std::string opendkim_socket(const Settings& settings) { return settings.rooted("/run/opendkim/opendkim.sock"); }

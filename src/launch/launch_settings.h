@@ -109,7 +109,14 @@ struct LaunchSettings {
   std::string relay_password_map;  // $VMAIL_POSTFIX_DIR/relay_passwords (0600)
   std::string opendkim_run_dir;    // $VMAIL_ROOT/run/opendkim: milter socket and pid file
   std::string milter_run_dir;      // $VMAIL_ROOT/run/vmail-milter: vmail-milter's socket
+  // vmail-auth-wait beside this program: the checkpassword program Dovecot
+  // runs when a users-file lookup misses (cli/auth_wait_main.cc).
+  std::string auth_wait_program;
 };
+
+// The path of a program installed beside the running one (vmail,
+// vmail-milter, vmail-auth-wait beside vmail-launch).
+std::string program_beside_this_one(const std::string& name);
 
 // OpenDKIM's milter socket, $VMAIL_ROOT/run/opendkim/opendkim.sock (where
 // Postfix connects and `vmail health` checks).

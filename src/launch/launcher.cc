@@ -159,11 +159,8 @@ class TableWatch {
   std::string last_;
 };
 
-// A program installed beside this one (vmail, vmail-milter).
-std::string sibling(const std::string& name) {
-  std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  return self.substr(0, self.rfind('/') + 1) + name;
-}
+// A program or library installed beside this one.
+std::string sibling(const std::string& name) { return program_beside_this_one(name); }
 
 // libvmail-stderr-syslog.so (src/stderr_syslog): beside this program in a
 // build folder, in ../lib/vmail when installed; "" when neither exists.

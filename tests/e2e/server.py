@@ -247,11 +247,10 @@ class Server:
         return p
 
     def add_user(self, address, password):
-        """Adds a user, then waits until Dovecot's auth sees them: Dovecot
-        stats its passwd-file at most once a second, so a delivery in the
-        same second as the change can still find the old file (Postfix then
-        defers it, see lmtp_status_filter; the retry would come minutes
-        later, after the test has given up)."""
+        """Adds a user, then waits until Dovecot's auth sees them (a userdb
+        lookup succeeds). Dovecot stats its passwd-file at most once a
+        second; the rendered dovecot.conf looks again a second later on a
+        miss (e2e.test_first_mail), so this wait is a second at most."""
         result = self.vmail("user", "add", address, "--password-stdin", input=password + "\n", check=0)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

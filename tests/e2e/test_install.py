@@ -23,7 +23,9 @@ class Install(unittest.TestCase):
         launch = os.path.join(prefix, "sbin", "vmail-launch")
         # vmail-launch starts vmail-milter from its own folder.
         milter = os.path.join(prefix, "sbin", "vmail-milter")
-        for program in (vmail, launch, milter):
+        # Dovecot's auth runs vmail-auth-wait (the path dovecot.conf names is beside vmail-launch).
+        auth_wait = os.path.join(prefix, "sbin", "vmail-auth-wait")
+        for program in (vmail, launch, milter, auth_wait):
             self.assertTrue(os.access(program, os.X_OK), program)
         # vmail-launch preloads it into OpenDKIM from ../lib/vmail.
         self.assertTrue(os.path.exists(os.path.join(prefix, "lib", "vmail", "libvmail-stderr-syslog.so")))
@@ -48,6 +50,8 @@ class Install(unittest.TestCase):
         p = run(launch, "--configure-only", "--mail-domain", "example.com", "--listen", "127.0.0.1")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertTrue(os.path.exists(os.path.join(root, "etc", "postfix", "main.cf")))
+        with open(os.path.join(root, "etc", "dovecot", "dovecot.conf")) as f:
+            self.assertIn(f"args = {auth_wait}\n", f.read())
         p = run(milter, "--help")
         self.assertEqual(p.returncode, 0, p.stderr)
 

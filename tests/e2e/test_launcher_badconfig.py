@@ -3,11 +3,12 @@ in use), and nothing left running (issue 4, "Must show" 8). Also
 `--configure-only` on a good configuration."""
 
 import os
+import shutil
 import socket
 import subprocess
 import unittest
 
-from server import Server
+from server import LAUNCH, Server
 
 
 def make_cert(dirname, name, cn="mail.example.test"):
@@ -53,6 +54,20 @@ class BadConfigTest(unittest.TestCase):
         p = self.server.launch()
         self.assert_refused(p, "does not match")
         self.assertIn("SSL_KEY_FILE", p.stderr)
+
+    def test_launcher_without_vmail_auth_wait_beside_it(self):
+        # dovecot.conf names vmail-auth-wait beside vmail-launch (a lookup
+        # that misses waits for the next second); doveconf does not check it.
+        alone = os.path.join(self.server.root, "alone")
+        os.mkdir(alone)
+        shutil.copy2(LAUNCH, alone)
+        p = subprocess.run([os.path.join(alone, "vmail-launch"), "--configure-only"], env=self.server.env,
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 78, p.stderr)
+        errors = [line for line in p.stderr.splitlines() if "error" in line]
+        self.assertEqual(len(errors), 1, p.stderr)
+        self.assertIn(os.path.join(alone, "vmail-auth-wait") + ": No such file or directory", errors[0])
+        self.assertEqual(self.server.leftovers(), [])
 
     def test_missing_certificate(self):
         _, key = make_cert(self.server.root, "one")
