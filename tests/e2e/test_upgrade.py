@@ -38,6 +38,40 @@ ALIASES = {
 }
 
 
+# Schema 5 and later: every change above (and an alias added and deleted
+# again) left an audit entry, recorded as run by SUDO_USER=fixture-admin.
+AUDIT = {  # first version -> (command, object) of the entries it adds, in order
+    5: [("domain add", "example.com"), ("domain add", "example.org"), ("user add", "alice@example.com"),
+        ("user add", "bob@example.com"), ("user add", "carol@example.org"), ("user add", "dave@example.org"),
+        ("user disable", "dave@example.org"), ("alias add", "team@example.com"),
+        ("alias add", "postmaster@example.org"), ("alias add", "@example.org"),
+        ("domain alias add", "example.net"), ("user forward", "bob@example.com"),
+        ("user forward", "carol@example.org"), ("user access", "alice@example.com"),
+        ("user access", "dave@example.org"), ("alias add", "sales@example.com"),
+        ("alias del", "sales@example.com")],
+    6: [("domain dkim", "example.com"), ("domain dkim", "example.org")],
+}
+# Schema 6 and later: domain add and domain alias add gave each domain an RSA
+# key (selector s<date>); example.com got an Ed25519 key ed1, example.org's
+# first RSA key was retired by a rotation to rot2.
+DKIM = {  # domain -> sorted (selector or None for s<date>, algorithm, state)
+    "example.com": [(None, "rsa", "active"), ("ed1", "ed25519", "active")],
+    "example.org": [(None, "rsa", "retired"), ("rot2", "rsa", "active")],
+    "example.net": [(None, "rsa", "active")],
+}
+
+
+def fixture_rows(version, query):
+    """Rows of the fixture itself (not of the upgraded database)."""
+    con = sqlite3.connect(":memory:")
+    try:
+        with open(os.path.join(FIXTURES, f"schema-{version}.sql")) as f:
+            con.executescript(f.read())
+        return con.execute(query).fetchall()
+    finally:
+        con.close()
+
+
 def load_fixture(version, root):
     """The fixture as the old version left it under VMAIL_ROOT `root`."""
     state = os.path.join(root, "data", "state")
@@ -50,6 +84,11 @@ def load_fixture(version, root):
     keys = os.path.join(FIXTURES, f"schema-{version}-dkim")
     if os.path.isdir(keys):
         shutil.copytree(keys, os.path.join(state, "dkim"))
+        # The modes the old version gave them (git keeps none).
+        for folder, _, files in os.walk(os.path.join(state, "dkim")):
+            os.chmod(folder, 0o700)
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o600)
     return db
 
 
@@ -109,15 +148,14 @@ class Upgrade(unittest.TestCase):
         if version >= 4:
             self.assertEqual({k for k, on in alice["access"].items() if not on}, {"pop3", "sieve"})
             self.assertEqual({k for k, on in dave["access"].items() if not on}, {"send"})
-        else:
-            self.assertTrue(all(alice["access"].values()), alice["access"])
-        if version >= 6:
-            keys = json.loads(vmail("--json", "domain", "dkim", "example.com", check=0).stdout)
-            self.assertIn("ed1", [k["selector"] for k in keys])
-            self.assertEqual(sorted(k["algorithm"] for k in keys), ["ed25519", "rsa"])
+        for address in USERS:  # no denial of its own: every switch on
+            if version < 4 or address not in ("alice@example.com", "dave@example.org"):
+                shown = json.loads(vmail("--json", "user", "show", address, check=0).stdout)
+                self.assertTrue(all(shown["access"].values()), (address, shown["access"]))
         if version >= 5:
-            log = json.loads(vmail("--json", "log", "--limit", "1000", check=0).stdout)
-            self.assertIn("alias add", [e["command"] for e in log])
+            self.check_audit_log(version, vmail)
+        if version >= 6:
+            self.check_dkim_keys(version, vmail, root)
         # The exported files carry every mailbox, alias and hash.
         with open(os.path.join(root, "etc/dovecot/users")) as f:
             lines = {line.split(":")[0]: line for line in f.read().splitlines()}
@@ -133,6 +171,60 @@ class Upgrade(unittest.TestCase):
             self.assertEqual(sorted(virtual[source].split(",")), dests)
         with open(os.path.join(root, "etc/postfix/vmailbox")) as f:
             self.assertEqual({line.split(" ")[0] for line in f.read().splitlines() if line}, set(USERS))
+
+    def check_audit_log(self, version, vmail):
+        """Every entry the old version logged, field by field."""
+        rows = fixture_rows(version, "SELECT id, time, uid, sudo_user, command, action, object, old_value, new_value"
+                                     " FROM audit_log ORDER BY id")
+        expected = [entry for first, entries in sorted(AUDIT.items()) if first <= version for entry in entries]
+        self.assertEqual([(r[4], r[6]) for r in rows], expected)
+        self.assertEqual({r[3] for r in rows}, {"fixture-admin"})
+        log = {e["id"]: e for e in sorted(json.loads(vmail("--json", "log", "--limit", "1000", check=0).stdout),
+                                          key=lambda e: e["id"])}
+        for (id, time, uid, sudo_user, command, action, obj, old, new) in rows:
+            self.assertEqual(log[id], {"id": id, "time": time, "uid": uid, "sudo_user": sudo_user,
+                                       "command": command, "action": action, "object": obj,
+                                       "old": json.loads(old) if old else None,
+                                       "new": json.loads(new) if new else None})
+        # The log never held a password or hash; it still does not.
+        text = json.dumps(list(log.values()))
+        self.assertNotIn("{SHA512-CRYPT}", text)
+        self.assertNotIn("password-1", text)
+        dave = [e for e in log.values() if e["command"] == "user disable"]
+        self.assertEqual(len(dave), 1)
+        sales = [(e["action"], e["old"] is None, e["new"] is None) for e in log.values()
+                 if e["object"] == "sales@example.com"]
+        self.assertEqual([s[1:] for s in sales], [(True, False), (False, True)])
+
+    def check_dkim_keys(self, version, vmail, root):
+        """Every key the old version made: row, DNS record, private file, KeyTable."""
+        rows = fixture_rows(version, "SELECT d.name, k.selector, k.algorithm, k.state, k.public_key"
+                                     " FROM dkim_keys k JOIN domains d ON d.id = k.domain_id")
+        shape = {}
+        for domain, selector, algorithm, state, _ in rows:
+            named = selector if not re.fullmatch(r"s\d{8}", selector) else None
+            shape.setdefault(domain, []).append((named, algorithm, state))
+        self.assertEqual({d: sorted(k, key=str) for d, k in shape.items()},
+                         {d: sorted(k, key=str) for d, k in DKIM.items()})
+        state_dir = os.path.join(root, "data", "state")
+        with open(os.path.join(root, "etc/opendkim/KeyTable")) as f:
+            key_table = set(f.read().split())
+        for domain in DKIM:
+            mine = [r for r in rows if r[0] == domain]
+            keys = json.loads(vmail("--json", "domain", "dkim", domain, check=0).stdout)
+            # The upgrade (and the launcher) keep them all and add none.
+            self.assertEqual(sorted((k["selector"], k["algorithm"], k["state"]) for k in keys),
+                             sorted(r[1:4] for r in mine))
+            dns = json.loads(vmail("--json", "domain", "dns", domain, check=0).stdout)["records"]
+            published = "".join("".join(r["strings"] or [r["value"]]) for r in dns)
+            for _, selector, algorithm, key_state, public_key in mine:
+                self.assertIn(f"p={public_key}", published, (domain, selector))
+                path = os.path.join(state_dir, "dkim", domain, f"{selector}.private")
+                with open(path) as f, open(os.path.join(FIXTURES, f"schema-{version}-dkim", domain,
+                                                        f"{selector}.private")) as g:
+                    self.assertEqual(f.read(), g.read(), path)
+                signing = f"{domain}:{selector}:{path}" in key_table
+                self.assertEqual(signing, key_state == "active", (domain, selector))
 
     def check_backup(self, backup, version, original_counts):
         """A backup of version `version` that opens and holds every row."""
@@ -165,6 +257,8 @@ class Upgrade(unittest.TestCase):
                 self.assertEqual({a["source"] for a in restored}, set(ALIASES))
                 inst.vmail("db", "migrate", check=0)
                 self.assertGreater(user_version(db), version)
+                # The migration keeps every row of every table it found.
+                self.assertEqual({t: n for t, n in table_counts(db).items() if t in counts}, counts)
                 inst.vmail("export", check=0)
                 self.check_content(version, inst.vmail, inst.root)
 
