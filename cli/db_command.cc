@@ -5,10 +5,10 @@
 
 #include "cli/app.h"
 #include "core/files.h"
-#include "pg/url.h"
 #include "pg/migrate_to.h"
 #include "pg/replica.h"
 #include "pg/schema.h"
+#include "pg/url.h"
 
 namespace vmail::cli {
 namespace {
@@ -98,8 +98,8 @@ Status db_backup(Context& ctx, const std::string& target_in, bool force) {
     db = *replica;
   }
   if (Status s = db->backup_to(target, force); !s.ok()) return s;
-  print_line(ctx, "backup of " + db->path() + " (schema version " + std::to_string(db->version()) + ") written to " +
-                      target);
+  print_line(
+      ctx, "backup of " + db->path() + " (schema version " + std::to_string(db->version()) + ") written to " + target);
   return Status::Ok();
 }
 

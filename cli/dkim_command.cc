@@ -39,9 +39,8 @@ struct DkimArgs {
 };
 
 bool has_active(const std::vector<DkimKey>& keys, DkimAlgorithm algorithm) {
-  return std::any_of(keys.begin(), keys.end(), [&](const DkimKey& k) {
-    return k.algorithm == algorithm && k.state == DkimState::kActive;
-  });
+  return std::any_of(keys.begin(), keys.end(),
+                     [&](const DkimKey& k) { return k.algorithm == algorithm && k.state == DkimState::kActive; });
 }
 
 Status list_keys(Context& ctx, const std::vector<DkimKey>& keys) {
@@ -58,8 +57,8 @@ Status list_keys(Context& ctx, const std::vector<DkimKey>& keys) {
   }
   std::vector<std::vector<std::string>> rows = {{"SELECTOR", "ALGORITHM", "STATE", "CREATED"}};
   for (const DkimKey& k : keys) {
-    rows.push_back({k.selector, std::string(dkim_algorithm_name(k.algorithm)), std::string(dkim_state_name(k.state)),
-                    k.created});
+    rows.push_back(
+        {k.selector, std::string(dkim_algorithm_name(k.algorithm)), std::string(dkim_state_name(k.state)), k.created});
   }
   print_table(ctx, rows);
   return Status::Ok();
@@ -94,8 +93,8 @@ Status add_keys(Context& ctx, Store& store, const std::string& domain, const std
     }
   }
   for (const DkimKey& k : *added) {
-    print_line(ctx, "DKIM key " + k.selector + " (" + std::string(dkim_algorithm_name(k.algorithm)) + ") of " +
-                        domain + " added");
+    print_line(ctx, "DKIM key " + k.selector + " (" + std::string(dkim_algorithm_name(k.algorithm)) + ") of " + domain +
+                        " added");
   }
   return ctx.export_after_change();
 }
@@ -108,7 +107,8 @@ Status domain_dkim(Context& ctx, const DkimArgs& a) {
     auto s = normalize_selector(a.selector);
     if (!s.ok()) return s.status();
     if (!a.rotate && a.algorithm.empty()) {
-      return Status(Code::kBadInput, "--selector " + quote(*s) + ": names a new key, so it needs --rotate or --algorithm");
+      return Status(Code::kBadInput,
+                    "--selector " + quote(*s) + ": names a new key, so it needs --rotate or --algorithm");
     }
     selector = *s;
   }
@@ -169,8 +169,9 @@ Result<DnsTarget> dns_target(Context& ctx, const std::string& domain) {
     spdlog::warn("no server name recorded by vmail-launch: using {} (MAIL_SERVER_NAME's default)", target.server_name);
   }
   std::vector<std::string> defaulted;
-  for (auto [service, variable] : {std::pair{"smtps", "VMAIL_SMTPS_PORT"}, std::pair{"submission", "VMAIL_SUBMISSION_PORT"},
-                                   std::pair{"imaps", "VMAIL_IMAPS_PORT"}, std::pair{"pop3s", "VMAIL_POP3S_PORT"}}) {
+  for (auto [service, variable] :
+       {std::pair{"smtps", "VMAIL_SMTPS_PORT"}, std::pair{"submission", "VMAIL_SUBMISSION_PORT"},
+        std::pair{"imaps", "VMAIL_IMAPS_PORT"}, std::pair{"pop3s", "VMAIL_POP3S_PORT"}}) {
     if (auto port = recorded_port(*recorded, variable)) {
       target.ports[service] = *port;
     } else {
@@ -207,7 +208,8 @@ Status domain_dns(Context& ctx, const std::string& input) {
     print_json(json{{"domain", *domain}, {"records", list}});
     return Status::Ok();
   }
-  if (keys->empty()) spdlog::warn("domain {} has no DKIM key (`vmail domain dkim {} --rotate` makes one)", *domain, *domain);
+  if (keys->empty())
+    spdlog::warn("domain {} has no DKIM key (`vmail domain dkim {} --rotate` makes one)", *domain, *domain);
   for (const DnsRecord& r : records) print_line(ctx, r.zone_line());
   return Status::Ok();
 }

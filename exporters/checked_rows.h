@@ -37,9 +37,9 @@ struct CheckedForward {
 };
 
 struct CheckedRows {
-  std::vector<CheckedUser> users;         // by address, no address twice
-  std::vector<CheckedAlias> aliases;      // by source
-  std::vector<std::string_view> domains;  // sorted, unique
+  std::vector<CheckedUser> users;                 // by address, no address twice
+  std::vector<CheckedAlias> aliases;              // by source
+  std::vector<std::string_view> domains;          // sorted, unique
   std::vector<const AliasDomain*> alias_domains;  // both names safe, by alias
   std::vector<CheckedForward> forwards;           // of safe addresses, by address
   std::vector<std::string_view> receive_off;      // checked users with receive=off (`user access`), sorted

@@ -36,8 +36,8 @@ namespace vmail {
 namespace {
 
 // The names export_all writes; only these get stale temp files swept.
-const char* const kExportNames[] = {"users",          "vmailbox",  "virtual",     "vdomains",  "sender_logins",
-                                    "deny-imap",      "deny-pop3", "deny-sieve",  "deny-smtp", "recipient_access",
+const char* const kExportNames[] = {"users",          "vmailbox",  "virtual",      "vdomains",    "sender_logins",
+                                    "deny-imap",      "deny-pop3", "deny-sieve",   "deny-smtp",   "recipient_access",
                                     "hosted_senders", "KeyTable",  "SigningTable", "alias-quotas"};
 
 // How long an export waits for another one's lock before it gives up: a hung
@@ -498,8 +498,7 @@ Result<std::vector<ExportedFile>> render_exports(Database& db, const Settings& s
   files.push_back({settings.postfix_dir + "/recipient_access", true, render_recipient_access(virtual_map, routes)});
   files.push_back({settings.postfix_dir + "/hosted_senders", true, render_hosted_senders(rows)});
   files.push_back({settings.dovecot_dir + "/users", false, render_dovecot_users(rows, settings)});
-  files.push_back(
-      {settings.dovecot_dir + "/alias-quotas", false, render_alias_quotas(virtual_map, routes, settings)});
+  files.push_back({settings.dovecot_dir + "/alias-quotas", false, render_alias_quotas(virtual_map, routes, settings)});
   for (const auto& [service, switch_name] : kDovecotDenyFiles) {
     files.push_back({settings.dovecot_dir + "/deny-" + service, false, render_deny_file(*snap, rows, switch_name)});
   }

@@ -21,17 +21,18 @@
 #include <regex>
 #include <sstream>
 
+#include "core/files.h"
+#include "core/store.h"
 #include "exporters/dovecot_users.h"
 #include "exporters/export.h"
-#include "core/files.h"
 #include "exporters/postfix_maps.h"
-#include "core/store.h"
 #include "tests/test_util.h"
 
 namespace vmail {
 namespace {
 
-const char* const kHash = "{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.";
+const char* const kHash =
+    "{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.";
 
 User make_user(const std::string& local, const std::string& domain, std::optional<uint64_t> quota = std::nullopt,
                bool enabled = true) {
@@ -82,16 +83,26 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 TEST(DovecotUsersTest, RendersEachKindOfUser) {
   std::string expected =
-      "alice@example.com:{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:5000:5000::/var/mail/vhosts/example.com/alice::"
+      "alice@example.com:{SHA512-CRYPT}$6$salt$"
+      "IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:5000:5000::/var/mail/"
+      "vhosts/example.com/alice::"
       "userdb_quota_rule=*:bytes=1073741824\n"
-      "bob@example.com:{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:5000:5000::/var/mail/vhosts/example.com/bob::"
+      "bob@example.com:{SHA512-CRYPT}$6$salt$"
+      "IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:5000:5000::/var/mail/"
+      "vhosts/example.com/bob::"
       "nologin allow_nets=0.0.0.0/32\n"
-      "carol@example.com:{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:5000:5000::/var/mail/vhosts/example.com/carol::"
+      "carol@example.com:{SHA512-CRYPT}$6$salt$"
+      "IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:5000:5000::/var/mail/"
+      "vhosts/example.com/carol::"
       "nologin allow_nets=0.0.0.0/32 userdb_quota_rule=*:bytes=0\n"
-      "dave@other.org:{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:5000:5000::/var/mail/vhosts/other.org/dave::\n";
+      "dave@other.org:{SHA512-CRYPT}$6$salt$"
+      "IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:5000:5000::/var/mail/"
+      "vhosts/other.org/dave::\n";
   EXPECT_EQ(render_dovecot_users(sample(), test_settings()), expected);
   EXPECT_EQ(dovecot_user_line(sample().users[3], test_settings()),
-            "dave@other.org:{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:5000:5000::/var/mail/vhosts/other.org/dave::");
+            "dave@other.org:{SHA512-CRYPT}$6$salt$"
+            "IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:5000:5000::/var/"
+            "mail/vhosts/other.org/dave::");
 }
 
 TEST(DovecotUsersTest, UsesConfiguredIds) {
@@ -99,7 +110,9 @@ TEST(DovecotUsersTest, UsesConfiguredIds) {
   s.uid = 1234;
   s.gid = 4321;
   EXPECT_EQ(dovecot_user_line(sample().users[3], s),
-            "dave@other.org:{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:1234:4321::/var/mail/vhosts/other.org/dave::");
+            "dave@other.org:{SHA512-CRYPT}$6$salt$"
+            "IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.:1234:4321::/var/"
+            "mail/vhosts/other.org/dave::");
 }
 
 TEST(PostfixMapsTest, Vmailbox) {
@@ -461,9 +474,9 @@ TEST_F(ExportTest, WritesEveryFileThenLeavesUnchangedOnesAlone) {
   auto third = export_all(*db_, settings_);
   ASSERT_TRUE(third.ok());
   EXPECT_EQ(third->written, (std::vector<std::string>{users_path(), settings_.dovecot_dir + "/alias-quotas"}));
-  EXPECT_EQ(snapshot_files()[settings_.dovecot_dir + "/alias-quotas"],
-            "sales@example.com::5000:5000::" + settings_.mail_dir +
-                "/example.com/alice::userdb_quota_rule=*:bytes=1024\n");
+  EXPECT_EQ(
+      snapshot_files()[settings_.dovecot_dir + "/alias-quotas"],
+      "sales@example.com::5000:5000::" + settings_.mail_dir + "/example.com/alice::userdb_quota_rule=*:bytes=1024\n");
 }
 
 TEST_F(ExportTest, ModesAndOwners) {
@@ -621,8 +634,9 @@ TEST_F(ExportTest, StaleTempFilesFromAKilledExportAreRemoved) {
 // Regression: the sweep matched by prefix and deleted an admin's files.
 TEST_F(ExportTest, StaleTempSweepLeavesFilesThatOnlyStartLikeATemp) {
   ASSERT_TRUE(export_all(*db_, settings_).ok());
-  const std::vector<std::string> admin = {"virtual.tmpl", "virtual.tmp", "virtual.tmpAbC12", "virtual.tmpAbC1234",
-                                          "virtual.tmp-ab.cd", "vmailbox.tmpAbC123.bak", "__db.virtual.tmpl.db"};
+  const std::vector<std::string> admin = {"virtual.tmpl",        "virtual.tmp",       "virtual.tmpAbC12",
+                                          "virtual.tmpAbC1234",  "virtual.tmp-ab.cd", "vmailbox.tmpAbC123.bak",
+                                          "__db.virtual.tmpl.db"};
   for (const auto& name : admin) std::ofstream(postfix(name)) << "admin's";
   std::ofstream(users_path() + ".tmpl") << "admin's";
   std::ofstream(postfix("virtual.digest.tmpAb1234")) << "junk";
@@ -640,9 +654,9 @@ TEST(FilesTest, IsTempName) {
     const char* name;
     bool temp;
   } cases[] = {
-      {"virtual.tmpAbC123", true}, {"virtual.tmp000000", true}, {"virtual.tmpl", false},
-      {"virtual.tmp", false},      {"virtual.tmpAbC1234", false}, {"virtual.tmpAbC12", false},
-      {"virtual.tmpAbC-12", false}, {"virtual.tmpAbC12\n", false}, {"virtuaL.tmpAbC123", false},
+      {"virtual.tmpAbC123", true},   {"virtual.tmp000000", true},   {"virtual.tmpl", false},
+      {"virtual.tmp", false},        {"virtual.tmpAbC1234", false}, {"virtual.tmpAbC12", false},
+      {"virtual.tmpAbC-12", false},  {"virtual.tmpAbC12\n", false}, {"virtuaL.tmpAbC123", false},
       {"xvirtual.tmpAbC123", false}, {"virtual.TMPAbC123", false},
   };
   for (const auto& c : cases) EXPECT_EQ(is_temp_name(c.name, "virtual"), c.temp) << c.name;

@@ -17,7 +17,8 @@
 namespace vmail {
 namespace {
 
-const char* const kHash = "{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.";
+const char* const kHash =
+    "{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.";
 
 User user(const std::string& local, const std::string& domain, std::optional<uint64_t> quota = std::nullopt) {
   User u;
@@ -69,20 +70,20 @@ struct Case {
 TEST(RoutesTest, WhereEachKindOfAddressEndsUp) {
   using K = Reach::Kind;
   const Case cases[] = {
-      {"demo@example.com", K::kRefused, ""},           // the mailbox itself
-      {"sales@example.com", K::kRefused, ""},          // an alias to it
-      {"desk@example.com", K::kRefused, ""},           // an alias to that alias
-      {"twice@example.com", K::kRefused, ""},          // both
-      {"demo@alias.net", K::kRefused, ""},             // at an alias domain
-      {"sales@alias.net", K::kRefused, ""},            // an alias, at an alias domain
-      {"nobody@catch.org", K::kRefused, ""},           // a catch-all
-      {"@catch.org", K::kRefused, ""},                 // any address the domain does not list
-      {"nobody@catch-alias.org", K::kRefused, ""},     // a catch-all through an alias domain
-      {"@catch-alias.org", K::kRefused, ""},           //
-      {"via@example.com", K::kRefused, ""},            // an alias to a catch-all's address
-      {"fwd@example.com", K::kRefused, ""},            // a mailbox forwarding only there
+      {"demo@example.com", K::kRefused, ""},              // the mailbox itself
+      {"sales@example.com", K::kRefused, ""},             // an alias to it
+      {"desk@example.com", K::kRefused, ""},              // an alias to that alias
+      {"twice@example.com", K::kRefused, ""},             // both
+      {"demo@alias.net", K::kRefused, ""},                // at an alias domain
+      {"sales@alias.net", K::kRefused, ""},               // an alias, at an alias domain
+      {"nobody@catch.org", K::kRefused, ""},              // a catch-all
+      {"@catch.org", K::kRefused, ""},                    // any address the domain does not list
+      {"nobody@catch-alias.org", K::kRefused, ""},        // a catch-all through an alias domain
+      {"@catch-alias.org", K::kRefused, ""},              //
+      {"via@example.com", K::kRefused, ""},               // an alias to a catch-all's address
+      {"fwd@example.com", K::kRefused, ""},               // a mailbox forwarding only there
       {"keep@example.com", K::kOne, "keep@example.com"},  // ... keeping a copy
-      {"live@catch.org", K::kOne, "live@catch.org"},   // listed at the catch-all domain
+      {"live@catch.org", K::kOne, "live@catch.org"},      // listed at the catch-all domain
       {"team@example.com", K::kOne, "bob@example.com"},   // several: the others
       {"team@alias.net", K::kOne, "bob@example.com"},
       {"mixed@example.com", K::kOne, "x@elsewhere.net"},
@@ -114,7 +115,8 @@ TEST(RoutesTest, LoopsAreNeverRefusedAndLongChainsAreFollowed) {
   s.domains = {"example.com"};
   s.users = {user("demo", "example.com")};
   s.aliases = {alias("a@example.com", {"b@example.com"}), alias("b@example.com", {"a@example.com"}),
-               alias("into@example.com", {"a@example.com"}), alias("both@example.com", {"a@example.com", "demo@example.com"})};
+               alias("into@example.com", {"a@example.com"}),
+               alias("both@example.com", {"a@example.com", "demo@example.com"})};
   const int kChain = 20000;  // deeper than a recursive walk's stack would like
   for (int i = 0; i < kChain; ++i) {
     s.aliases.push_back(alias("c" + std::to_string(i) + "@example.com",
@@ -141,9 +143,8 @@ TEST(RoutesTest, RecipientAccessRefusesEveryAddressThatReachesOnlyReceiveOff) {
   const std::string refuse = " 550 5.7.1 this mailbox does not accept mail\n";
   EXPECT_EQ(render_recipient_access(rows),
             "catch-alias.org" + refuse +  // every address the domain does not list ...
-                "catch.org" + refuse +
-                "demo@alias.net" + refuse + "demo@example.com" + refuse + "desk@alias.net" + refuse +
-                "desk@example.com" + refuse + "fwd@alias.net" + refuse + "fwd@example.com" + refuse +
+                "catch.org" + refuse + "demo@alias.net" + refuse + "demo@example.com" + refuse + "desk@alias.net" +
+                refuse + "desk@example.com" + refuse + "fwd@alias.net" + refuse + "fwd@example.com" + refuse +
                 "live@catch-alias.org DUNNO\n"  // ... but not those it lists
                 "live@catch.org DUNNO\n"
                 "sales@alias.net" +

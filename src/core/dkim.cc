@@ -208,10 +208,9 @@ std::vector<DnsRecord> dns_records(const std::string& domain, const DnsTarget& t
     return std::to_string(it == target.ports.end() ? fallback : it->second);
   };
   // RFC 6186 / 8314: priority 0, weight 1, port, target.
-  for (auto [label, service, fallback] : {std::tuple{"_submissions._tcp.", "smtps", 465},
-                                          std::tuple{"_submission._tcp.", "submission", 587},
-                                          std::tuple{"_imaps._tcp.", "imaps", 993},
-                                          std::tuple{"_pop3s._tcp.", "pop3s", 995}}) {
+  for (auto [label, service, fallback] :
+       {std::tuple{"_submissions._tcp.", "smtps", 465}, std::tuple{"_submission._tcp.", "submission", 587},
+        std::tuple{"_imaps._tcp.", "imaps", 993}, std::tuple{"_pop3s._tcp.", "pop3s", 995}}) {
     out.push_back(DnsRecord{label + zone, "SRV", 3600,
                             "0 1 " + port(service, static_cast<uint16_t>(fallback)) + " " + server, std::nullopt});
   }

@@ -7,11 +7,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
-#include <ctime>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <string_view>
 #include <vector>
@@ -203,6 +203,9 @@ Status make_dirs(const std::string& path, mode_t mode) {
   if (parent != path && parent != "/" && parent != ".") {
     if (Status s = make_dirs(parent, mode); !s.ok()) return s;
   }
+  // By name on purpose: make_dirs makes an admin's setting (a path whose
+  // parents are root's); below folders others can write, Dir::make_sub is
+  // the way (mkdirat + O_NOFOLLOW open + fchmod by descriptor).
   if (::mkdir(path.c_str(), mode) != 0) {
     // Made meanwhile by another process: kept as it is, like any folder
     // that existed before.
@@ -640,9 +643,8 @@ Status Dir::set_file_owner_mode(std::string_view name, const FileOptions& option
   Status result = Status::Ok();
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     result = Status(Code::kCantCreate, path + ": not a regular file");
-  } else if ((options.owner || options.group) &&
-             ::fchown(fd, options.owner.value_or(static_cast<uid_t>(-1)),
-                      options.group.value_or(static_cast<gid_t>(-1))) != 0) {
+  } else if ((options.owner || options.group) && ::fchown(fd, options.owner.value_or(static_cast<uid_t>(-1)),
+                                                          options.group.value_or(static_cast<gid_t>(-1))) != 0) {
     result = io_error(path, "cannot set owner", errno);
   } else if (::fchmod(fd, options.mode) != 0) {
     result = io_error(path, "cannot set mode", errno);
@@ -666,9 +668,8 @@ Status Dir::rename_to(std::string_view from, const Dir& target, std::string_view
   if (!is_path_component(to)) return bad_component(target.path_, to);
   std::string to_path = join(target.path_, to);
   int err = rename_fault() ? rename_fault()(to_path) : 0;
-  if (err == 0 &&
-      ::renameat2(fd_, std::string(from).c_str(), target.fd_, std::string(to).c_str(), replace ? 0 : RENAME_NOREPLACE) !=
-          0) {
+  if (err == 0 && ::renameat2(fd_, std::string(from).c_str(), target.fd_, std::string(to).c_str(),
+                              replace ? 0 : RENAME_NOREPLACE) != 0) {
     err = errno;
   }
   if (err == EEXIST) return Status(Code::kCantCreate, to_path + ": exists already");

@@ -69,8 +69,7 @@ DIR* dir_stream(int dir) {
 // Opens or makes each of `names` below mail_dir in turn (files.h Dir: by
 // descriptor, a new folder chowned through its descriptor, a symlink in the
 // way refused). The vmail user can write every folder below mail_dir.
-Result<Dir> make_below(const std::string& mail_dir, const std::vector<std::string>& names, uint32_t uid,
-                       uint32_t gid) {
+Result<Dir> make_below(const std::string& mail_dir, const std::vector<std::string>& names, uint32_t uid, uint32_t gid) {
   auto current = Dir::open_or_make(mail_dir, 0755);
   if (!current.ok()) return current.status();
   for (const std::string& name : names) {

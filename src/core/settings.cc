@@ -107,8 +107,8 @@ Result<Settings> load_settings(const std::map<std::string, std::string>& flags, 
     // become a new, empty SQLite database beside the working directory.
     // Only the scheme is shown: the rest may hold a password.
     std::string start = db->substr(0, db->find(':') + (db->find("://") == db->find(':') ? 3 : 2));
-    return Status(Code::kConfig, "VMAIL_DB: " + quote(start + "...") +
-                                     " is neither a file path nor a postgresql:// URL");
+    return Status(Code::kConfig,
+                  "VMAIL_DB: " + quote(start + "...") + " is neither a file path nor a postgresql:// URL");
   }
   if (db && is_postgres_url(*db)) {
     s.upstream = *db;
