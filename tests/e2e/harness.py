@@ -3,6 +3,7 @@ built programs, and free loopback ports. Every test runs against the real
 programs (vmail, postmap, doveadm, postfix, dovecot); nothing is mocked."""
 
 import os
+import resource
 import shutil
 import socket
 import sqlite3
@@ -13,6 +14,25 @@ import unittest
 BUILD_DIR = os.environ.get("VMAIL_BUILD_DIR") or os.path.join(os.path.dirname(__file__), "..", "..", "build")
 SOURCE_DIR = os.environ.get("VMAIL_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
 VMAIL = os.path.join(BUILD_DIR, "vmail")
+# Set by tests/CMakeLists.txt in the sanitizer build (scripts/test's second pass).
+SANITIZED = os.environ.get("VMAIL_SANITIZED") == "1"
+MEMORY_LIMIT = 2 << 30
+
+
+def run_with_memory_limit(argv, env, **kwargs):
+    """subprocess.run with 2 GiB for the program, so one that reads an endless
+    or huge input whole fails instead of taking the machine's memory. ASan
+    reserves terabytes of address space, so there RLIMIT_AS cannot be used:
+    ASan's own allocation limit (an error report, never exit 65) takes its place."""
+    if SANITIZED:
+        asan = env.get("ASAN_OPTIONS", os.environ.get("ASAN_OPTIONS", ""))
+        limit = f"max_allocation_size_mb={MEMORY_LIMIT >> 20}"
+        env = {**env, "ASAN_OPTIONS": f"{asan}:{limit}" if asan else limit}
+        return subprocess.run(argv, env=env, **kwargs)
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    return subprocess.run(argv, env=env, preexec_fn=limited, **kwargs)
 
 
 def free_ports(count):

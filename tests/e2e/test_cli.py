@@ -4,7 +4,6 @@ against a real SQLite database under a private VMAIL_ROOT."""
 import json
 import os
 import pty
-import resource
 import signal
 import sqlite3
 import subprocess
@@ -12,7 +11,7 @@ import termios
 import time
 import unittest
 
-from harness import SOURCE_DIR, VMAIL, InstanceTestCase
+from harness import SOURCE_DIR, VMAIL, InstanceTestCase, run_with_memory_limit
 
 # A well-formed SHA512-CRYPT hash (of "password"); check_hash looks at salt and checksum.
 GOOD_HASH = "{SHA512-CRYPT}$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g."
@@ -318,12 +317,6 @@ BAD_HASHES = [
 ]
 
 
-def limited_memory():
-    """preexec_fn: 2 GiB of address space, so a program that reads an endless
-    file whole fails (std::bad_alloc) instead of taking the machine's memory."""
-    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-
-
 class Secrets(InstanceTestCase):
     """Issue 22: a hash never reaches a message, JSON or the audit log;
     --hash-stdin keeps it out of the process list; files and lines read whole
@@ -335,8 +328,8 @@ class Secrets(InstanceTestCase):
         self.inst.add_user("alice@example.com")
 
     def run_limited(self, *args, stdin=None):
-        return subprocess.run([VMAIL, *args], env=self.inst.env, stdin=stdin, capture_output=True, text=True,
-                              timeout=120, preexec_fn=limited_memory)
+        return run_with_memory_limit([VMAIL, *args], self.inst.env, stdin=stdin, capture_output=True, text=True,
+                                     timeout=120)
 
     def assert_refused(self, p, code, *words):
         """Exit `code`, one stderr line holding `words`, nothing changed."""

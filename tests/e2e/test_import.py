@@ -5,13 +5,12 @@ the real Dovecot, and a killed import leaves the database as it was."""
 import json
 import os
 import re
-import resource
 import signal
 import subprocess
 import time
 import unittest
 
-from harness import BUILD_DIR, VMAIL, InstanceTestCase
+from harness import BUILD_DIR, VMAIL, InstanceTestCase, run_with_memory_limit
 from server import DOMAIN, ServerTestCase, imap_login_ok, tls_context  # noqa: F401
 
 HASH = "{SHA512-CRYPT}$6$importsalt$" + "x" * 86
@@ -199,8 +198,6 @@ class ImportSecrets(ImportTestCase):
             self.assert_no_hash(self.inst.vmail(*argv, check=0).stdout)
 
     def test_an_import_over_256_mib_is_refused_before_it_is_read(self):
-        def limited_memory():
-            resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
         db_before, files_before = self.inst.dump_db(), self.inst.exported_files()
         sparse = os.path.join(self.inst.root, "huge.csv")
         with open(sparse, "wb") as f:
@@ -210,8 +207,8 @@ class ImportSecrets(ImportTestCase):
                                       (["alias", "import", sparse], None, sparse),
                                       (["user", "import", "-"], zero, "<stdin>")):
                 with self.subTest(args=args):
-                    p = subprocess.run([VMAIL, *args], env=self.inst.env, stdin=stdin, capture_output=True,
-                                       text=True, timeout=120, preexec_fn=limited_memory)
+                    p = run_with_memory_limit([VMAIL, *args], self.inst.env, stdin=stdin, capture_output=True,
+                                              text=True, timeout=120)
                     self.assertEqual(p.returncode, 65, p.stderr)
                     self.assertEqual(p.stderr.strip().splitlines(),
                                      [f"vmail: {name}: larger than the limit of 256 MiB"])

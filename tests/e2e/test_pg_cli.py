@@ -10,14 +10,13 @@ its own database on it."""
 import json
 import os
 import re
-import resource
 import sqlite3
 import subprocess
 import threading
 import time
 import unittest
 
-from harness import VMAIL, Instance
+from harness import VMAIL, Instance, run_with_memory_limit
 from pg import PgServer
 from test_nss import module_env
 
@@ -231,15 +230,12 @@ class PgCliTest(unittest.TestCase):
         sparse = os.path.join(node.root, "huge-password")
         with open(sparse, "wb") as f:
             f.truncate(8 << 30)
-
-        def limited_memory():
-            resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
         for path in ("/dev/zero", sparse):
             with self.subTest(path=path):
                 db_before = node.dump_db()
-                p = subprocess.run([VMAIL, "domain", "add", "other.org"],
-                                   env={**node.env, "VMAIL_DB_PASSWORD_FILE": path}, capture_output=True, text=True,
-                                   timeout=120, preexec_fn=limited_memory)
+                p = run_with_memory_limit([VMAIL, "domain", "add", "other.org"],
+                                          {**node.env, "VMAIL_DB_PASSWORD_FILE": path}, capture_output=True,
+                                          text=True, timeout=120)
                 self.assertEqual(p.returncode, 78, p.stderr)
                 self.assertEqual(p.stderr.strip().splitlines(),
                                  [f"vmail: VMAIL_DB_PASSWORD_FILE {path}: larger than the limit of 4 KiB"])
