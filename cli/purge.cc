@@ -22,7 +22,8 @@ std::vector<std::vector<std::string>> plan_rows(const DeletionPlan& plan) {
   for (const auto& u : plan.users) rows.push_back({"user", u});
   for (const auto& a : plan.aliases) rows.push_back({"alias", a});
   for (const auto& k : plan.dkim_keys) {
-    rows.push_back({"DKIM key", k.selector + " (" + std::string(dkim_algorithm_name(k.algorithm)) + ") of " + k.domain});
+    rows.push_back(
+        {"DKIM key", k.selector + " (" + std::string(dkim_algorithm_name(k.algorithm)) + ") of " + k.domain});
   }
   for (const auto& m : plan.maildirs) rows.push_back({"maildir", m});
   return rows;
@@ -58,8 +59,9 @@ Status print_plan(Context& ctx, const DeletionPlan& plan) {
 Status confirm_purge(const std::string& command, const DeletionPlan& plan, bool yes) {
   if (yes) return Status::Ok();
   if (!isatty(STDIN_FILENO)) {
-    return Status(Code::kUsage, command + " --purge: removes mail for good and there is no terminal to ask on; "
-                                          "add --yes (or see what would go with --dry-run)");
+    return Status(Code::kUsage, command +
+                                    " --purge: removes mail for good and there is no terminal to ask on; "
+                                    "add --yes (or see what would go with --dry-run)");
   }
   FILE* tty = std::fopen("/dev/tty", "r+");
   if (tty == nullptr) return Status(Code::kUsage, command + " --purge: cannot open the terminal to ask; add --yes");

@@ -241,17 +241,17 @@ Status user_show(Context& ctx, const std::string& input) {
                                            : format_quota(usage["storage"].get<uint64_t>()) + ", " +
                                                  std::to_string(usage["messages"].get<uint64_t>()) + " messages";
   print_table({{"address:", user->address},
-                    {"domain:", user->domain},
-                    {"name:", user->name},
-                    {"quota:", quota_text(user->quota)},
-                    {"enabled:", user->enabled ? "yes" : "no"},
-                    {"access:", access_line},
-                    {"usage:", usage_line},
-                    {"created:", user->created},
-                    {"updated:", user->updated},
-                    {"maildir:", (*settings)->mail_dir + "/" + user->domain + "/" + user->local + "/Maildir"},
-                    {"forward:", forward_text(*forward)},
-                    {"vacation:", vacation_text(vacation)}});
+               {"domain:", user->domain},
+               {"name:", user->name},
+               {"quota:", quota_text(user->quota)},
+               {"enabled:", user->enabled ? "yes" : "no"},
+               {"access:", access_line},
+               {"usage:", usage_line},
+               {"created:", user->created},
+               {"updated:", user->updated},
+               {"maildir:", (*settings)->mail_dir + "/" + user->domain + "/" + user->local + "/Maildir"},
+               {"forward:", forward_text(*forward)},
+               {"vacation:", vacation_text(vacation)}});
   return Status::Ok();
 }
 

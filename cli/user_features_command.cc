@@ -178,8 +178,8 @@ Status user_vacation(Context& ctx, const VacationArgs& args) {
   auto home = open_home(s, *user);
   if (!home.ok()) return home.status();
   if (!args.off && !*home) {
-    return Status(Code::kCantCreate, s.mail_dir + "/" + user->domain + "/" + user->local +
-                                         ": the mailbox's home folder does not exist");
+    return Status(Code::kCantCreate,
+                  s.mail_dir + "/" + user->domain + "/" + user->local + ": the mailbox's home folder does not exist");
   }
   // The file changes inside the store's write transaction, so the audit
   // entry commits with it (a failed write leaves neither).
@@ -240,7 +240,8 @@ json vacation_json(const Settings& settings, const User& user) {
   if (!v.on) return nullptr;
   if (!v.settings) return json{{"error", v.problem}};
   const VacationSettings& s = *v.settings;
-  return json{{"subject", s.subject}, {"until", s.until.empty() ? json(nullptr) : json(s.until)}, {"message", s.message}};
+  return json{
+      {"subject", s.subject}, {"until", s.until.empty() ? json(nullptr) : json(s.until)}, {"message", s.message}};
 }
 
 std::string vacation_text(const json& vacation) {

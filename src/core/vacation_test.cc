@@ -26,15 +26,15 @@ TEST(VacationTest, RefusesScriptsVmailDidNotWrite) {
   const std::string hostile[] = {
       "",
       "require \"vacation\";\nvacation :days 7 :subject \"Away\" \"Gone.\";\n",  // no header
-      good + "redirect \"evil@example.org\";\n",                                  // a second action
-      good.substr(0, good.size() - 1),                                              // cut short
-      good.substr(0, good.size() - 4),                                              // cut inside the string
+      good + "redirect \"evil@example.org\";\n",                                 // a second action
+      good.substr(0, good.size() - 1),                                           // cut short
+      good.substr(0, good.size() - 4),                                           // cut inside the string
       std::string(good).replace(good.find(":days 7"), 7, ":days 1"),
       std::string(good).replace(good.find("Away"), 4, "A\x01y"),  // a control character
       std::string(dated).replace(dated.find("2099-01-02"), 10, "2099-02-30"),
       std::string(dated).replace(dated.find("2099-01-02"), 10, "tomorrow!!"),
-      vacation_script({"", "Gone.", ""}),                        // empty subject
-      vacation_script({std::string(201, 's'), "Gone.", ""}),     // subject too long
+      vacation_script({"", "Gone.", ""}),                     // empty subject
+      vacation_script({std::string(201, 's'), "Gone.", ""}),  // subject too long
       vacation_script({"Away", std::string(kMaxVacationMessage + 1, 'm'), ""}),
       std::string(kMaxVacationScript + 1, '#'),
   };
