@@ -66,7 +66,7 @@ Status alias_list(Context& ctx, const std::string& domain_in) {
   }
   std::vector<std::vector<std::string>> rows = {{"SOURCE", "DESTINATIONS"}};
   for (const auto& a : *aliases) rows.push_back({a.source, join_commas(a.destinations)});
-  print_table(ctx, rows);
+  print_table(rows);
   return Status::Ok();
 }
 

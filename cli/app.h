@@ -92,12 +92,38 @@ class Context {
 // the normalized domain; kBadInput for a bad name.
 Result<std::optional<std::string>> domain_filter(const std::string& input);
 
-// Output on stdout. print_line prints unless --json or --quiet (confirmations);
-// print_table prints left-aligned columns unless --quiet; print_json prints
-// `value` indented by two.
+// Output on stdout. -q silences progress and confirmations, never the data a
+// command was asked for (a list, a record, DNS lines, a health report).
+// print_line prints a confirmation or info line unless --json or --quiet;
+// print_data prints a line of data whatever -q says; print_table prints
+// data as columns aligned by their width on a terminal (display_width:
+// accents and CJK included); print_json prints `value` indented by two.
 void print_line(const Context& ctx, const std::string& line);
-void print_table(const Context& ctx, const std::vector<std::vector<std::string>>& rows);
+void print_data(const std::string& line);
+void print_table(const std::vector<std::vector<std::string>>& rows);
 void print_json(const nlohmann::ordered_json& value);
+// The columns `text` takes on a terminal: UTF-8 decoded, each character's
+// wcwidth (2 for East Asian wide ones, 0 for combining marks); a byte that
+// is not UTF-8, or a character without a width, counts 1.
+size_t display_width(std::string_view text);
+
+// What `domain del` or `user del` removes (SPEC "Destructive commands"):
+// --dry-run prints it (print_plan: a table, or JSON with these keys, data
+// that -q keeps); --purge asks about it first (confirm_purge): `yes`
+// (--yes) answers for scripts, a terminal on standard input is asked
+// (y/N), and without one it is kUsage (64) in one line. kUsage as well for
+// any answer but y or yes. add_maildir lists a maildir when it exists.
+struct DeletionPlan {
+  std::vector<std::string> domains;
+  std::vector<std::string> alias_domains;
+  std::vector<std::string> users;
+  std::vector<std::string> aliases;
+  std::vector<DkimKey> dkim_keys;
+  std::vector<std::string> maildirs;
+};
+void add_maildir(DeletionPlan& plan, const std::string& path);
+Status print_plan(Context& ctx, const DeletionPlan& plan);
+Status confirm_purge(const std::string& command, const DeletionPlan& plan, bool yes);
 
 // The command groups, in the order `vmail --help` lists them.
 void add_domain_commands(CLI::App& app, Context& ctx);  // domain_command.cc
@@ -121,10 +147,15 @@ Status sweep_key_files(Context& ctx, Store& store);
 // user group by add_user_commands; and what `user show` reports of them:
 // the access switches ({"imap": true, ...}) and the mailbox usage
 // ({"storage": bytes, "messages": n} from `doveadm quota get`, null when
-// Dovecot's rendered configuration is missing or doveadm fails).
+// Dovecot's rendered configuration is missing or doveadm fails) and the
+// vacation reply read back from its script ({"subject", "until", "message"},
+// null when off, {"error"} for a script vmail did not write or an unreadable
+// home) and that as one line of text.
 void add_user_feature_commands(CLI::App& group, Context& ctx);
 nlohmann::ordered_json access_json(Store& store, const std::string& address);
 nlohmann::ordered_json mailbox_usage(const Settings& settings, const std::string& address);
+nlohmann::ordered_json vacation_json(const Settings& settings, const User& user);
+std::string vacation_text(const nlohmann::ordered_json& vacation);
 
 // `user import` or `alias import` (import_command.cc), added to the group by
 // add_user_commands and add_alias_commands.

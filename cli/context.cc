@@ -1,7 +1,11 @@
 #include <spdlog/spdlog.h>
 
+#include <locale.h>
+#include <wchar.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <cwchar>
 #include <iostream>
 
 #include "cli/app.h"
@@ -99,18 +103,50 @@ void print_line(const Context& ctx, const std::string& line) {
   std::fputc('\n', stdout);
 }
 
-void print_table(const Context& ctx, const std::vector<std::vector<std::string>>& rows) {
-  if (ctx.quiet) return;
+void print_data(const std::string& line) {
+  std::fputs(line.c_str(), stdout);
+  std::fputc('\n', stdout);
+}
+
+size_t display_width(std::string_view text) {
+  // glibc's width tables, whatever locale the admin runs in (C.UTF-8 is
+  // built into glibc); without it each character counts one column.
+  static const locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
+  locale_t previous = utf8 != nullptr ? uselocale(utf8) : nullptr;
+  size_t width = 0;
+  std::mbstate_t state{};
+  for (size_t at = 0; at < text.size();) {
+    wchar_t wc = 0;
+    size_t n = utf8 != nullptr ? std::mbrtowc(&wc, text.data() + at, text.size() - at, &state) : 1;
+    if (n == static_cast<size_t>(-1) || n == static_cast<size_t>(-2) || n == 0) {
+      state = std::mbstate_t{};
+      width += 1;
+      at += 1;
+      continue;
+    }
+    if (utf8 == nullptr && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) {
+      at += 1;  // a continuation byte: counted with its first byte
+      continue;
+    }
+    int w = utf8 != nullptr ? wcwidth(wc) : 1;
+    width += w < 0 ? 1 : static_cast<size_t>(w);
+    at += n;
+  }
+  if (previous != nullptr) uselocale(previous);
+  return width;
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width;
   for (const auto& row : rows) {
     width.resize(std::max(width.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], display_width(row[i]));
   }
   for (const auto& row : rows) {
     std::string line;
     for (size_t i = 0; i < row.size(); ++i) {
       line += row[i];
-      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+      if (i + 1 < row.size()) line += std::string(width[i] - display_width(row[i]) + 2, ' ');
     }
     std::cout << line << '\n';
   }

@@ -62,7 +62,7 @@ Status db_status(Context& ctx) {
   if (ctx.json) {
     print_json(out);
   } else {
-    for (const auto& line : lines) print_line(ctx, line);
+    for (const auto& line : lines) print_data(line);
   }
   return Status::Ok();
 }
@@ -166,7 +166,7 @@ Status db_migrate_to(Context& ctx, const std::string& url) {
   }
   std::vector<std::vector<std::string>> rows = {{"TABLE", "ROWS"}};
   for (const auto& [table, n] : report->copied) rows.push_back({table, std::to_string(n)});
-  print_table(ctx, rows);
+  if (!ctx.quiet) print_table(rows);  // a report of the copy, not data asked for
   print_line(ctx, "copied to " + (*conn)->name() + " and verified row for row (cluster " + report->cluster + ")");
   print_line(ctx, "next: on every node set VMAIL_DB=" + url + " (password in VMAIL_DB_PASSWORD_FILE or PGPASSFILE); " +
                       (*db)->path() + " stays as it was");

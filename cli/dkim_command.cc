@@ -60,7 +60,7 @@ Status list_keys(Context& ctx, const std::vector<DkimKey>& keys) {
     rows.push_back(
         {k.selector, std::string(dkim_algorithm_name(k.algorithm)), std::string(dkim_state_name(k.state)), k.created});
   }
-  print_table(ctx, rows);
+  print_table(rows);
   return Status::Ok();
 }
 
@@ -208,9 +208,8 @@ Status domain_dns(Context& ctx, const std::string& input) {
     print_json(json{{"domain", *domain}, {"records", list}});
     return Status::Ok();
   }
-  if (keys->empty())
-    spdlog::warn("domain {} has no DKIM key (`vmail domain dkim {} --rotate` makes one)", *domain, *domain);
-  for (const DnsRecord& r : records) print_line(ctx, r.zone_line());
+  if (keys->empty()) spdlog::warn("domain {} has no DKIM key (`vmail domain dkim {} --rotate` makes one)", *domain, *domain);
+  for (const DnsRecord& r : records) print_data(r.zone_line());
   return Status::Ok();
 }
 

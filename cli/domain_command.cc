@@ -24,11 +24,62 @@ Status domain_add(Context& ctx, const std::string& input) {
   return ctx.export_after_change();
 }
 
-Status domain_del(Context& ctx, const std::string& input, bool force, bool purge) {
-  auto domain = normalize_domain(input);
+struct DomainDelArgs {
+  std::string domain;
+  bool force = false;
+  bool purge = false;
+  bool yes = false;
+  bool dry_run = false;
+};
+
+// What `domain del` would remove, refused as Store::delete_domain refuses.
+Result<DeletionPlan> domain_del_plan(Context& ctx, Store& store, const std::string& domain, const DomainDelArgs& a) {
+  DeletionPlan plan;
+  auto users = store.list_users(domain);
+  if (!users.ok()) return users.status();
+  auto aliases = store.list_aliases(domain);
+  if (!aliases.ok()) return aliases.status();
+  auto alias_domains = store.list_alias_domains();
+  if (!alias_domains.ok()) return alias_domains.status();
+  plan.domains = {domain};
+  for (const auto& u : *users) plan.users.push_back(u.address);
+  for (const auto& al : *aliases) plan.aliases.push_back(al.source);
+  for (const auto& ad : *alias_domains) {
+    if (ad.target == domain) plan.alias_domains.push_back(ad.alias);
+  }
+  if (!a.force && (!plan.users.empty() || !plan.aliases.empty())) {
+    return Status(Code::kBadInput, "domain " + quote(domain) + ": in use by " + std::to_string(plan.users.size()) +
+                                       " users and " + std::to_string(plan.aliases.size()) + " aliases (use --force)");
+  }
+  if (!a.force && !plan.alias_domains.empty()) {
+    return Status(Code::kBadInput, "domain " + quote(domain) + ": target of the alias domain " +
+                                       quote(plan.alias_domains.front()) + " (use --force to delete both)");
+  }
+  // Its keys and those of its alias domains (each its own DKIM d=) go with them.
+  std::vector<std::string> with_keys = plan.domains;
+  with_keys.insert(with_keys.end(), plan.alias_domains.begin(), plan.alias_domains.end());
+  for (const auto& d : with_keys) {
+    auto keys = store.list_dkim_keys(d);
+    if (!keys.ok()) return keys.status();
+    plan.dkim_keys.insert(plan.dkim_keys.end(), keys->begin(), keys->end());
+  }
+  if (a.purge) add_maildir(plan, (*ctx.settings())->mail_dir + "/" + domain);
+  return plan;
+}
+
+Status domain_del(Context& ctx, const DomainDelArgs& a) {
+  auto domain = normalize_domain(a.domain);
   if (!domain.ok()) return domain.status();
   auto store = ctx.store();
   if (!store.ok()) return store.status();
+  bool force = a.force;
+  bool purge = a.purge;
+  if (a.dry_run || purge) {
+    auto plan = domain_del_plan(ctx, *store, *domain, a);
+    if (!plan.ok()) return plan.status();
+    if (a.dry_run) return print_plan(ctx, *plan);
+    if (Status s = confirm_purge("domain del", *plan, a.yes); !s.ok()) return s;
+  }
   std::vector<User> removed;
   if (Status s = store->delete_domain(*domain, force, &removed); !s.ok()) return s;
   print_line(ctx, "domain " + *domain + " deleted" +
@@ -65,7 +116,7 @@ Status domain_list(Context& ctx) {
   for (const auto& d : *domains) {
     rows.push_back({d.name, std::to_string(d.users), std::to_string(d.aliases), d.alias_of.value_or("-")});
   }
-  print_table(ctx, rows);
+  print_table(rows);
   return Status::Ok();
 }
 
@@ -126,16 +177,13 @@ void add_domain_commands(CLI::App& app, Context& ctx) {
   }
   {
     auto* cmd = group->add_subcommand("del", "delete a domain (refused while in use unless --force)");
-    struct Args {
-      std::string domain;
-      bool force = false;
-      bool purge = false;
-    };
-    auto* a = ctx.keep<Args>();
+    auto* a = ctx.keep<DomainDelArgs>();
     cmd->add_option("DOMAIN", a->domain)->required();
     cmd->add_flag("--force", a->force, "also delete its users and aliases, and its alias domains");
-    cmd->add_flag("--purge", a->purge, "also remove its maildirs");
-    cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return domain_del(ctx, a->domain, a->force, a->purge); }; });
+    cmd->add_flag("--purge", a->purge, "also remove its maildirs (asks on a terminal)");
+    cmd->add_flag("--yes", a->yes, "remove without asking (needed for --purge without a terminal)");
+    cmd->add_flag("--dry-run", a->dry_run, "list what would go and change nothing");
+    cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return domain_del(ctx, *a); }; });
   }
   {
     auto* cmd = group->add_subcommand("list", "list domains");

@@ -66,7 +66,7 @@ Status health(Context& ctx, const HealthArgs& args) {
     }
     nlohmann::ordered_json out = {{"status", healthy ? "healthy" : "unhealthy"}, {"services", services}};
     print_json(out);
-  } else if (!ctx.quiet) {
+  } else {
     for (const auto& r : results) {
       std::string where = !r.file.empty() ? "file" : r.socket.empty() ? std::to_string(r.port) : "unix";
       std::printf("%-12s %5s  %-9s %5lld ms%s%s\n", r.name.c_str(), where.c_str(), r.healthy ? "healthy" : "unhealthy",

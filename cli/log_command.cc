@@ -66,7 +66,7 @@ Status show_log(Context& ctx, const LogArgs& args) {
     rows.push_back({e.time, std::to_string(e.uid), e.sudo_user.empty() ? "-" : cell(e.sudo_user), cell(e.command),
                     cell(e.object), cell(change_text(e))});
   }
-  print_table(ctx, rows);
+  print_table(rows);
   return Status::Ok();
 }
 

@@ -1,5 +1,5 @@
-// `vmail user add|del|passwd|disable|enable|quota|list|show` (and `user
-// import`, registered from import_command.cc).
+// `vmail user add|del|passwd|disable|enable|quota|list|show|forward` (and
+// `user import`, registered from import_command.cc).
 #include <optional>
 #include <string>
 #include <utility>
@@ -108,10 +108,9 @@ Status user_add(Context& ctx, const UserAddArgs& args) {
   if (!settings.ok()) return settings.status();
   auto store = ctx.store();
   if (!store.ok()) return store.status();
-  // Refuse an unknown domain before asking for a password.
-  auto exists = store->domain_exists(address->domain);
-  if (!exists.ok()) return exists.status();
-  if (!*exists) return Status(Code::kNotFound, "domain " + quote(address->domain) + ": no such domain");
+  // Refuse what add_user would (an unknown domain, an existing address)
+  // before asking for a password.
+  if (Status s = store->check_new_user(*address); !s.ok()) return s;
   if (Status s = check_leftover_maildir(**settings, *address, args.reuse_maildir); !s.ok()) return s;
   auto hash = password_hash(ctx, args.password);
   if (!hash.ok()) return hash.status();
@@ -133,11 +132,28 @@ Status user_add(Context& ctx, const UserAddArgs& args) {
   return ctx.export_after_change();
 }
 
-Status user_del(Context& ctx, const std::string& input, bool purge) {
-  auto address = parse_address(input);
+struct UserDelArgs {
+  std::string address;
+  bool purge = false;
+  bool yes = false;
+  bool dry_run = false;
+};
+
+Status user_del(Context& ctx, const UserDelArgs& args) {
+  auto address = parse_address(args.address);
   if (!address.ok()) return address.status();
   auto store = ctx.store();
   if (!store.ok()) return store.status();
+  bool purge = args.purge;
+  if (args.dry_run || purge) {
+    auto user = store->get_user(address->str());
+    if (!user.ok()) return user.status();
+    DeletionPlan plan;
+    plan.users = {user->address};
+    if (purge) add_maildir(plan, (*ctx.settings())->mail_dir + "/" + user->domain + "/" + user->local);
+    if (args.dry_run) return print_plan(ctx, plan);
+    if (Status s = confirm_purge("user del", plan, args.yes); !s.ok()) return s;
+  }
   User removed;
   if (Status s = store->delete_user(address->str(), &removed); !s.ok()) return s;
   print_line(ctx, "user " + removed.address + " deleted");
@@ -201,7 +217,7 @@ Status user_list(Context& ctx, const std::string& domain_in) {
   for (const auto& u : *users) {
     rows.push_back({u.address, u.name, quota_text(u.quota), u.enabled ? "yes" : "no", u.created});
   }
-  print_table(ctx, rows);
+  print_table(rows);
   return Status::Ok();
 }
 
@@ -218,11 +234,13 @@ Status user_show(Context& ctx, const std::string& input) {
   if (!settings.ok()) return settings.status();
   json access = access_json(*store, user->address);
   json usage = mailbox_usage(**settings, user->address);
+  json vacation = vacation_json(**settings, *user);
   if (ctx.json) {
     json out = user_json(*user);
     out["forward"] = forward_json(*forward);
     out["access"] = access;
     out["usage"] = usage;
+    out["vacation"] = vacation;
     print_json(out);
     return Status::Ok();
   }
@@ -233,17 +251,18 @@ Status user_show(Context& ctx, const std::string& input) {
   std::string usage_line = usage.is_null() ? "unknown (server not configured)"
                                            : format_quota(usage["storage"].get<uint64_t>()) + ", " +
                                                  std::to_string(usage["messages"].get<uint64_t>()) + " messages";
-  print_table(ctx, {{"address:", user->address},
-                    {"domain:", user->domain},
-                    {"name:", user->name},
-                    {"quota:", quota_text(user->quota)},
-                    {"enabled:", user->enabled ? "yes" : "no"},
-                    {"access:", access_line},
-                    {"usage:", usage_line},
-                    {"created:", user->created},
-                    {"updated:", user->updated},
-                    {"maildir:", (*settings)->mail_dir + "/" + user->domain + "/" + user->local + "/Maildir"},
-                    {"forward:", forward_text(*forward)}});
+  print_table({{"address:", user->address},
+               {"domain:", user->domain},
+               {"name:", user->name},
+               {"quota:", quota_text(user->quota)},
+               {"enabled:", user->enabled ? "yes" : "no"},
+               {"access:", access_line},
+               {"usage:", usage_line},
+               {"created:", user->created},
+               {"updated:", user->updated},
+               {"maildir:", (*settings)->mail_dir + "/" + user->domain + "/" + user->local + "/Maildir"},
+               {"forward:", forward_text(*forward)},
+               {"vacation:", vacation_text(vacation)}});
   return Status::Ok();
 }
 
@@ -304,14 +323,12 @@ void add_user_commands(CLI::App& app, Context& ctx) {
   }
   {
     auto* cmd = group->add_subcommand("del", "delete a mailbox");
-    struct Args {
-      std::string address;
-      bool purge = false;
-    };
-    auto* a = ctx.keep<Args>();
+    auto* a = ctx.keep<UserDelArgs>();
     cmd->add_option("ADDRESS", a->address)->required();
-    cmd->add_flag("--purge", a->purge, "also remove the maildir");
-    cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_del(ctx, a->address, a->purge); }; });
+    cmd->add_flag("--purge", a->purge, "also remove the maildir (asks on a terminal)");
+    cmd->add_flag("--yes", a->yes, "remove without asking (needed for --purge without a terminal)");
+    cmd->add_flag("--dry-run", a->dry_run, "list what would go and change nothing");
+    cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_del(ctx, *a); }; });
   }
   {
     auto* cmd = group->add_subcommand("passwd", "change a password");

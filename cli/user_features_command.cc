@@ -1,5 +1,5 @@
 // `vmail user access` and `vmail user vacation`, and the account features
-// `user show` adds (access switches, mailbox usage). Enforcement is in the
+// `user show` adds (access switches, mailbox usage, vacation reply). Enforcement is in the
 // daemons: access through exported files (exporters/access_files.h),
 // vacation through a Sieve script Pigeonhole runs before the user's own
 // (templates/dovecot/dovecot.conf.mustache, `sieve_before`).
@@ -16,6 +16,7 @@
 #include "core/files.h"
 #include "core/process.h"
 #include "core/row_policy.h"
+#include "core/vacation.h"
 #include "core/validate.h"
 
 namespace vmail::cli {
@@ -78,49 +79,17 @@ Status user_access(Context& ctx, const AccessArgs& args) {
   }
   auto denied = store->denied_services(address->str());
   if (!denied.ok()) return denied.status();
+  // Without switches the line is what was asked for; after a change it is
+  // a confirmation, which -q silences.
   if (ctx.json) {
     print_json(access_object(*denied));
-  } else if (!ctx.quiet) {
+  } else if (changes.empty() || !ctx.quiet) {
     std::printf("%s %s\n", address->str().c_str(), access_text(*denied).c_str());
   }
   return changes.empty() ? Status::Ok() : ctx.export_after_change();
 }
 
 // --- vacation ---------------------------------------------------------------
-
-constexpr size_t kMaxVacationMessage = 64 * 1024;
-
-// A Sieve quoted string (RFC 5228 2.4.2): backslash and quote escaped.
-std::string sieve_string(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '\\' || c == '"') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
-// YYYY-MM-DD naming a real day.
-Status check_date(const std::string& date) {
-  std::tm tm{};
-  const char* end = strptime(date.c_str(), "%Y-%m-%d", &tm);
-  bool shape = date.size() == 10 && date[4] == '-' && date[7] == '-';
-  if (!shape || end == nullptr || *end != '\0') return bad("--until", date, "not a date (YYYY-MM-DD)");
-  std::tm copy = tm;
-  copy.tm_isdst = -1;
-  timegm(&copy);  // normalises 02-30 to 03-02: then it was no real day
-  if (copy.tm_mday != tm.tm_mday || copy.tm_mon != tm.tm_mon) return bad("--until", date, "no such day");
-  return Status::Ok();
-}
-
-Status check_subject(const std::string& subject) {
-  if (subject.empty()) return bad("--subject", subject, "empty");
-  if (subject.size() > 200) return bad("--subject", subject.substr(0, 20) + "...", "longer than 200 bytes");
-  for (unsigned char c : subject) {
-    if (c < 0x20 || c == 0x7f) return bad("--subject", subject, "control characters are not allowed");
-  }
-  return Status::Ok();
-}
 
 Result<std::string> read_message(const std::string& path) {
   // Refused by its size before it is read: /dev/zero or a mail folder given
@@ -131,25 +100,54 @@ Result<std::string> read_message(const std::string& path) {
   }
   if (!text.ok()) return text.status();
   if (!*text) return Status(Code::kNoInput, "--message-file " + quote(path) + ": no such file");
-  const std::string& m = **text;
-  if (m.empty()) return bad("--message-file", path, "empty");
-  for (unsigned char c : m) {
-    if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f) {
-      return bad("--message-file", path, "control characters are not allowed");
-    }
-  }
-  return m;
+  return std::move(**text);
 }
 
-// The script: one vacation action, answering each sender at most once a
-// week (:days). Pigeonhole's vacation never answers mailing lists, bounces
-// or other automatic replies.
-std::string vacation_script(const std::string& subject, const std::string& message, const std::string& until) {
-  std::string action = "vacation :days 7 :subject " + sieve_string(subject) + " " + sieve_string(message) + ";\n";
-  std::string out = "# Written by `vmail user vacation`; changed or removed only by it.\n";
-  if (until.empty()) return out + "require \"vacation\";\n" + action;
-  return out + "require [\"vacation\", \"date\", \"relational\"];\nif currentdate :value \"le\" \"date\" " +
-         sieve_string(until) + " {\n  " + action + "}\n";
+// The mailbox's home folder. It belongs to the vmail uid (and so to whatever
+// runs as it: Dovecot's mail processes, Sieve): walked by descriptor, never
+// through a symlink, and the row's names checked again before they become
+// folders. nullopt when the mail folder or the home does not exist.
+Result<std::optional<Dir>> open_home(const Settings& s, const User& user) {
+  if (!row_safe_user(user.address, user.local, user.domain)) {
+    return Status(Code::kInternal, "user " + quote(user.address) + ": not safe as a folder name (a bad row?)");
+  }
+  auto mail = Dir::open(s.mail_dir);
+  if (!mail.ok()) return std::optional<Dir>();
+  auto domain_dir = mail->sub(user.domain);
+  if (!domain_dir.ok()) return domain_dir.status();
+  if (!*domain_dir) return std::optional<Dir>();
+  return (*domain_dir)->sub(user.local);
+}
+
+// The vacation reply as the home's script says: none, vmail's settings, or
+// something else in its place (a script vmail did not write, a symlink, a
+// file too large: changed by something running as the vmail uid), which
+// `problem` names.
+struct VacationState {
+  bool on = false;
+  std::optional<VacationSettings> settings;
+  std::string problem;
+};
+
+VacationState read_vacation(const std::optional<Dir>& home) {
+  if (!home) return VacationState{};
+  auto text = home->read_file(kVacationScript, kMaxVacationScript);
+  if (!text.ok()) return VacationState{true, std::nullopt, text.status().message()};
+  if (!*text) return VacationState{};
+  auto settings = parse_vacation_script(**text);
+  if (!settings) return VacationState{true, std::nullopt, std::string("a vacation script not written by vmail")};
+  return VacationState{true, std::move(settings), ""};
+}
+
+// For the audit log: the message by its size (up to 64 KiB, not worth a log line).
+nlohmann::json vacation_record(const VacationState& v) {
+  using record = nlohmann::json;
+  if (!v.on) return nullptr;
+  if (!v.settings) return record{{"script", v.problem}};
+  const VacationSettings& s = *v.settings;
+  return record{{"subject", s.subject},
+                {"until", s.until.empty() ? record(nullptr) : record(s.until)},
+                {"message_bytes", s.message.size()}};
 }
 
 struct VacationArgs {
@@ -163,16 +161,17 @@ struct VacationArgs {
 Status user_vacation(Context& ctx, const VacationArgs& args) {
   auto address = parse_address(args.address);
   if (!address.ok()) return address.status();
-  std::string script;
+  VacationSettings wanted;
   if (!args.off) {
     if (args.message_file.empty()) return Status(Code::kUsage, "--message-file: required (or --off)");
-    if (Status s = check_subject(args.subject); !s.ok()) return s;
-    if (!args.until.empty()) {
-      if (Status s = check_date(args.until); !s.ok()) return s;
-    }
+    wanted.subject = args.subject;
+    wanted.until = args.until;
+    // Subject and date first: they are checked before the file is read.
+    if (Status s = check_vacation({wanted.subject, "-", wanted.until}); !s.ok()) return s;
     auto message = read_message(args.message_file);
     if (!message.ok()) return message.status();
-    script = vacation_script(args.subject, *message, args.until);
+    wanted.message = std::move(*message);
+    if (Status s = check_vacation(wanted, args.message_file); !s.ok()) return s;
   }
   auto store = ctx.store();
   if (!store.ok()) return store.status();
@@ -181,37 +180,36 @@ Status user_vacation(Context& ctx, const VacationArgs& args) {
   auto settings = ctx.settings();
   if (!settings.ok()) return settings.status();
   const Settings& s = **settings;
-  // The home folder belongs to the vmail uid (and so to whatever runs as it:
-  // Dovecot's mail processes, Sieve): walked by descriptor, never through a
-  // symlink, and the row's names checked again before they become folders.
-  if (!row_safe_user(user->address, user->local, user->domain)) {
-    return Status(Code::kInternal, "user " + quote(user->address) + ": not safe as a folder name (a bad row?)");
+  auto home = open_home(s, *user);
+  if (!home.ok()) return home.status();
+  if (!args.off && !*home) {
+    return Status(Code::kCantCreate,
+                  s.mail_dir + "/" + user->domain + "/" + user->local + ": the mailbox's home folder does not exist");
   }
-  std::string home_path = s.mail_dir + "/" + user->domain + "/" + user->local;
-  auto no_home = [&] { return Status(Code::kCantCreate, home_path + ": the mailbox's home folder does not exist"); };
-  auto mail = Dir::open(s.mail_dir);
-  if (!mail.ok()) return args.off ? Status::Ok() : no_home();
-  auto domain_dir = mail->sub(user->domain);
-  if (!domain_dir.ok()) return domain_dir.status();
-  std::optional<Dir> home;
-  if (*domain_dir) {
-    auto h = (*domain_dir)->sub(user->local);
-    if (!h.ok()) return h.status();
-    home = std::move(*h);
-  }
-  if (args.off) {
-    if (home) {
-      for (const char* name : {".vmail-vacation.sieve", ".vmail-vacation.svbin"}) {
-        if (Status r = home->remove(name); !r.ok()) return r;
+  // The file changes inside the store's write transaction, so the audit
+  // entry commits with it (a failed write leaves neither).
+  Status changed = store->record_vacation(user->address, [&](nlohmann::json& before, nlohmann::json& after) -> Status {
+    before = vacation_record(read_vacation(*home));
+    if (args.off) {
+      if (*home) {
+        for (const char* name : {kVacationScript, kVacationBinary}) {
+          if (Status r = (*home)->remove(name); !r.ok()) return r;
+        }
       }
+      after = nullptr;
+      return Status::Ok();
     }
-    print_line(ctx, "vacation of " + user->address + " off");
+    // Dovecot (as the vmail user) compiles the script beside it.
+    if (Status w = (*home)->write_file(kVacationScript, vacation_script(wanted), FileOptions{0600, s.uid, s.gid});
+        !w.ok()) {
+      return w;
+    }
+    after = vacation_record(VacationState{true, wanted, ""});
     return Status::Ok();
-  }
-  if (!home) return no_home();
-  // Dovecot (as the vmail user) compiles the script beside it.
-  if (Status w = home->write_file(".vmail-vacation.sieve", script, FileOptions{0600, s.uid, s.gid}); !w.ok()) return w;
-  print_line(ctx, "vacation of " + user->address + " on" + (args.until.empty() ? "" : " until " + args.until));
+  });
+  if (!changed.ok()) return changed;
+  print_line(ctx, "vacation of " + user->address +
+                      (args.off ? " off" : " on" + (args.until.empty() ? "" : " until " + args.until)));
   return Status::Ok();
 }
 
@@ -238,6 +236,25 @@ json mailbox_usage(const Settings& settings, const std::string& address) {
     if (f[1] == "MESSAGE") usage["messages"] = value;
   }
   return usage["storage"].is_null() || usage["messages"].is_null() ? json(nullptr) : usage;
+}
+
+json vacation_json(const Settings& settings, const User& user) {
+  auto home = open_home(settings, user);
+  if (!home.ok()) return json{{"error", home.status().message()}};
+  VacationState v = read_vacation(*home);
+  if (!v.on) return nullptr;
+  if (!v.settings) return json{{"error", v.problem}};
+  const VacationSettings& s = *v.settings;
+  return json{
+      {"subject", s.subject}, {"until", s.until.empty() ? json(nullptr) : json(s.until)}, {"message", s.message}};
+}
+
+std::string vacation_text(const json& vacation) {
+  if (vacation.is_null()) return "off";
+  if (vacation.contains("error")) return "unknown (" + vacation["error"].get<std::string>() + ")";
+  std::string out = "on, subject " + quote(vacation["subject"].get<std::string>());
+  if (!vacation["until"].is_null()) out += ", until " + vacation["until"].get<std::string>();
+  return out;
 }
 
 json access_json(Store& store, const std::string& address) {

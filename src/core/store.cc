@@ -250,17 +250,27 @@ Result<bool> Store::domain_exists(const std::string& domain) {
   return exists;
 }
 
+namespace {
+
+// Why a mailbox `address` of `domain` cannot be added, or Ok.
+Status refuse_new_user(SQLite::Database& db, const std::string& address, const std::string& domain) {
+  if (!domain_id(db, domain)) return no_domain(domain);
+  if (Status s = refuse_alias_domain(db, domain); !s.ok()) return s;
+  if (user_exists(db, address)) return Status(Code::kBadInput, "address " + quote(address) + ": user already exists");
+  if (alias_id(db, address)) return Status(Code::kBadInput, "address " + quote(address) + ": already an alias source");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Store::check_new_user(const Address& address) {
+  return db_.read([&]() -> Status { return refuse_new_user(db_.sql(), address.str(), address.domain); });
+}
+
 Status Store::add_user(const User& user, const std::function<Status(const User&)>& in_transaction) {
   return db_.write([&]() -> Status {
+    if (Status s = refuse_new_user(db_.sql(), user.address, user.domain); !s.ok()) return s;
     auto id = domain_id(db_.sql(), user.domain);
-    if (!id) return no_domain(user.domain);
-    if (Status s = refuse_alias_domain(db_.sql(), user.domain); !s.ok()) return s;
-    if (user_exists(db_.sql(), user.address)) {
-      return Status(Code::kBadInput, "address " + quote(user.address) + ": user already exists");
-    }
-    if (alias_id(db_.sql(), user.address)) {
-      return Status(Code::kBadInput, "address " + quote(user.address) + ": already an alias source");
-    }
     SQLite::Statement q(db_.sql(),
                         "INSERT INTO users (domain_id, local, address, password, name, quota, enabled) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -328,6 +338,17 @@ Status Store::set_quota(const std::string& address, std::optional<uint64_t> quot
       [&](const User& old) {
         audit("user quota", address, json{{"quota", as_json(old.quota)}}, json{{"quota", as_json(quota)}});
       });
+}
+
+Status Store::record_vacation(const std::string& address,
+                              const std::function<Status(json& old_value, json& new_value)>& apply) {
+  return db_.write([&]() -> Status {
+    if (!user_exists(db_.sql(), address)) return no_user(address);
+    json before, after;
+    if (Status s = apply(before, after); !s.ok()) return s;
+    if (!before.is_null() || !after.is_null()) audit("user vacation", address, before, after);
+    return Status::Ok();
+  });
 }
 
 Result<User> Store::get_user(const std::string& address) {

@@ -102,6 +102,10 @@ class Store {
   // Adds a mailbox. `in_transaction` runs after the insert and before the
   // commit (used to create the maildir); its failure rolls the insert back.
   Status add_user(const User& user, const std::function<Status(const User&)>& in_transaction = {});
+  // What add_user would refuse before it writes, read without a write
+  // transaction (so `user add` says so before asking for a password): 67 for
+  // no such domain, 65 for an alias domain, an existing user or alias source.
+  Status check_new_user(const Address& address);
   Status delete_user(const std::string& address, User* removed);
   Status set_password(const std::string& address, const std::string& hash);
   Status set_enabled(const std::string& address, bool enabled);
@@ -144,6 +148,14 @@ class Store {
   // Turns each named service on (true) or off; one transaction, 67 when no
   // such user. Services must come from kAccessServices.
   Status set_access(const std::string& address, const std::vector<std::pair<std::string, bool>>& changes);
+  // Records a change of the mailbox's vacation reply. The reply lives as a
+  // Sieve file in the mailbox's home (vacation.h), not in the database:
+  // `apply` changes that file inside this write transaction and sets the
+  // settings as they were and as they are now (JSON, null for off). An
+  // `apply` that fails rolls back and leaves no entry; when both values are
+  // null nothing changed and no entry is made. 67 when no such user.
+  Status record_vacation(const std::string& address,
+                         const std::function<Status(nlohmann::json& old_value, nlohmann::json& new_value)>& apply);
 
   // DKIM keys (store_dkim.cc). Adds `dkim.keys` to the domain (67: no such
   // domain). One write transaction: first the domain's key files that have

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/test_util.h"
 
 namespace vmail {
@@ -61,6 +63,45 @@ TEST_F(StoreTest, FailedHookRollsBackTheInsert) {
   Status s = store_->add_user(user("carol"), [](const User&) { return Status(Code::kCantCreate, "disk says no"); });
   EXPECT_EQ(s.code(), Code::kCantCreate);
   EXPECT_EQ(store_->get_user("carol@example.com").status().code(), Code::kNotFound);
+}
+
+TEST_F(StoreTest, CheckNewUserRefusesWhatAddUserWould) {
+  ASSERT_TRUE(store_->add_user(user("alice")).ok());
+  ASSERT_TRUE(store_->add_alias(Address{"sales", "example.com"}, {"alice@example.com"}).ok());
+  EXPECT_TRUE(store_->check_new_user(Address{"bob", "example.com"}).ok());
+  EXPECT_EQ(store_->check_new_user(Address{"alice", "example.com"}).code(), Code::kBadInput);
+  EXPECT_EQ(store_->check_new_user(Address{"sales", "example.com"}).code(), Code::kBadInput);
+  EXPECT_EQ(store_->check_new_user(Address{"bob", "unknown.org"}).code(), Code::kNotFound);
+}
+
+// A vacation change is a file in the home: its audit entry commits with the
+// file's change or not at all, and "off" while off records nothing.
+TEST_F(StoreTest, VacationChangesAreAudited) {
+  ASSERT_TRUE(store_->add_user(user("alice")).ok());
+  auto entries = [&] { return read_audit_log(*db_, std::nullopt, 100)->size(); };
+  size_t before = entries();
+  auto on = [](nlohmann::json& old_value, nlohmann::json& new_value) {
+    old_value = nullptr;
+    new_value = {{"subject", "Away"}};
+    return Status::Ok();
+  };
+  ASSERT_TRUE(store_->record_vacation("alice@example.com", on).ok());
+  EXPECT_EQ(entries(), before + 1);
+  auto failed = [](nlohmann::json&, nlohmann::json& new_value) {
+    new_value = {{"subject", "Away"}};
+    return Status(Code::kCantCreate, "disk says no");
+  };
+  EXPECT_EQ(store_->record_vacation("alice@example.com", failed).code(), Code::kCantCreate);
+  auto nothing = [](nlohmann::json&, nlohmann::json&) { return Status::Ok(); };
+  ASSERT_TRUE(store_->record_vacation("alice@example.com", nothing).ok());
+  EXPECT_EQ(entries(), before + 1);
+  bool ran = false;
+  auto must_not_run = [&](nlohmann::json&, nlohmann::json&) {
+    ran = true;
+    return Status::Ok();
+  };
+  EXPECT_EQ(store_->record_vacation("nobody@example.com", must_not_run).code(), Code::kNotFound);
+  EXPECT_FALSE(ran);
 }
 
 TEST_F(StoreTest, MailboxOrAliasNeverBoth) {

@@ -51,6 +51,7 @@ class CliTour(InstanceTestCase):
         self.assertEqual(shown.pop("access"), {s: True for s in ("imap", "pop3", "sieve", "send", "receive")})
         self.assertIsNone(shown.pop("usage"))  # no server configured here
         self.assertIsNone(shown.pop("forward"))
+        self.assertIsNone(shown.pop("vacation"))
         self.assertEqual(shown, u)
 
         domains = json.loads(v("--json", "domain", "list", check=0).stdout)
@@ -83,7 +84,7 @@ class CliTour(InstanceTestCase):
         v("user", "del", "alice@example.com", check=0)
         self.assertTrue(os.path.isdir(maildir), "del without --purge keeps the maildir")
         self.inst.add_user("carol@example.com")
-        v("user", "del", "carol@example.com", "--purge", check=0)
+        v("user", "del", "carol@example.com", "--purge", "--yes", check=0)
         self.assertFalse(os.path.exists(os.path.join(self.inst.mail_dir, "example.com/carol")))
         self.assertTrue(os.path.isdir(maildir), "--purge removes only that user's maildir")
 
@@ -94,7 +95,7 @@ class CliTour(InstanceTestCase):
         p = v("domain", "del", "example.com", check=65)
         self.assertIn("in use", p.stderr)
         self.assertEqual(len(p.stderr.strip().splitlines()), 1)
-        v("domain", "del", "example.com", "--force", "--purge", check=0)
+        v("domain", "del", "example.com", "--force", "--purge", "--yes", check=0)
         self.assertEqual(json.loads(v("--json", "domain", "list").stdout), [])
         self.assertEqual(json.loads(v("--json", "user", "list").stdout), [])
         self.assertFalse(os.path.exists(os.path.join(self.inst.mail_dir, "example.com")))
@@ -108,7 +109,7 @@ class CliTour(InstanceTestCase):
         with open(os.path.join(outside, "precious"), "w") as f:
             f.write("keep")
         os.symlink(outside, os.path.join(self.inst.mail_dir, "example.com/mallory/Maildir/cur/escape"))
-        v("user", "del", "mallory@example.com", "--purge", check=0)
+        v("user", "del", "mallory@example.com", "--purge", "--yes", check=0)
         self.assertTrue(os.path.exists(os.path.join(outside, "precious")))
         self.assertFalse(os.path.exists(os.path.join(self.inst.mail_dir, "example.com/mallory")))
 
