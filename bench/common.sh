@@ -21,7 +21,7 @@ con.commit()
 PY
 }
 
-# median_ms CMD...: runs CMD (reading $BENCH_STDIN if set) and prints wall milliseconds.
+# time_ms CMD...: runs CMD once, output discarded, and prints its wall milliseconds.
 time_ms() {
   local start end
   start=$(date +%s%N)
@@ -30,4 +30,5 @@ time_ms() {
   echo $(((end - start) / 1000000))
 }
 
+# median: the median of the numbers on standard input, one a line.
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }

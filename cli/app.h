@@ -4,7 +4,7 @@
 // the Status and exits with its code.
 //
 // One registration mechanism: each command group has an `add_X_commands`
-// function, defined in its own cli/X_command.cc, and vmail_main.cc calls them
+// function, defined in its own cli/*_command.cc, and vmail_main.cc calls them
 // all from one list. A command's callback stores the work in Context::action;
 // main() runs it once parsing has finished.
 #pragma once

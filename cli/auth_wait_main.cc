@@ -3,7 +3,7 @@
 // the users file again (templates/dovecot/dovecot.conf.mustache).
 //
 // Dovecot's auth process stats a passwd-file at most once per second of its
-// ioloop clock (src/auth/db-passwd-file.c, passwd_file_sync): a lookup in the
+// ioloop clock (Dovecot's src/auth/db-passwd-file.c, passwd_file_sync): a lookup in the
 // same second as an earlier one uses the table it already has, even when the
 // file was replaced since. So a login or an LMTP delivery right after
 // `vmail user add` or `user passwd` can find the old table. Only a lookup

@@ -1,6 +1,6 @@
 // `vmail getent passwd|aliases [KEY...]`: the entries the NSS module
 // (libnss_vmail.so.2) answers, printed exactly as glibc's `getent -s vmail`
-// prints them. Both go through the same lookups (src/lookup.h): one code path.
+// prints them. Both go through the same lookups (src/lookup/lookup.h): one code path.
 //
 // Like getent: no key lists every entry; with keys, each one found is printed
 // and a key not found makes the exit status 2. Read-only: unlike the other

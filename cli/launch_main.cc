@@ -1,5 +1,5 @@
 // vmail-launch: the container entrypoint. Parses settings (environment,
-// overridden by flags of the same name) and runs the launcher (src/launcher.h).
+// overridden by flags of the same name) and runs the launcher (src/launch/launcher.h).
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>

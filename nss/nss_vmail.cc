@@ -1,5 +1,5 @@
 // libnss_vmail.so.2: glibc's NSS entry points for the `passwd` and `aliases`
-// databases, a thin extern "C" layer over src/lookup.h (SPEC "NSS").
+// databases, a thin extern "C" layer over src/lookup/lookup.h (SPEC "NSS").
 //
 // Every entry point is thread-safe: lookups by name use the calling thread's
 // own read-only connection; enumeration state (set/get/end) is shared by the

@@ -1,5 +1,5 @@
 -- The full current schema: what migrating an empty database yields.
--- tests/schema_test.cc proves it; keep it in step with migrations/.
+-- src/core/schema_test.cc proves it; keep it in step with migrations/.
 
 CREATE TABLE domains (
   id INTEGER PRIMARY KEY,

@@ -18,7 +18,7 @@ namespace {
 
 using testing::TempDir;
 
-// tests/fixtures/schema-N.sql (made by the vmail of schema version N) loaded
+// tests/fixtures/schema-*.sql (each made by the vmail of its schema version) loaded
 // into a new database at `path`.
 void load_fixture(int version, const std::string& path) {
   std::ifstream in(std::string(VMAIL_SOURCE_DIR) + "/tests/fixtures/schema-" + std::to_string(version) + ".sql");

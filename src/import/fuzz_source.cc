@@ -1,4 +1,4 @@
-// libFuzzer target for the batch-import readers (src/import_source.h): any
+// libFuzzer target for the batch-import readers (src/import/source.h): any
 // bytes must give a table whose rows fit the columns, hold valid UTF-8, and
 // come in line order within the file, without crashing or leaking.
 //   bench/fuzz_import.sh [seconds]

@@ -5,7 +5,7 @@
 // What a value means is checked by the importer (import.h) through validate.h.
 //
 // Every reader is pure and thread-safe, never throws, and accepts any bytes
-// (tests/fuzz_import_source.cc fuzzes them). Lines are counted from 1 and end
+// (src/import/fuzz_source.cc fuzzes them). Lines are counted from 1 and end
 // in LF or CRLF; a leading UTF-8 byte order mark is ignored.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The lookups behind the NSS module and `vmail getent` (src/lookup.h):
+// The lookups behind the NSS module and `vmail getent` (src/lookup/lookup.h):
 // line formats, buffer filling, keys, hostile settings, and a cached
 // read-only view that must never serve a database that changed.
 #include "lookup/lookup.h"
