@@ -13,7 +13,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <stdexcept>
 #include <thread>
@@ -22,11 +21,6 @@ namespace vmail {
 namespace {
 
 constexpr int kBusyTimeoutMs = 10000;
-
-Status make_parent_dirs(const std::string& path) {
-  std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  return make_dirs(dir.string(), 0755);
-}
 
 // Creates the file with mode 0600 before SQLite does, so that a new database
 // never exists with a wider mode.
@@ -128,7 +122,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, Mode m
   try {
     int flags = SQLITE_OPEN_READONLY;
     if (mode == Mode::kReadWrite) {
-      if (Status s = make_parent_dirs(path); !s.ok()) return s;
+      if (Status s = make_dirs(dir_of(path), 0755); !s.ok()) return s;
       if (Status s = create_private_file(path); !s.ok()) return s;
       flags = SQLITE_OPEN_READWRITE;
     }
@@ -304,7 +298,7 @@ Status Database::backup_to(const std::string& target, bool overwrite) {
   // 0600 and root's, renamed onto the target, or renamed only if the target
   // does not exist), so a file or symlink planted under either name is never
   // written into.
-  std::string name = std::filesystem::path(target).filename().string();
+  std::string name = base_name(target);
   if (!is_path_component(name)) return Status(Code::kCantCreate, target + ": not a file name");
   auto folder = Dir::open(dir_of(target));
   if (!folder.ok()) return folder.status();

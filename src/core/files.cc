@@ -25,6 +25,11 @@ std::string dir_of(const std::string& path) {
   return path.substr(0, slash);
 }
 
+std::string base_name(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
 // The suffix TempFile::create asks mkostemp to replace.
 constexpr std::string_view kTempSuffix = ".tmp";
 constexpr size_t kTempRandom = 6;
@@ -656,7 +661,7 @@ Status Dir::set_file_owner_mode(std::string_view name, const FileOptions& option
 Status set_dir_owner_mode(const std::string& path, uid_t owner, gid_t group, mode_t mode) {
   auto parent = Dir::open(dir_of(path));
   if (!parent.ok()) return parent.status();
-  std::string name = std::string(path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1));
+  std::string name = base_name(path);
   auto dir = parent->sub(name);
   if (!dir.ok()) return dir.status();
   if (!*dir) return Status(Code::kCantCreate, path + ": no such folder");

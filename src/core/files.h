@@ -107,7 +107,11 @@ void set_rename_fault_for_testing(RenameFault fault);
 bool is_temp_name(std::string_view name, std::string_view target_name);
 
 // The folder part of a path: "." for a bare name, "/" for a file at the root.
+// With base_name, the one way a path is split into its folder and its name.
 std::string dir_of(const std::string& path);
+
+// The last component of a path: what follows its last '/' (all of a bare name).
+std::string base_name(const std::string& path);
 
 // Writes `content` to `path` atomically.
 Status write_file_atomic(const std::string& path, const std::string& content, const FileOptions& options);

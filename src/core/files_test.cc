@@ -10,6 +10,7 @@
 
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "tests/test_util.h"
 
@@ -34,6 +35,20 @@ mode_t mode_of(const std::string& path) {
 bool is_symlink(const std::string& path) {
   struct stat st {};
   return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+TEST(PathSplitTest, FolderAndNameOfEveryShape) {
+  struct Case {
+    std::string path, dir, name;
+  };
+  for (const Case& c : std::vector<Case>{{"/data/state/vmail.db", "/data/state", "vmail.db"},
+                                         {"vmail.db", ".", "vmail.db"},
+                                         {"/vmail.db", "/", "vmail.db"},
+                                         {"state/", "state", ""},
+                                         {"a/b", "a", "b"}}) {
+    EXPECT_EQ(dir_of(c.path), c.dir) << c.path;
+    EXPECT_EQ(base_name(c.path), c.name) << c.path;
+  }
 }
 
 TEST(PathComponentTest, OnlySingleEntries) {

@@ -158,45 +158,55 @@ std::string checksalt_problem(std::string_view value) {
   }
 }
 
-std::string sha512_crypt_problem(std::string_view v) {
-  v.remove_prefix(3);  // "$6$"
-  if (v.substr(0, 7) == "rounds=") {
+// The SHA-crypt and MD5-crypt shape after the "$N$" prefix:
+// [rounds=N$]SALT$CHECKSUM (rounds only where `rounds` says so).
+struct CryptShape {
+  std::string_view scheme;
+  size_t salt_max;
+  size_t checksum;
+  bool rounds;
+};
+
+std::string crypt_shape_problem(std::string_view v, const CryptShape& shape) {
+  std::string scheme(shape.scheme);
+  if (shape.rounds && v.substr(0, 7) == "rounds=") {
     size_t end = v.find('$');
     uint64_t rounds = 0;
     if (end == std::string_view::npos || !parse_count(v.substr(7, end - 7), 1000, 999999999, &rounds)) {
-      return "SHA512-CRYPT rounds must be 1000-999999999 without leading zeros";
+      return scheme + " rounds must be 1000-999999999 without leading zeros";
     }
     v.remove_prefix(end + 1);
   }
   size_t end = v.find('$');
-  if (end == std::string_view::npos) return "SHA512-CRYPT has no checksum after the salt";
+  if (end == std::string_view::npos) return scheme + " has no checksum after the salt";
   std::string_view salt = v.substr(0, end), sum = v.substr(end + 1);
-  if (salt.empty() || salt.size() > 16 || !all_crypt64(salt)) return "SHA512-CRYPT salt must be 1-16 of ./0-9A-Za-z";
-  if (sum.size() != 86 || !all_crypt64(sum)) return "SHA512-CRYPT checksum must be 86 of ./0-9A-Za-z";
+  if (salt.empty() || salt.size() > shape.salt_max || !all_crypt64(salt)) {
+    return scheme + " salt must be 1-" + std::to_string(shape.salt_max) + " of ./0-9A-Za-z";
+  }
+  if (sum.size() != shape.checksum || !all_crypt64(sum)) {
+    return scheme + " checksum must be " + std::to_string(shape.checksum) + " of ./0-9A-Za-z";
+  }
   return "";
+}
+
+std::string sha512_crypt_problem(std::string_view v) {
+  return crypt_shape_problem(v.substr(3),
+                             CryptShape{.scheme = "SHA512-CRYPT", .salt_max = 16, .checksum = 86, .rounds = true});
 }
 
 // Methods libxcrypt calls legacy, accepted only when read back (HashUse::kStored):
 // $5$[rounds=N$]SALT(1-16)$CHECKSUM(43), $1$SALT(1-8)$CHECKSUM(22), DES (13).
 std::string legacy_problem(std::string_view v) {
   if (v.size() == 13 && all_crypt64(v)) return "";
-  size_t sum_size = v.substr(0, 3) == "$5$" ? 43 : v.substr(0, 3) == "$1$" ? 22 : 0;
-  if (sum_size == 0) return "not a SHA256-CRYPT, MD5-CRYPT or DES crypt string";
-  v.remove_prefix(3);
-  if (sum_size == 43 && v.substr(0, 7) == "rounds=") {
-    size_t end = v.find('$');
-    uint64_t rounds = 0;
-    if (end == std::string_view::npos || !parse_count(v.substr(7, end - 7), 1000, 999999999, &rounds)) {
-      return "SHA256-CRYPT rounds must be 1000-999999999 without leading zeros";
-    }
-    v.remove_prefix(end + 1);
+  if (v.substr(0, 3) == "$5$") {
+    return crypt_shape_problem(v.substr(3),
+                               CryptShape{.scheme = "SHA256-CRYPT", .salt_max = 16, .checksum = 43, .rounds = true});
   }
-  size_t end = v.find('$');
-  if (end == std::string_view::npos) return "no checksum after the salt";
-  std::string_view salt = v.substr(0, end), sum = v.substr(end + 1);
-  if (salt.empty() || salt.size() > (sum_size == 43 ? 16u : 8u) || !all_crypt64(salt)) return "salt out of shape";
-  if (sum.size() != sum_size || !all_crypt64(sum)) return "checksum out of shape";
-  return "";
+  if (v.substr(0, 3) == "$1$") {
+    return crypt_shape_problem(v.substr(3),
+                               CryptShape{.scheme = "MD5-CRYPT", .salt_max = 8, .checksum = 22, .rounds = false});
+  }
+  return "not a SHA256-CRYPT, MD5-CRYPT or DES crypt string";
 }
 
 std::string bcrypt_problem(std::string_view v) {

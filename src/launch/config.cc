@@ -191,8 +191,7 @@ Result<std::vector<std::string>> write_configs(const std::vector<ConfigFile>& fi
   for (const auto& f : files) {
     auto current = read_file(f.path);
     if (current.ok() && *current && **current == f.content) continue;
-    std::string dir = f.path.substr(0, f.path.rfind('/'));
-    if (Status s = make_dirs(dir, 0755); !s.ok()) return s;
+    if (Status s = make_dirs(dir_of(f.path), 0755); !s.ok()) return s;
     FileOptions options;
     options.mode = 0644;
     if (Status s = write_file_atomic(f.path, f.content, options); !s.ok()) return s;

@@ -88,6 +88,31 @@ Status cert_matches_key(X509* cert, EVP_PKEY* key, const std::string& cert_path,
   return Status::Ok();
 }
 
+// A certificate and its private key, read, parsed and found to match: the one
+// path every check of a pair takes (the launcher's install, the renewal watch,
+// the self-signed reuse).
+struct CertKeyPair {
+  std::string cert_pem, key_pem;
+  X509Ptr cert;
+  KeyPtr key;
+};
+
+Result<CertKeyPair> load_pair(const std::string& cert_path, const std::string& key_path, const std::string& cert_field,
+                              const std::string& key_field) {
+  auto cert_pem = read_source(cert_path, cert_field);
+  if (!cert_pem.ok()) return cert_pem.status();
+  auto key_pem = read_source(key_path, key_field);
+  if (!key_pem.ok()) return key_pem.status();
+  auto cert = parse_cert(*cert_pem, cert_path, cert_field);
+  if (!cert.ok()) return cert.status();
+  auto key = parse_key(*key_pem, key_path, key_field);
+  if (!key.ok()) return key.status();
+  if (Status s = cert_matches_key(cert->get(), key->get(), cert_path, cert_field, key_path, key_field); !s.ok()) {
+    return s;
+  }
+  return CertKeyPair{std::move(*cert_pem), std::move(*key_pem), std::move(*cert), std::move(*key)};
+}
+
 // A certificate chain or key file: far below this (a chain of a few
 // certificates is ~10 KB); anything bigger is not read whole.
 constexpr size_t kMaxPemBytes = 1 << 20;
@@ -96,7 +121,7 @@ constexpr size_t kMaxPemBytes = 1 << 20;
 Status write_if_changed(const std::string& path, const std::string& content, const FileOptions& options) {
   auto dir = Dir::open(dir_of(path));
   if (!dir.ok()) return dir.status();
-  std::string name = path.substr(path.rfind('/') + 1);
+  std::string name = base_name(path);
   auto current = dir->read_file(name, kMaxPemBytes);
   if (current.ok() && *current && **current == content) {
     // Keep the modes right even when the content already is (by descriptor).
@@ -110,19 +135,12 @@ Status write_if_changed(const std::string& path, const std::string& content, con
 // A self-signed certificate is reused while it is valid for a week more and
 // names the server.
 bool self_signed_usable(const std::string& dir, const std::string& server_name) {
-  auto cert_pem = read_file_limited(dir + "/cert.pem", kMaxPemFile);
-  auto key_pem = read_file_limited(dir + "/privkey.pem", kMaxPemFile);
-  if (!cert_pem.ok() || !*cert_pem || !key_pem.ok() || !*key_pem) return false;
-  auto cert = parse_cert(**cert_pem, dir, "self-signed");
-  auto key = parse_key(**key_pem, dir, "self-signed");
-  if (!cert.ok() || !key.ok()) return false;
-  if (X509_check_private_key(cert->get(), key->get()) != 1) {
-    ERR_clear_error();
-    return false;
-  }
+  auto pair = load_pair(dir + "/cert.pem", dir + "/privkey.pem", "self-signed", "self-signed");
+  if (!pair.ok()) return false;
+  X509* cert = pair->cert.get();
   time_t week = time(nullptr) + 7 * 24 * 3600;
-  if (X509_cmp_time(X509_get0_notAfter(cert->get()), &week) <= 0) return false;
-  return X509_check_host(cert->get(), server_name.c_str(), server_name.size(), 0, nullptr) == 1;
+  if (X509_cmp_time(X509_get0_notAfter(cert), &week) <= 0) return false;
+  return X509_check_host(cert, server_name.c_str(), server_name.size(), 0, nullptr) == 1;
 }
 
 // RFC 7919 ffdhe2048 (as `openssl genpkey -genparam -algorithm DH -pkeyopt
@@ -141,15 +159,7 @@ constexpr const char* kFfdhe2048 =
 
 Status check_key_matches(const std::string& cert_path, const std::string& key_path, const std::string& cert_field,
                          const std::string& key_field) {
-  auto cert_pem = read_source(cert_path, cert_field);
-  if (!cert_pem.ok()) return cert_pem.status();
-  auto key_pem = read_source(key_path, key_field);
-  if (!key_pem.ok()) return key_pem.status();
-  auto cert = parse_cert(*cert_pem, cert_path, cert_field);
-  if (!cert.ok()) return cert.status();
-  auto key = parse_key(*key_pem, key_path, key_field);
-  if (!key.ok()) return key.status();
-  return cert_matches_key(cert->get(), key->get(), cert_path, cert_field, key_path, key_field);
+  return load_pair(cert_path, key_path, cert_field, key_field).status();
 }
 
 Status make_self_signed(const std::string& dir, const std::vector<std::string>& names) {
@@ -232,37 +242,30 @@ Result<TlsFiles> install_certificates(const LaunchSettings& l, std::vector<std::
     }
   }
 
-  auto cert_pem = read_source(cert_src, "SSL_CERT_FILE");
-  if (!cert_pem.ok()) return cert_pem.status();
-  if (!self_signed && !l.key_explicit && !file_exists(key_src)) {
+  if (!self_signed && !l.key_explicit && file_exists(cert_src) && !file_exists(key_src)) {
     // SSL_CERT_FILE alone (often left over from OpenSSL's own use of that
     // variable for a CA bundle) is not enough.
     return Status(Code::kConfig, "SSL_KEY_FILE: not set and " + key_src + " does not exist (SSL_CERT_FILE is " +
                                      cert_src + "; set both, or neither for a self-signed certificate)");
   }
-  auto key_pem = read_source(key_src, "SSL_KEY_FILE");
-  if (!key_pem.ok()) return key_pem.status();
-  auto cert = parse_cert(*cert_pem, cert_src, "SSL_CERT_FILE");
-  if (!cert.ok()) return cert.status();
-  auto key = parse_key(*key_pem, key_src, "SSL_KEY_FILE");
-  if (!key.ok()) return key.status();
-  if (Status s = cert_matches_key(cert->get(), key->get(), cert_src, "SSL_CERT_FILE", key_src, "SSL_KEY_FILE");
-      !s.ok()) {
-    return s;
-  }
-  if (X509_cmp_current_time(X509_get0_notAfter(cert->get())) <= 0 && warnings) {
+  auto pair = load_pair(cert_src, key_src, "SSL_CERT_FILE", "SSL_KEY_FILE");
+  if (!pair.ok()) return pair.status();
+  const std::string& cert_pem = pair->cert_pem;
+  const std::string& key_pem = pair->key_pem;
+  X509* cert = pair->cert.get();
+  EVP_PKEY* key = pair->key.get();
+  if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0 && warnings) {
     warnings->push_back("SSL_CERT_FILE " + cert_src + ": the certificate has expired");
   }
 
   // The chain file is optional unless named: without it the certificate alone is served.
-  std::string chain_pem = *cert_pem;
+  std::string chain_pem = cert_pem;
   if (!self_signed && (l.chain_explicit || file_exists(chain_src))) {
     auto chain = read_source(chain_src, "SSL_CHAIN_FILE");
     if (!chain.ok()) return chain.status();
     auto first = parse_cert(*chain, chain_src, "SSL_CHAIN_FILE");
     if (!first.ok()) return first.status();
-    if (Status s = cert_matches_key(first->get(), key->get(), chain_src, "SSL_CHAIN_FILE", key_src, "SSL_KEY_FILE");
-        !s.ok()) {
+    if (Status s = cert_matches_key(first->get(), key, chain_src, "SSL_CHAIN_FILE", key_src, "SSL_KEY_FILE"); !s.ok()) {
       return s;
     }
     chain_pem = *chain;
@@ -281,12 +284,12 @@ Result<TlsFiles> install_certificates(const LaunchSettings& l, std::vector<std::
   key_options.group = group_by_name("dovecot").value_or(0);
   FileOptions public_options;
   public_options.mode = 0644;
-  if (Status s = write_if_changed(out.key, *key_pem, key_options); !s.ok()) return s;
-  if (Status s = write_if_changed(out.cert, *cert_pem, public_options); !s.ok()) return s;
+  if (Status s = write_if_changed(out.key, key_pem, key_options); !s.ok()) return s;
+  if (Status s = write_if_changed(out.cert, cert_pem, public_options); !s.ok()) return s;
   if (Status s = write_if_changed(out.fullchain, chain_pem, public_options); !s.ok()) return s;
-  std::string pair = *key_pem;
-  if (!pair.empty() && pair.back() != '\n') pair += '\n';
-  if (Status s = write_if_changed(out.pair, pair + chain_pem, key_options); !s.ok()) return s;
+  std::string key_then_chain = key_pem;
+  if (!key_then_chain.empty() && key_then_chain.back() != '\n') key_then_chain += '\n';
+  if (Status s = write_if_changed(out.pair, key_then_chain + chain_pem, key_options); !s.ok()) return s;
   return out;
 }
 

@@ -157,10 +157,24 @@ EnvReader secure_env() {
   };
 }
 
+// The one guard of every entry point: NSS callers are C code, so nothing may
+// throw past it. Out of memory is worth another try; anything else is a fault.
+template <typename Body>
+LookupStatus guarded(LookupFailure* failure, Body&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    set_failure(failure, Code::kInternal, "out of memory");
+    return LookupStatus::kTryAgain;
+  } catch (...) {
+    return LookupStatus::kUnavailable;
+  }
+}
+
 }  // namespace
 
 LookupStatus nss_settings(Settings* out, LookupFailure* failure) noexcept {
-  try {
+  return guarded(failure, [&]() -> LookupStatus {
     auto s = load_settings({}, secure_env());
     if (!s.ok()) {
       set_failure(failure, s.status().code(), s.status().message());
@@ -168,16 +182,12 @@ LookupStatus nss_settings(Settings* out, LookupFailure* failure) noexcept {
     }
     *out = std::move(*s);
     return LookupStatus::kFound;
-  } catch (const std::bad_alloc&) {
-    return LookupStatus::kTryAgain;
-  } catch (...) {
-    return LookupStatus::kUnavailable;
-  }
+  });
 }
 
 LookupStatus lookup_passwd(const Settings& settings, std::string_view key, PasswdEntry* out,
                            LookupFailure* failure) noexcept {
-  try {
+  return guarded(failure, [&]() -> LookupStatus {
     std::string address;
     if (!normalize_key(key, false, &address)) return LookupStatus::kNotFound;
     return with_reader(settings.db, failure, [&](Reader& r) {
@@ -193,16 +203,11 @@ LookupStatus lookup_passwd(const Settings& settings, std::string_view key, Passw
       if (rc == SQLITE_DONE) return LookupStatus::kNotFound;
       return sqlite_failure(rc, r.path(), r.db(), failure);
     });
-  } catch (const std::bad_alloc&) {
-    set_failure(failure, Code::kInternal, "out of memory");
-    return LookupStatus::kTryAgain;
-  } catch (...) {
-    return LookupStatus::kUnavailable;
-  }
+  });
 }
 
 LookupStatus list_passwd(const Settings& settings, std::vector<PasswdEntry>* out, LookupFailure* failure) noexcept {
-  try {
+  return guarded(failure, [&]() -> LookupStatus {
     return with_reader(settings.db, failure, [&](Reader& r) {
       out->clear();
       Resolved resolved;
@@ -218,17 +223,12 @@ LookupStatus list_passwd(const Settings& settings, std::vector<PasswdEntry>* out
       if (rc != SQLITE_DONE) return sqlite_failure(rc, r.path(), r.db(), failure);
       return LookupStatus::kFound;
     });
-  } catch (const std::bad_alloc&) {
-    set_failure(failure, Code::kInternal, "out of memory");
-    return LookupStatus::kTryAgain;
-  } catch (...) {
-    return LookupStatus::kUnavailable;
-  }
+  });
 }
 
 LookupStatus lookup_alias(const Settings& settings, std::string_view key, AliasEntry* out,
                           LookupFailure* failure) noexcept {
-  try {
+  return guarded(failure, [&]() -> LookupStatus {
     std::string source;
     if (!normalize_key(key, true, &source)) return LookupStatus::kNotFound;
     return with_reader(settings.db, failure, [&](Reader& r) {
@@ -243,16 +243,11 @@ LookupStatus lookup_alias(const Settings& settings, std::string_view key, AliasE
       if (read_alias(r, s, out, &rc)) return LookupStatus::kFound;
       return rc == SQLITE_OK ? LookupStatus::kNotFound : sqlite_failure(rc, r.path(), r.db(), failure);
     });
-  } catch (const std::bad_alloc&) {
-    set_failure(failure, Code::kInternal, "out of memory");
-    return LookupStatus::kTryAgain;
-  } catch (...) {
-    return LookupStatus::kUnavailable;
-  }
+  });
 }
 
 LookupStatus list_aliases(const Settings& settings, std::vector<AliasEntry>* out, LookupFailure* failure) noexcept {
-  try {
+  return guarded(failure, [&]() -> LookupStatus {
     return with_reader(settings.db, failure, [&](Reader& r) {
       out->clear();
       int rc = SQLITE_OK;
@@ -270,12 +265,7 @@ LookupStatus list_aliases(const Settings& settings, std::vector<AliasEntry>* out
       if (rc != SQLITE_DONE) return sqlite_failure(rc, r.path(), r.db(), failure);
       return LookupStatus::kFound;
     });
-  } catch (const std::bad_alloc&) {
-    set_failure(failure, Code::kInternal, "out of memory");
-    return LookupStatus::kTryAgain;
-  } catch (...) {
-    return LookupStatus::kUnavailable;
-  }
+  });
 }
 
 LookupStatus fill_passwd(const PasswdEntry& e, struct passwd* result, char* buffer, size_t buflen) noexcept {
