@@ -11,10 +11,10 @@ namespace {
 // programs of its scope, in --help, and in `vmail config` (text and JSON).
 TEST(SettingsCliTest, OneNewEntryIsAFlagInHelpAndInConfig) {
   std::vector<SettingInfo> table = settings_table();
-  table.push_back({"VMAIL_NEW_THING", "--new-thing", kScopeVmail, "7", "", "a new thing", "", nullptr, false, false,
-                   false});
-  table.push_back({"VMAIL_TOKEN", "--token", kScopeVmail, "", "(none)", "a secret value", "", nullptr, false, true,
-                   false});
+  table.push_back(
+      {"VMAIL_NEW_THING", "--new-thing", kScopeVmail, "7", "", "a new thing", "", nullptr, false, false, false});
+  table.push_back(
+      {"VMAIL_TOKEN", "--token", kScopeVmail, "", "(none)", "a secret value", "", nullptr, false, true, false});
 
   CLI::App app{"test", "test"};
   std::map<std::string, std::string> flags;

@@ -53,7 +53,6 @@ Result<uint32_t> parse_id(const std::string& name, const std::string& value) {
   return static_cast<uint32_t>(n);
 }
 
-
 bool looks_like_url(const std::string& value) {
   size_t colon = value.find(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 >= value.size() || value[colon + 1] != '/') return false;

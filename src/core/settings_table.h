@@ -44,8 +44,8 @@ struct SettingInfo {
   // What README's default column adds (Markdown), or says instead when the
   // default has no value ("" = the fallback alone).
   const char* default_note;
-  const char* help;  // one line for --help
-  const char* doc;   // README's meaning column (Markdown); "" = help
+  const char* help;    // one line for --help
+  const char* doc;     // README's meaning column (Markdown); "" = help
   SettingCheck check;  // nullptr: any value (a path, a name checked where used)
   bool recorded;       // the launcher records it in the database's settings table
   bool secret;         // its value is never shown (`vmail config` prints "(set)")

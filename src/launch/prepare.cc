@@ -95,7 +95,9 @@ Result<std::map<std::string, std::string>> recorded_values(const LaunchSettings&
   std::map<std::string, std::string> values;
   for (const std::string& name : recorded_setting_names()) {
     auto it = known.find(name);
-    if (it == known.end()) return Status(Code::kInternal, "setting " + name + ": recorded, but the launcher has no value");
+    if (it == known.end()) {
+      return Status(Code::kInternal, "setting " + name + ": recorded, but the launcher has no value");
+    }
     values[name] = it->second;
   }
   return values;
