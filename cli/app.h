@@ -134,6 +134,7 @@ void add_db_commands(CLI::App& app, Context& ctx);      // db_command.cc
 void add_getent_command(CLI::App& app, Context& ctx);   // getent_command.cc
 void add_health_command(CLI::App& app, Context& ctx);   // health_command.cc
 void add_log_command(CLI::App& app, Context& ctx);      // log_command.cc
+void add_config_command(CLI::App& app, Context& ctx);   // config_command.cc
 
 // `domain dkim` and `domain dns` (dkim_command.cc), added to the domain group
 // by add_domain_commands; the keys a new domain gets (one rsa key, the key

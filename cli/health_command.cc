@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "cli/app.h"
+#include "cli/settings_cli.h"
 #include "launch/health.h"
 #include "launch/launch_settings.h"
 #include "pg/follow.h"
@@ -84,11 +85,8 @@ void add_health_command(CLI::App& app, Context& ctx) {
       "health", "check SMTP, submission, SMTPS, IMAP(S), POP3(S), ManageSieve, quota-status, OpenDKIM, vmail-milter");
   auto* args = ctx.keep<HealthArgs>();
   cmd->add_option("--timeout", args->timeout, "seconds per service (default 5)");
-  cmd->add_option("--listen", args->flags["VMAIL_LISTEN"], "address to check (env VMAIL_LISTEN; all = 127.0.0.1)");
-  for (const auto& spec : kServices) {
-    cmd->add_option(flag_name(spec.variable), args->flags[spec.variable],
-                    std::string(spec.name) + " port (env " + spec.variable + ")");
-  }
+  // VMAIL_LISTEN and the ports, from the one table (core/settings_table.h).
+  add_setting_flags(*cmd, args->flags, kScopeHealth);
   cmd->callback([&ctx, args] { ctx.action = [&ctx, args] { return health(ctx, *args); }; });
 }
 

@@ -9,37 +9,19 @@
 #include <map>
 #include <string>
 
+#include "cli/settings_cli.h"
 #include "launch/launch_settings.h"
 #include "launch/launcher.h"
 #include "launch/supervise.h"
 
 namespace {
 
-// The shared settings (settings.h) the launcher accepts as flags too.
-const std::vector<std::pair<const char*, const char*>> kBaseSettings = {
-    {"VMAIL_ROOT", "prefix of every default path"},
-    {"VMAIL_STATE_DIR", "state folder: database, certificates, DH parameters"},
-    {"VMAIL_DB", "database file"},
-    {"VMAIL_MAIL_DIR", "maildir base"},
-    {"VMAIL_POSTFIX_DIR", "Postfix folder"},
-    {"VMAIL_DOVECOT_DIR", "Dovecot folder"},
-    {"VMAIL_OPENDKIM_DIR", "OpenDKIM folder: exported KeyTable and SigningTable"},
-    {"VMAIL_UID", "owner of maildirs (never 0)"},
-    {"VMAIL_GID", "group of maildirs (never 0)"},
-    {"VMAIL_PASSWORD_SCHEME", "SHA512-CRYPT, BLF-CRYPT or YESCRYPT"},
-    {"VMAIL_MAP_TYPE", "Postfix map type: hash, lmdb or cdb"},
-};
-
 int run(int argc, char** argv) {
   CLI::App app{"vmail-launch: configure and run Postfix and Dovecot for vmail", "vmail-launch"};
   app.set_version_flag("--version", std::string(VMAIL_VERSION));
   std::map<std::string, std::string> flags;
-  auto add = [&](const char* variable, const char* help) {
-    app.add_option(vmail::flag_name(variable), flags[variable], std::string(help) + " (env " + variable + ")")
-        ->group("Settings");
-  };
-  for (const auto& [variable, help] : kBaseSettings) add(variable, help);
-  for (const auto& doc : vmail::kLaunchSettingDocs) add(doc.variable, doc.help);
+  // Every setting vmail-launch takes, from the one table (core/settings_table.h).
+  vmail::cli::add_setting_flags(app, flags, vmail::kScopeLaunch);
   bool configure_only = false;
   bool verbose = false;
   app.add_flag("--configure-only", configure_only,
@@ -63,6 +45,7 @@ int run(int argc, char** argv) {
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
 
+  vmail::cli::export_setting_flags(flags);
   auto settings = vmail::load_launch_settings(flags, vmail::process_env());
   if (!settings.ok()) {
     std::fprintf(stderr, "vmail-launch: %s\n", settings.status().message().c_str());

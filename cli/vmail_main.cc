@@ -12,14 +12,10 @@
 #include <vector>
 
 #include "cli/app.h"
+#include "cli/settings_cli.h"
 
 namespace vmail::cli {
 namespace {
-
-void add_setting_flag(CLI::App& app, Context& ctx, const std::string& flag, const std::string& var,
-                      const std::string& help) {
-  app.add_option(flag, ctx.flags[var], help + " (env " + var + ")")->group("Settings");
-}
 
 // The words of the parsed command ("user passwd"): subcommand names only, so
 // an argument such as --hash never reaches the audit log.
@@ -123,17 +119,8 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   Context ctx;
-  add_setting_flag(app, ctx, "--db", "VMAIL_DB", "database file");
-  add_setting_flag(app, ctx, "--root", "VMAIL_ROOT", "prefix of every default path");
-  add_setting_flag(app, ctx, "--state-dir", "VMAIL_STATE_DIR", "state folder");
-  add_setting_flag(app, ctx, "--mail-dir", "VMAIL_MAIL_DIR", "maildir base");
-  add_setting_flag(app, ctx, "--postfix-dir", "VMAIL_POSTFIX_DIR", "Postfix folder");
-  add_setting_flag(app, ctx, "--dovecot-dir", "VMAIL_DOVECOT_DIR", "Dovecot folder");
-  add_setting_flag(app, ctx, "--opendkim-dir", "VMAIL_OPENDKIM_DIR", "OpenDKIM folder (KeyTable, SigningTable)");
-  add_setting_flag(app, ctx, "--uid", "VMAIL_UID", "owner of maildirs");
-  add_setting_flag(app, ctx, "--gid", "VMAIL_GID", "group of maildirs");
-  add_setting_flag(app, ctx, "--password-scheme", "VMAIL_PASSWORD_SCHEME", "SHA512-CRYPT, BLF-CRYPT or YESCRYPT");
-  add_setting_flag(app, ctx, "--map-type", "VMAIL_MAP_TYPE", "hash, lmdb or cdb");
+  // Every setting `vmail` takes, from the one table (core/settings_table.h).
+  add_setting_flags(app, ctx.flags, kScopeVmail);
   app.add_flag("--json", ctx.json, "print JSON on stdout");
   auto* quiet = app.add_flag("-q,--quiet", ctx.quiet, "only errors on stderr");
   app.add_flag("-v,--verbose", ctx.verbose, "debug output on stderr")->excludes(quiet);
@@ -148,6 +135,7 @@ int run(int argc, char** argv) {
   add_getent_command(app, ctx);
   add_health_command(app, ctx);
   add_log_command(app, ctx);
+  add_config_command(app, ctx);
 
   try {
     app.parse(argc, argv);
@@ -167,6 +155,7 @@ int run(int argc, char** argv) {
   }
 
   ctx.command = command_words(app);
+  export_setting_flags(ctx.flags);
   auto logger = spdlog::stderr_logger_st("vmail");
   logger->set_pattern("vmail: %l: %v");
   logger->set_level(ctx.quiet ? spdlog::level::err : ctx.verbose ? spdlog::level::debug : spdlog::level::info);

@@ -6,12 +6,9 @@
 #include <cctype>
 #include <cstdlib>
 
-namespace vmail {
+#include "core/settings_table.h"
 
-const std::vector<std::string> kRecordedSettings = {
-    "VMAIL_MAIL_DIR", "VMAIL_POSTFIX_DIR", "VMAIL_DOVECOT_DIR", "VMAIL_OPENDKIM_DIR",
-    "VMAIL_MAP_TYPE", "VMAIL_UID",         "VMAIL_GID",
-};
+namespace vmail {
 
 EnvReader process_env() {
   return [](const std::string& name) -> std::optional<std::string> {
@@ -56,15 +53,6 @@ Result<uint32_t> parse_id(const std::string& name, const std::string& value) {
   return static_cast<uint32_t>(n);
 }
 
-namespace {
-
-Status check_map_type(const std::string& value) {
-  if (value == "hash" || value == "lmdb" || value == "cdb") return Status::Ok();
-  return Status(Code::kConfig, "VMAIL_MAP_TYPE " + quote(value) + ": unknown map type (use hash, lmdb or cdb)");
-}
-
-}  // namespace
-
 bool looks_like_url(const std::string& value) {
   size_t colon = value.find(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 >= value.size() || value[colon + 1] != '/') return false;
@@ -81,65 +69,48 @@ bool is_postgres_url(const std::string& value) {
 }
 
 Result<Settings> load_settings(const std::map<std::string, std::string>& flags, const EnvReader& env) {
+  // Every setting of the table that `vmail` takes: flag, then environment,
+  // checked by the table's check (kConfig naming it).
+  std::map<std::string, std::string> given;
   Settings s;
+  for (const SettingInfo& info : settings_table()) {
+    if ((info.scope & kScopeVmail) == 0) continue;
+    std::optional<std::string> value;
+    if (auto it = flags.find(info.name); it != flags.end() && !it->second.empty()) {
+      value = it->second;
+    } else {
+      value = env(info.name);
+    }
+    if (!value) continue;
+    if (Status st = check_setting(info, *value); !st.ok()) return st;
+    s.explicit_names.emplace_back(info.name);
+    given[info.name] = info.path && !is_postgres_url(*value) ? absolute_path(*value) : *value;
+  }
   auto get = [&](const std::string& name) -> std::optional<std::string> {
-    if (auto it = flags.find(name); it != flags.end() && !it->second.empty()) {
-      s.explicit_names.push_back(name);
-      return it->second;
-    }
-    if (auto v = env(name)) {
-      s.explicit_names.push_back(name);
-      return v;
-    }
+    if (auto it = given.find(name); it != given.end()) return it->second;
     return std::nullopt;
   };
-  auto path = [&](const std::string& name, const std::string& fallback) {
-    auto v = get(name);
-    return v ? absolute_path(*v) : fallback;
-  };
+  auto path = [&](const std::string& name, const std::string& fallback) { return get(name).value_or(fallback); };
 
-  std::string root = absolute_path(get("VMAIL_ROOT").value_or("/"));
+  std::string root = get("VMAIL_ROOT").value_or("/");
   s.root = root == "/" ? "" : root;
   s.state_dir = path("VMAIL_STATE_DIR", s.rooted("/data/state"));
   auto db = get("VMAIL_DB");
-  if (db && !is_postgres_url(*db) && looks_like_url(*db)) {
-    // Taken as a file name, `postgresql:/vmail@host/db` or `mysql://…` would
-    // become a new, empty SQLite database beside the working directory.
-    // Only the scheme is shown: the rest may hold a password.
-    std::string start = db->substr(0, db->find(':') + (db->find("://") == db->find(':') ? 3 : 2));
-    return Status(Code::kConfig,
-                  "VMAIL_DB: " + quote(start + "...") + " is neither a file path nor a postgresql:// URL");
-  }
   if (db && is_postgres_url(*db)) {
     s.upstream = *db;
     s.db = s.state_dir + "/replica.db";
   } else {
-    s.db = db ? absolute_path(*db) : s.state_dir + "/vmail.db";
+    s.db = db.value_or(s.state_dir + "/vmail.db");
   }
-  if (auto v = get("VMAIL_DB_PASSWORD_FILE")) s.db_password_file = absolute_path(*v);
+  s.db_password_file = get("VMAIL_DB_PASSWORD_FILE").value_or("");
   s.mail_dir = path("VMAIL_MAIL_DIR", s.rooted("/var/mail/vhosts"));
   s.postfix_dir = path("VMAIL_POSTFIX_DIR", s.rooted("/etc/postfix"));
   s.dovecot_dir = path("VMAIL_DOVECOT_DIR", s.rooted("/etc/dovecot"));
   s.opendkim_dir = path("VMAIL_OPENDKIM_DIR", s.rooted("/etc/opendkim"));
-  if (auto v = get("VMAIL_UID")) {
-    auto id = parse_id("VMAIL_UID", *v);
-    if (!id.ok()) return id.status();
-    s.uid = *id;
-  }
-  if (auto v = get("VMAIL_GID")) {
-    auto id = parse_id("VMAIL_GID", *v);
-    if (!id.ok()) return id.status();
-    s.gid = *id;
-  }
-  if (auto v = get("VMAIL_PASSWORD_SCHEME")) {
-    auto scheme = parse_scheme(*v);
-    if (!scheme.ok()) return scheme.status();
-    s.scheme = *scheme;
-  }
-  if (auto v = get("VMAIL_MAP_TYPE")) {
-    if (Status st = check_map_type(*v); !st.ok()) return st;
-    s.map_type = *v;
-  }
+  if (auto v = get("VMAIL_UID")) s.uid = *parse_id("VMAIL_UID", *v);
+  if (auto v = get("VMAIL_GID")) s.gid = *parse_id("VMAIL_GID", *v);
+  if (auto v = get("VMAIL_PASSWORD_SCHEME")) s.scheme = *parse_scheme(*v);
+  if (auto v = get("VMAIL_MAP_TYPE")) s.map_type = *v;
   return s;
 }
 
@@ -158,7 +129,7 @@ Status apply_recorded(Settings& s, const std::map<std::string, std::string>& rec
       if (name == "VMAIL_DOVECOT_DIR") s.dovecot_dir = value;
       if (name == "VMAIL_OPENDKIM_DIR") s.opendkim_dir = value;
     } else if (name == "VMAIL_MAP_TYPE") {
-      if (Status st = check_map_type(value); !st.ok()) return st;
+      if (Status st = check_setting(*find_setting(name), value); !st.ok()) return st;
       s.map_type = value;
     } else if (name == "VMAIL_UID" || name == "VMAIL_GID") {
       auto id = parse_id(name, value);

@@ -62,11 +62,10 @@ bool is_postgres_url(const std::string& value);
 // a PostgreSQL URL, rather than taking it for a file name.
 bool looks_like_url(const std::string& value);
 
-// The export settings the launcher records and the CLI reuses.
-extern const std::vector<std::string> kRecordedSettings;
-
-// Loads settings. `flags` maps variable names (e.g. "VMAIL_DB") to flag values.
-// kConfig on a bad value (uid/gid 0 or not a number, unknown map type or scheme).
+// Loads settings: every entry of settings_table() that `vmail` takes
+// (kScopeVmail). `flags` maps variable names (e.g. "VMAIL_DB") to flag values.
+// kConfig on a value the table's check refuses (uid/gid 0 or not a number,
+// unknown map type or scheme, a URL that is not PostgreSQL's, ...).
 Result<Settings> load_settings(const std::map<std::string, std::string>& flags, const EnvReader& env);
 
 // Applies recorded export settings to those not given by flag or environment.

@@ -10,59 +10,24 @@
 
 #include "core/files.h"
 #include "core/row_policy.h"
+#include "core/settings_table.h"
 #include "core/validate.h"
 #include "pg/url.h"
 
 namespace vmail {
 
 const std::vector<ServiceSpec> kServices = {
-    {"smtp", "VMAIL_SMTP_PORT", 25},
-    {"submission", "VMAIL_SUBMISSION_PORT", 587},
-    {"smtps", "VMAIL_SMTPS_PORT", 465},
-    {"imap", "VMAIL_IMAP_PORT", 143},
-    {"imaps", "VMAIL_IMAPS_PORT", 993},
-    {"pop3", "VMAIL_POP3_PORT", 110},
-    {"pop3s", "VMAIL_POP3S_PORT", 995},
-    {"managesieve", "VMAIL_MANAGESIEVE_PORT", 4190},
+    {"smtp", "VMAIL_SMTP_PORT"},
+    {"submission", "VMAIL_SUBMISSION_PORT"},
+    {"smtps", "VMAIL_SMTPS_PORT"},
+    {"imap", "VMAIL_IMAP_PORT"},
+    {"imaps", "VMAIL_IMAPS_PORT"},
+    {"pop3", "VMAIL_POP3_PORT"},
+    {"pop3s", "VMAIL_POP3S_PORT"},
+    {"managesieve", "VMAIL_MANAGESIEVE_PORT"},
     // Dovecot's quota-status policy service for Postfix: loopback only.
-    {"quota-status", "VMAIL_QUOTA_STATUS_PORT", 12340},
+    {"quota-status", "VMAIL_QUOTA_STATUS_PORT"},
 };
-
-const std::vector<SettingDoc> kLaunchSettingDocs = {
-    {"MAIL_DOMAIN", "primary mail domain, created on first start (required)"},
-    {"MAIL_SERVER_NAME", "server host name (Postfix myhostname, certificate name); default mail.$MAIL_DOMAIN"},
-    {"SSL_CERT_FILE", "certificate; default $VMAIL_STATE_DIR/certificates/$MAIL_DOMAIN/cert.pem"},
-    {"SSL_KEY_FILE", "private key; default $VMAIL_STATE_DIR/certificates/$MAIL_DOMAIN/privkey.pem"},
-    {"SSL_CHAIN_FILE", "certificate with its chain; default $VMAIL_STATE_DIR/certificates/$MAIL_DOMAIN/fullchain.pem"},
-    {"VMAIL_LISTEN", "listening address (IPv4 or IPv6); default all addresses"},
-    {"VMAIL_MYNETWORKS", "clients that may relay without AUTH; default 127.0.0.0/8 [::1]/128"},
-    {"VMAIL_SMTP_PORT", "SMTP port (25)"},
-    {"VMAIL_SUBMISSION_PORT", "submission port, STARTTLS (587)"},
-    {"VMAIL_SMTPS_PORT", "SMTPS port, implicit TLS (465)"},
-    {"VMAIL_IMAP_PORT", "IMAP port, STARTTLS (143)"},
-    {"VMAIL_IMAPS_PORT", "IMAPS port (993)"},
-    {"VMAIL_POP3_PORT", "POP3 port, STLS (110)"},
-    {"VMAIL_POP3S_PORT", "POP3S port (995)"},
-    {"VMAIL_MANAGESIEVE_PORT", "ManageSieve port, STARTTLS (4190)"},
-    {"VMAIL_QUOTA_STATUS_PORT", "quota-status policy port on 127.0.0.1, used by Postfix at RCPT (12340)"},
-    {"VMAIL_RELAY_HOST", "send outbound mail through this host:port (STARTTLS required); default: straight to MX"},
-    {"VMAIL_RELAY_USER", "SASL user name at the relay host (with VMAIL_RELAY_PASSWORD_FILE)"},
-    {"VMAIL_RELAY_PASSWORD_FILE", "file holding the relay password on one line (never logged)"},
-    {"VMAIL_RELAY_TLS",
-     "secure: the relay's certificate must chain to the CA file and name the relay host (default); encrypt: TLS "
-     "without that check (the password could go to an impostor)"},
-    {"VMAIL_RELAY_CA_FILE", "CA certificates that must sign the relay's certificate; default: the system's"},
-    {"VMAIL_DKIM_REQUIRE_SAFE_KEYS",
-     "yes: OpenDKIM refuses a key whose folder chain others can write (default); no: only warns"},
-    {"VMAIL_DNS_RESOLVER",
-     "the resolver OpenDKIM uses to look up DKIM keys (ADDRESS[:PORT]); default: the system's (/etc/resolv.conf)"},
-};
-
-std::string flag_name(const std::string& variable) {
-  std::string name = variable.rfind("VMAIL_", 0) == 0 ? variable.substr(6) : variable;
-  for (char& c : name) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return "--" + name;
-}
 
 uint16_t Endpoints::port(const std::string& service) const {
   for (size_t i = 0; i < kServices.size() && i < ports.size(); ++i) {
@@ -358,7 +323,8 @@ Result<Endpoints> load_endpoints(const std::map<std::string, std::string>& flags
   e.listen = listen;
   std::set<uint16_t> seen;
   for (const auto& spec : kServices) {
-    uint16_t port = spec.default_port;
+    // The default is the settings table's (checked there by settings_table_test).
+    uint16_t port = *parse_port(spec.variable, find_setting(spec.variable)->fallback);
     if (auto v = lookup(spec.variable, flags, env, recorded)) {
       auto p = parse_port(spec.variable, *v);
       if (!p.ok()) return p.status();
@@ -389,6 +355,14 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   l.base = std::move(*base);
   const Settings& s = l.base;
   auto get = [&](const std::string& name) { return lookup(name, flags, env, {}); };
+  // The table's own checks of the launcher's settings (load_settings did the
+  // shared ones); what needs more than libc follows below.
+  for (const SettingInfo& info : settings_table()) {
+    if ((info.scope & kScopeLaunch) == 0 || (info.scope & kScopeVmail) != 0) continue;
+    if (auto v = get(info.name)) {
+      if (Status st = check_setting(info, *v); !st.ok()) return st;
+    }
+  }
 
   auto domain = get("MAIL_DOMAIN");
   if (!domain) return Status(Code::kConfig, "MAIL_DOMAIN: not set (the primary mail domain, e.g. example.com)");

@@ -19,11 +19,11 @@
 
 namespace vmail {
 
-// One listening service: its name in `vmail health`, its variable and default.
+// One listening service: its name in `vmail health` and its variable (its
+// default, help and flag are the settings table's: core/settings_table.h).
 struct ServiceSpec {
   const char* name;      // "smtp", "submission", ...
   const char* variable;  // "VMAIL_SMTP_PORT", ...
-  uint16_t default_port;
 };
 // smtp, submission, smtps, imap, imaps, pop3, pop3s, managesieve,
 // quota-status, in that order.
@@ -130,19 +130,10 @@ std::string vmail_milter_socket(const Settings& settings);
 // ("127.0.0.1:5353", "[::1]:5353"). Returns libunbound's "ADDRESS@PORT".
 Result<std::string> parse_dns_resolver(const std::string& value);
 
-// The variables vmail-launch reads beyond settings.h's, with their help text
-// (flag name: lowercase without the VMAIL_ prefix, `_` -> `-`).
-struct SettingDoc {
-  const char* variable;
-  const char* help;
-};
-extern const std::vector<SettingDoc> kLaunchSettingDocs;
-
-// `VMAIL_SMTP_PORT` -> `--smtp-port`, `MAIL_DOMAIN` -> `--mail-domain`.
-std::string flag_name(const std::string& variable);
-
-// Loads and checks every launcher setting. kConfig with one line naming the
-// variable on a missing MAIL_DOMAIN or any bad value.
+// Loads and checks every launcher setting (the settings table's entries of
+// kScopeLaunch: each table check first, then the checks that need more than
+// libc). kConfig with one line naming the variable on a missing MAIL_DOMAIN
+// or any bad value.
 Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::string>& flags, const EnvReader& env);
 
 // Settings the launcher records in the database besides recordable(): the

@@ -21,6 +21,7 @@
 #include "core/database.h"
 #include "core/files.h"
 #include "core/process.h"
+#include "core/settings_table.h"
 #include "core/store.h"
 #include "dkim/keygen.h"
 #include "launch/config.h"
@@ -82,6 +83,24 @@ Status record_settings(Database& db, const std::map<std::string, std::string>& v
     }
     return Status::Ok();
   });
+}
+
+// The values of the settings the table marks as recorded
+// (core/settings_table.h): the export settings, the listening address and
+// ports (for `vmail health`), the server name (for `vmail domain dns`).
+Result<std::map<std::string, std::string>> recorded_values(const LaunchSettings& l) {
+  auto known = recordable(l.base);
+  for (const auto& [name, value] : recordable_endpoints(l.endpoints)) known[name] = value;
+  known["MAIL_SERVER_NAME"] = l.server_name;
+  std::map<std::string, std::string> values;
+  for (const std::string& name : recorded_setting_names()) {
+    auto it = known.find(name);
+    if (it == known.end()) {
+      return Status(Code::kInternal, "setting " + name + ": recorded, but the launcher has no value");
+    }
+    values[name] = it->second;
+  }
+  return values;
 }
 
 // OpenDKIM's tables exist (empty: nothing to sign yet) before the exporter
@@ -324,10 +343,9 @@ Status prepare_database(const LaunchSettings& l, std::string* backup) {
   }
   auto db = Database::open_migrated(l.base.db);
   if (!db.ok()) return db.status();
-  auto values = recordable(l.base);
-  for (const auto& [name, value] : recordable_endpoints(l.endpoints)) values[name] = value;
-  values["MAIL_SERVER_NAME"] = l.server_name;  // for `vmail domain dns`
-  if (Status s = record_settings(**db, values); !s.ok()) return s;
+  auto values = recorded_values(l);
+  if (!values.ok()) return values.status();
+  if (Status s = record_settings(**db, *values); !s.ok()) return s;
   if (!l.base.upstream.empty()) {
     auto followed = follow_upstream(l, **db);
     if (!followed.ok()) return followed.status();
