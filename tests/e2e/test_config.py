@@ -39,9 +39,13 @@ class Config(InstanceTestCase):
         self.assertEqual(got["VMAIL_SMTP_PORT"], ("25", "default"))
         self.assertEqual(got["VMAIL_RELAY_HOST"], ("", "default"))
         self.assertEqual(got["VMAIL_EXPORT_LOCK_TIMEOUT"], ("30", "default"))
-        # Read-only: nothing is created, not even the state folder.
+        # Read-only: nothing is created, not even the state folder; a missing
+        # database is exit 66 as for every read command, after the settings.
         self.assertFalse(os.path.exists(os.path.join(root, "data")))
-        self.assertEqual(p.stderr, "")
+        self.assertEqual(p.returncode, 66, p.stderr)
+        self.assertEqual(p.stderr.strip().splitlines(),
+                         [f"vmail: {root}/data/state/vmail.db: no such database (`vmail db migrate` creates it); "
+                          "the values above are flags, environment and defaults"])
 
         only = parse(self.inst.vmail("config", "-n", "--map-type", "cdb", env={"VMAIL_UID": "6000"}, check=0).stdout)
         self.assertEqual(only, {"VMAIL_ROOT": (root, "environment"), "VMAIL_UID": ("6000", "environment"),
