@@ -50,8 +50,7 @@ struct ExportReport {
 
 // Writes what changed. Failure: kCantCreate (73) or kIoError (74), with the
 // path; kBusy (75) naming the lock file; kConfig (78) for a bad timeout.
-Result<ExportReport> export_all(Database& db, const Settings& settings,
-                                const ExportTable& table = exported_files());
+Result<ExportReport> export_all(Database& db, const Settings& settings, const ExportTable& table = exported_files());
 
 // Writes one Postfix map that is not rendered from the database (the
 // launcher's relay password map) the way the exported maps are built: the

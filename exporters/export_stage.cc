@@ -78,20 +78,15 @@ struct Staged {
   std::string name;    // the target's name in `dir`
   CommitGroup group;
   DirTemp temp;
-  std::string map_type;            // "" when not a map
-  std::string temp_db;             // postmap output beside the temp, "" once renamed
-  std::optional<MapDelta> delta;   // when the old database can be updated in place of a rebuild
-  std::optional<DirTemp> digest;   // the new `<map>.digest`
+  std::string map_type;           // "" when not a map
+  std::string temp_db;            // postmap output beside the temp, "" once renamed
+  std::optional<MapDelta> delta;  // when the old database can be updated in place of a rebuild
+  std::optional<DirTemp> digest;  // the new `<map>.digest`
   Status synced;
   std::optional<Result<ProcessResult>> postmap;
 
   Staged(const Dir& d, std::string t, std::string n, CommitGroup g, DirTemp f, std::string m)
-      : dir(d),
-        target(std::move(t)),
-        name(std::move(n)),
-        group(g),
-        temp(std::move(f)),
-        map_type(std::move(m)) {
+      : dir(d), target(std::move(t)), name(std::move(n)), group(g), temp(std::move(f)), map_type(std::move(m)) {
     if (!map_type.empty()) temp_db = map_database_path(temp.name(), map_type);
   }
   Staged(const Staged&) = delete;

@@ -27,8 +27,8 @@ ExportedFileSpec entry(std::string name, ExportFolder folder, ExportKind kind, m
 }
 
 ExportedFileSpec postfix_map(std::string name, Renderer render) {
-  return entry(std::move(name), ExportFolder::kPostfix, ExportKind::kPostfixMap, 0644, std::nullopt,
-               std::move(render), CommitGroup::kAcceptance);
+  return entry(std::move(name), ExportFolder::kPostfix, ExportKind::kPostfixMap, 0644, std::nullopt, std::move(render),
+               CommitGroup::kAcceptance);
 }
 
 ExportTable make_table() {
@@ -41,18 +41,20 @@ ExportTable make_table() {
                           [](RenderInput& in) { return render_recipient_access(in.virtual_map, in.routes); }));
   t.push_back(postfix_map("hosted_senders", [](RenderInput& in) { return render_hosted_senders(in.rows); }));
   // The passwd-file holds hashes: never world-readable.
-  ExportedFileSpec users =
-      entry("users", ExportFolder::kDovecot, ExportKind::kPasswdFile, 0640, "dovecot",
-            [](RenderInput& in) { return render_dovecot_users(in.rows, in.settings); }, CommitGroup::kDelivery);
+  ExportedFileSpec users = entry(
+      "users", ExportFolder::kDovecot, ExportKind::kPasswdFile, 0640, "dovecot",
+      [](RenderInput& in) { return render_dovecot_users(in.rows, in.settings); }, CommitGroup::kDelivery);
   users.mailbox_list = true;
   t.push_back(std::move(users));
-  t.push_back(entry("alias-quotas", ExportFolder::kDovecot, ExportKind::kPasswdFile, 0640, "dovecot",
-                    [](RenderInput& in) { return render_alias_quotas(in.virtual_map, in.routes, in.settings); },
-                    CommitGroup::kDelivery));
+  t.push_back(entry(
+      "alias-quotas", ExportFolder::kDovecot, ExportKind::kPasswdFile, 0640, "dovecot",
+      [](RenderInput& in) { return render_alias_quotas(in.virtual_map, in.routes, in.settings); },
+      CommitGroup::kDelivery));
   for (const auto& [service, switch_name] : kDovecotDenyFiles) {
-    t.push_back(entry("deny-" + service, ExportFolder::kDovecot, ExportKind::kAccessFile, 0640, "dovecot",
-                      [sw = switch_name](RenderInput& in) { return render_deny_file(in.snapshot, in.rows, sw); },
-                      CommitGroup::kDelivery));
+    t.push_back(entry(
+        "deny-" + service, ExportFolder::kDovecot, ExportKind::kAccessFile, 0640, "dovecot",
+        [sw = switch_name](RenderInput& in) { return render_deny_file(in.snapshot, in.rows, sw); },
+        CommitGroup::kDelivery));
   }
   // OpenDKIM's tables hold no secret (the key files they name do); it reads
   // them again only on SIGUSR1, and refuses to start without them.
@@ -79,12 +81,9 @@ const ExportTable& exported_files() {
 
 const std::string& export_folder(const ExportedFileSpec& spec, const Settings& settings) {
   switch (spec.folder) {
-    case ExportFolder::kPostfix:
-      return settings.postfix_dir;
-    case ExportFolder::kDovecot:
-      return settings.dovecot_dir;
-    case ExportFolder::kOpenDkim:
-      break;
+    case ExportFolder::kPostfix: return settings.postfix_dir;
+    case ExportFolder::kDovecot: return settings.dovecot_dir;
+    case ExportFolder::kOpenDkim: break;
   }
   return settings.opendkim_dir;
 }
@@ -122,8 +121,7 @@ std::vector<std::string> export_folders(const Settings& settings, const ExportTa
   return out;
 }
 
-std::vector<std::string> watched_exports(const Settings& settings, std::string_view daemon,
-                                         const ExportTable& table) {
+std::vector<std::string> watched_exports(const Settings& settings, std::string_view daemon, const ExportTable& table) {
   std::vector<std::string> out;
   for (const ExportedFileSpec& spec : table) {
     if (!daemon.empty() && spec.reload_daemon == daemon) out.push_back(export_path(spec, settings));

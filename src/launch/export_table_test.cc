@@ -20,7 +20,9 @@
 namespace vmail {
 namespace {
 
-bool has(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+bool has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
 
 TEST(ExportTableTest, OneMoreEntryReachesExportCheckPrepareAndTheLaunchersWatch) {
   testing::TempDir dir;
