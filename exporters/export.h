@@ -1,19 +1,21 @@
 // The export: regenerates every file Postfix and Dovecot read from one
 // consistent snapshot of the database.
 //
-// Exports are serialised by an flock on `<db>.export-lock` held while the
+// Exports are serialised by the export lock (export_lock.h), held while the
 // snapshot is read and the files are replaced, so the last export always
-// reflects the last commit. An export waits at most VMAIL_EXPORT_LOCK_TIMEOUT
-// seconds (default 30) for another one's lock, then fails with kBusy (75).
+// reflects the last commit.
 //
-// Three steps: plan (which files changed, the rename order, and no folder in
-// the way of any target), stage (temp file, fsync, postmap of the temp), and
-// commit (renames, only once every file is staged). A failure while planning
-// or staging leaves every old file byte-identical. Renames are not atomic as a
-// group: they are ordered so Postfix never accepts a recipient Dovecot does
-// not know (see ExportPlan in export.cc), and a rename that fails leaves files
-// that `export_out_of_sync` names and the next export replaces. A file whose
-// content is unchanged (and whose postmap database exists) is left alone.
+// Which files there are, and every fact about each, is the table in
+// exported_files.h. Three steps: plan (which files changed, the rename order,
+// and no folder in the way of any target; here), stage (each changed file
+// written to its fixed temp name, fsync, postmap of the temp; export_stage.h),
+// and commit (renames, only once every file is staged). A failure while
+// planning or staging leaves every old file byte-identical. Renames are not
+// atomic as a group: they are ordered so Postfix never accepts a recipient
+// Dovecot does not know (see ExportPlan in export.cc), and a rename that fails
+// leaves files that `export_out_of_sync` names and the next export replaces.
+// A file whose content is unchanged (and whose postmap database exists) is
+// left alone.
 #pragma once
 
 #include <sys/types.h>
@@ -24,18 +26,22 @@
 #include "core/database.h"
 #include "core/settings.h"
 #include "core/status.h"
+#include "exporters/exported_files.h"
 
 namespace vmail {
 
+// One file of the table, rendered.
 struct ExportedFile {
+  const ExportedFileSpec* spec;
   std::string path;
-  bool postmap = false;  // a Postfix map with a database beside it
+  std::string map_type;  // postmap's type; "" when not a Postfix map
   std::string content;
-  bool public_file = false;  // not a map, and 0644 (OpenDKIM's tables hold no secret)
 };
 
-// The files an export would write now, from `db` (reads one snapshot).
-Result<std::vector<ExportedFile>> render_exports(Database& db, const Settings& settings);
+// The files an export would write now, from `db` (reads one snapshot), one
+// per entry of `table`, in its order.
+Result<std::vector<ExportedFile>> render_exports(Database& db, const Settings& settings,
+                                                 const ExportTable& table = exported_files());
 
 struct ExportReport {
   std::vector<std::string> written;
@@ -44,7 +50,7 @@ struct ExportReport {
 
 // Writes what changed. Failure: kCantCreate (73) or kIoError (74), with the
 // path; kBusy (75) naming the lock file; kConfig (78) for a bad timeout.
-Result<ExportReport> export_all(Database& db, const Settings& settings);
+Result<ExportReport> export_all(Database& db, const Settings& settings, const ExportTable& table = exported_files());
 
 // Writes one Postfix map that is not rendered from the database (the
 // launcher's relay password map) the way the exported maps are built: the
@@ -60,6 +66,7 @@ Result<bool> write_private_map(const Settings& settings, const std::string& path
 Status remove_private_map(const std::string& path, const std::string& map_type);
 
 // The exported files that are missing or differ from the database.
-Result<std::vector<std::string>> export_out_of_sync(Database& db, const Settings& settings);
+Result<std::vector<std::string>> export_out_of_sync(Database& db, const Settings& settings,
+                                                    const ExportTable& table = exported_files());
 
 }  // namespace vmail

@@ -615,38 +615,46 @@ TEST_F(ExportTest, FailingPostmapLeavesEveryOldFileAndNoTempFile) {
   expect_no_temp_files({settings_.postfix_dir, settings_.dovecot_dir});
 }
 
-TEST_F(ExportTest, StaleTempFilesFromAKilledExportAreRemoved) {
+// A killed export leaves its temp files under their fixed names; the next
+// export that stages those files removes them (a symlink itself, never what
+// it points to) and writes them afresh: a half-written leftover is never
+// renamed into place. No folder is swept.
+TEST_F(ExportTest, LeftoverFixedTempsAreReplacedNeverExported) {
   ASSERT_TRUE(export_all(*db_, settings_).ok());
-  for (const char* name : {"vmailbox.tmpAbC123", "vmailbox.tmpAbC123.db", "__db.virtual.tmpXyZ789.db"}) {
-    std::ofstream(postfix(name)) << "junk";
+  for (const char* name : {"vmailbox.vmail.tmp", "vmailbox.vmail.tmp.db", "__db.vmailbox.vmail.tmp.db",
+                           "vmailbox.digest.vmail.tmp", "sender_logins.vmail.tmp.cdb.tmp"}) {
+    std::ofstream(postfix(name)) << "half-written";
   }
-  std::ofstream(postfix("main.cf.tmpQwErTy")) << "not ours";
-  std::ofstream(users_path() + ".tmpZZZZZZ") << "junk";
+  std::ofstream(users_path() + ".vmail.tmp") << "alice@example.com:{PLAIN}half";
+  // A symlink in a temp's place is removed, never written through.
+  const std::string outside = dir_.path() + "/outside";
+  std::ofstream(outside) << "not the export's";
+  std::filesystem::create_symlink(outside, postfix("virtual.vmail.tmp"));
   ASSERT_TRUE(store_->add_user(make_user("bob", "example.com")).ok());
-  ASSERT_TRUE(export_all(*db_, settings_).ok());
-  EXPECT_FALSE(std::filesystem::exists(postfix("vmailbox.tmpAbC123")));
-  EXPECT_FALSE(std::filesystem::exists(postfix("vmailbox.tmpAbC123.db")));
-  EXPECT_FALSE(std::filesystem::exists(postfix("__db.virtual.tmpXyZ789.db")));
-  EXPECT_FALSE(std::filesystem::exists(users_path() + ".tmpZZZZZZ"));
-  EXPECT_TRUE(std::filesystem::exists(postfix("main.cf.tmpQwErTy")));
+  auto r = export_all(*db_, settings_);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(postmap_query("bob@example.com", "vmailbox"), "example.com/bob/Maildir/\n");
+  EXPECT_EQ(postmap_query("bob@example.com", "virtual"), "bob@example.com\n");
+  EXPECT_EQ(postmap_query("alice@example.com", "vmailbox"), "example.com/alice/Maildir/\n");
+  EXPECT_NE(snapshot_files()[users_path()].find("bob@example.com:"), std::string::npos);
+  EXPECT_EQ(*read_file(outside), std::optional<std::string>("not the export's"));
+  EXPECT_TRUE(export_out_of_sync(*db_, settings_)->empty());
+  expect_no_temp_files({settings_.postfix_dir, settings_.dovecot_dir});
 }
 
-// Regression: the sweep matched by prefix and deleted an admin's files.
-TEST_F(ExportTest, StaleTempSweepLeavesFilesThatOnlyStartLikeATemp) {
+// Nothing but the export's own fixed names is ever removed: an admin's files
+// beside the maps stay, also ones that look like an older version's temps.
+TEST_F(ExportTest, FilesBesideTheExportAreLeftAlone) {
   ASSERT_TRUE(export_all(*db_, settings_).ok());
-  const std::vector<std::string> admin = {"virtual.tmpl",        "virtual.tmp",       "virtual.tmpAbC12",
-                                          "virtual.tmpAbC1234",  "virtual.tmp-ab.cd", "vmailbox.tmpAbC123.bak",
-                                          "__db.virtual.tmpl.db"};
+  const std::vector<std::string> admin = {"virtual.tmpl",         "virtual.tmp",           "virtual.tmpAbC12",
+                                          "virtual.tmpAbC1234",   "virtual.tmp-ab.cd",     "vmailbox.tmpAbC123.bak",
+                                          "__db.virtual.tmpl.db", "virtual.vmail.tmp.bak", "vmailbox.tmpAbC123"};
   for (const auto& name : admin) std::ofstream(postfix(name)) << "admin's";
   std::ofstream(users_path() + ".tmpl") << "admin's";
-  std::ofstream(postfix("virtual.digest.tmpAb1234")) << "junk";
-  std::ofstream(postfix("vmailbox.tmpAbC123.cdb.tmp")) << "junk";
   ASSERT_TRUE(store_->add_user(make_user("bob", "example.com")).ok());
   ASSERT_TRUE(export_all(*db_, settings_).ok());
-  for (const auto& name : admin) EXPECT_TRUE(std::filesystem::exists(postfix(name))) << name;
+  for (const auto& name : admin) EXPECT_EQ(*read_file(postfix(name)), std::optional<std::string>("admin's")) << name;
   EXPECT_TRUE(std::filesystem::exists(users_path() + ".tmpl"));
-  EXPECT_FALSE(std::filesystem::exists(postfix("virtual.digest.tmpAb1234")));
-  EXPECT_FALSE(std::filesystem::exists(postfix("vmailbox.tmpAbC123.cdb.tmp")));
 }
 
 TEST(FilesTest, IsTempName) {

@@ -683,3 +683,129 @@ Status Dir::rename_to(std::string_view from, const Dir& target, std::string_view
 }
 
 }  // namespace vmail
+
+namespace vmail {
+
+Status Dir::copy_file(std::string_view from, std::string_view to, mode_t mode) const {
+  if (!is_path_component(from)) return bad_component(path_, from);
+  if (!is_path_component(to)) return bad_component(path_, to);
+  const std::string from_path = join(path_, from);
+  const std::string to_path = join(path_, to);
+  const std::string to_name(to);
+  int in = ::openat(fd_, std::string(from).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (in < 0) return io_error(from_path, "cannot open", errno);
+  int out = ::openat(fd_, to_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out < 0) {
+    int err = errno;
+    ::close(in);
+    return io_error(to_path, "cannot create", err);
+  }
+  Status status = Status::Ok();
+  if (::fchmod(out, mode) != 0) status = io_error(to_path, "cannot set mode", errno);
+  while (status.ok()) {
+    ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) status = io_error(to_path, "cannot copy", errno);
+    if (n <= 0) break;
+  }
+  ::close(in);
+  if (::close(out) != 0 && status.ok()) status = io_error(to_path, "cannot write", errno);
+  if (!status.ok()) ::unlinkat(fd_, to_name.c_str(), 0);
+  return status;
+}
+
+Status Dir::sync_file(std::string_view name) const {
+  if (!is_path_component(name)) return bad_component(path_, name);
+  int fd = ::openat(fd_, std::string(name).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return io_error(join(path_, name), "cannot open", errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return io_error(join(path_, name), "cannot sync", err);
+  return Status::Ok();
+}
+
+Status Dir::sync() const {
+  if (::fsync(fd_) != 0 && errno != EINVAL) return io_error(path_, "cannot sync folder", errno);
+  return Status::Ok();
+}
+
+DirTemp::DirTemp(const Dir* dir, std::string target, std::string temp, int fd, bool durable)
+    : dir_(dir),
+      target_(std::move(target)),
+      temp_(std::move(temp)),
+      temp_path_(join(dir->path(), temp_)),
+      fd_(fd),
+      durable_(durable) {}
+
+Result<DirTemp> DirTemp::create(const Dir& dir, std::string_view target, std::string_view temp,
+                                const FileOptions& options) {
+  if (!is_path_component(target)) return bad_component(dir.path(), target);
+  if (!is_path_component(temp) || temp == target) return bad_component(dir.path(), temp);
+  const std::string name(temp);
+  // A crashed writer's leftover (or anything else under the name) goes first:
+  // unlinkat removes a symlink itself, and O_EXCL never opens what is there.
+  if (::unlinkat(dir.fd(), name.c_str(), 0) != 0 && errno != ENOENT) {
+    return io_error(join(dir.path(), name), "cannot remove leftover temp file", errno);
+  }
+  int fd = ::openat(dir.fd(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return io_error(join(dir.path(), std::string(target)), "cannot create temp file", errno);
+  DirTemp tmp(&dir, std::string(target), name, fd, options.durable);
+  if (::fchmod(fd, options.mode) != 0) return io_error(tmp.temp_path_, "cannot set mode", errno);
+  if ((options.owner || options.group) && geteuid() == 0 &&
+      ::fchown(fd, options.owner.value_or(static_cast<uid_t>(-1)), options.group.value_or(static_cast<gid_t>(-1))) !=
+          0) {
+    return io_error(tmp.temp_path_, "cannot set owner", errno);
+  }
+  return tmp;
+}
+
+DirTemp::DirTemp(DirTemp&& other) noexcept
+    : dir_(other.dir_),
+      target_(std::move(other.target_)),
+      temp_(std::move(other.temp_)),
+      temp_path_(std::move(other.temp_path_)),
+      fd_(other.fd_),
+      durable_(other.durable_),
+      committed_(other.committed_) {
+  other.fd_ = -1;
+  other.committed_ = true;
+}
+
+DirTemp::~DirTemp() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_ && !temp_.empty()) ::unlinkat(dir_->fd(), temp_.c_str(), 0);
+}
+
+Status DirTemp::write(std::string_view content) {
+  if (int err = injected_error(temp_path_); err != 0) return io_error(temp_path_, "cannot write", err);
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd_, content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return io_error(temp_path_, "cannot write", errno);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status DirTemp::finish() {
+  if (fd_ < 0) return Status::Ok();
+  if (int err = injected_error(temp_path_); err != 0) return io_error(temp_path_, "cannot sync", err);
+  if (durable_ && ::fsync(fd_) != 0) return io_error(temp_path_, "cannot sync", errno);
+  int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0) return io_error(temp_path_, "cannot close", errno);
+  return Status::Ok();
+}
+
+Status DirTemp::commit() {
+  if (Status s = finish(); !s.ok()) return s;
+  if (Status s = dir_->rename_to(temp_, *dir_, target_, true); !s.ok()) return s;
+  committed_ = true;
+  return Status::Ok();
+}
+
+}  // namespace vmail

@@ -210,11 +210,59 @@ class Dir {
   // Renames the entry `from` of this folder to `to` in `target`, refusing
   // to replace an existing `to` unless `replace`.
   Status rename_to(std::string_view from, const Dir& target, std::string_view to, bool replace) const;
+  // Copies the regular file `from` to the new file `to` (mode `mode`, not
+  // synced), neither through a symlink. `to` must not exist; it is removed
+  // again on failure.
+  Status copy_file(std::string_view from, std::string_view to, mode_t mode) const;
+  // fsync of the regular file `name` (one another program wrote, e.g. a
+  // postmap database before its rename), never through a symlink.
+  Status sync_file(std::string_view name) const;
+  // fsync of this folder, so the renames in it are durable.
+  Status sync() const;
 
  private:
   Dir(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
   int fd_ = -1;
   std::string path_;
+};
+
+// A file written under a FIXED temp name in a Dir and later renamed onto its
+// target in the same folder: for a writer that holds a lock under which it
+// alone writes that name (the export lock; Postfix's edit_file works this
+// way), so no random name is needed and nothing is left to sweep. Whatever a
+// crashed writer left under the name is removed first (a symlink itself,
+// never followed), then the name is created afresh (O_EXCL | O_NOFOLLOW) with
+// mode and owner set through its descriptor: a leftover is replaced, never
+// written into, and never renamed into place. The Dir must outlive it; the
+// destructor removes an uncommitted temp. Honours the write and rename fault
+// seams like TempFile.
+class DirTemp {
+ public:
+  static Result<DirTemp> create(const Dir& dir, std::string_view target, std::string_view temp,
+                                const FileOptions& options);
+  DirTemp(DirTemp&& other) noexcept;
+  DirTemp& operator=(DirTemp&&) = delete;
+  ~DirTemp();
+
+  const std::string& name() const { return temp_; }
+  const std::string& path() const { return temp_path_; }  // for a tool that reads it by name (postmap)
+  const std::string& target() const { return target_; }
+  int fd() const { return fd_; }
+  Status write(std::string_view content);
+  // fsync (when durable) + close, without renaming.
+  Status finish();
+  // Finishes and renames the temp onto the target; the caller syncs the folder.
+  Status commit();
+
+ private:
+  DirTemp(const Dir* dir, std::string target, std::string temp, int fd, bool durable);
+  const Dir* dir_;
+  std::string target_;
+  std::string temp_;
+  std::string temp_path_;
+  int fd_ = -1;
+  bool durable_ = true;
+  bool committed_ = false;
 };
 
 }  // namespace vmail

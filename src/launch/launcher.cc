@@ -22,6 +22,7 @@
 #include "core/files.h"
 #include "core/process.h"
 #include "exporters/export.h"
+#include "exporters/exported_files.h"
 #include "launch/config.h"
 #include "launch/prepare.h"
 #include "launch/supervise.h"
@@ -128,37 +129,6 @@ bool socket_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-// Inode, size and modification time of OpenDKIM's KeyTable and
-// SigningTable: the exporter replaces them by rename, so any export that
-// changed them changes the inode. A stat each, cheap enough for every second.
-class TableWatch {
- public:
-  explicit TableWatch(const std::string& dir) : paths_{dir + "/KeyTable", dir + "/SigningTable"}, last_(stamp()) {}
-  std::optional<std::string> changed() {
-    std::string now = stamp();
-    if (now == last_) return std::nullopt;
-    last_ = std::move(now);
-    return "KeyTable or SigningTable changed";
-  }
-
- private:
-  std::string stamp() const {
-    std::string out;
-    for (const auto& path : paths_) {
-      struct stat st;
-      if (::stat(path.c_str(), &st) != 0) {
-        out += "-;";
-        continue;
-      }
-      out += std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) +
-             "." + std::to_string(st.st_mtim.tv_nsec) + ";";
-    }
-    return out;
-  }
-  std::vector<std::string> paths_;
-  std::string last_;
-};
-
 // A program or library installed beside this one.
 std::string sibling(const std::string& name) { return program_beside_this_one(name); }
 
@@ -172,13 +142,17 @@ std::string stderr_syslog_library() {
   return "";
 }
 
+}  // namespace
+
 // OpenDKIM re-reads its configuration and tables on SIGUSR1; SIGHUP would
 // stop it (libmilter treats it as a shutdown). It logs only through
 // syslog(3), which a container has no daemon for: the preloaded library
 // writes those lines to its stderr, which reaches our log like any daemon's.
-DaemonSpec opendkim_daemon(const LaunchSettings& l) {
-  auto tables = std::make_shared<TableWatch>(l.base.opendkim_dir);
+// Which exported files it is reloaded for is the table's (exported_files.h):
+// their inode, size and mtime, since the exporter replaces them by rename.
+DaemonSpec opendkim_daemon(const LaunchSettings& l, const ExportTable& table) {
   DaemonSpec spec{"opendkim", {"opendkim", "-f", "-x", opendkim_config_file(l)}, {}, {}, {}, {}, {}, {}, {}};
+  auto tables = std::make_shared<ExportWatch>(watched_exports(l.base, spec.name, table));
   if (std::string library = stderr_syslog_library(); !library.empty()) {
     spec.environment.push_back("LD_PRELOAD=" + library);
   } else {
@@ -193,6 +167,8 @@ DaemonSpec opendkim_daemon(const LaunchSettings& l) {
   spec.wake_to_stop = [socket = opendkim_socket(l.base)] { poke_unix_socket(socket); };
   return spec;
 }
+
+namespace {
 
 // The node's follower of a PostgreSQL store: this program's sibling `vmail`
 // exporting every change (pg/follow.h); SIGTERM stops it.
@@ -338,7 +314,7 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
   daemons.push_back(DaemonSpec{"dovecot", {"dovecot", "-F", "-c", dovecot_config_file(l)}, {}, {}, {}, {}, {}, {}, {}});
   // Before Postfix, which hands it every message (and accepts them unsigned
   // while it is down: milter_default_action).
-  daemons.push_back(opendkim_daemon(l));
+  daemons.push_back(opendkim_daemon(l, exported_files()));
   daemons.push_back(milter_daemon(l));
   daemons.push_back(DaemonSpec{"postfix",
                                {"postfix", "-c", l.base.postfix_dir, "start-fg"},

@@ -6,6 +6,8 @@
 #include <functional>
 
 #include "core/status.h"
+#include "exporters/exported_files.h"
+#include "launch/supervise.h"
 #include "launch/launch_settings.h"
 
 namespace vmail {
@@ -32,6 +34,10 @@ Status reconfigure(const LaunchSettings& settings);
 // supervises `postfix start-fg` and `dovecot -F` until SIGTERM/SIGINT.
 // Returns the process exit code: 0 also when a SIGTERM/SIGINT/SIGQUIT
 // (blocked by block_supervisor_signals() in main) arrives while configuring.
+// OpenDKIM as a supervised daemon: reloaded (SIGUSR1) when the exported files
+// the table marks for it change (its watch, DaemonSpec::changed).
+DaemonSpec opendkim_daemon(const LaunchSettings& settings, const ExportTable& table);
+
 int run_launcher(const LaunchSettings& settings, bool configure_only);
 
 }  // namespace vmail

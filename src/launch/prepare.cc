@@ -24,6 +24,7 @@
 #include "core/settings_table.h"
 #include "core/store.h"
 #include "dkim/keygen.h"
+#include "exporters/exported_files.h"
 #include "launch/config.h"
 #include "launch/key_safety.h"
 #include "pg/replica.h"
@@ -103,22 +104,11 @@ Result<std::map<std::string, std::string>> recorded_values(const LaunchSettings&
   return values;
 }
 
-// OpenDKIM's tables exist (empty: nothing to sign yet) before the exporter
-// first writes them, so OpenDKIM starts on a fresh root. Its socket folder
-// belongs to opendkim with group postfix: Postfix's smtpd and cleanup reach
-// the socket, other users do not.
+// OpenDKIM's socket folder belongs to opendkim with group postfix: Postfix's
+// smtpd and cleanup reach the socket, other users do not.
 Status prepare_opendkim_dirs(const LaunchSettings& l, gid_t postfix_gid) {
   auto opendkim = user_by_name("opendkim");
   if (!opendkim) return Status(Code::kConfig, "user opendkim: missing (is OpenDKIM installed?)");
-  if (Status st = make_dirs(l.base.opendkim_dir, 0755); !st.ok()) return st;
-  for (const char* table : {"/KeyTable", "/SigningTable"}) {
-    std::string path = l.base.opendkim_dir + table;
-    struct stat st;
-    if (::stat(path.c_str(), &st) == 0) continue;
-    FileOptions options;
-    options.mode = 0644;
-    if (Status s = write_file_atomic(path, "", options); !s.ok()) return s;
-  }
   if (Status st = make_leaf_dir(l.opendkim_run_dir, 0750); !st.ok()) return st;
   return set_owner_mode(l.opendkim_run_dir, opendkim->uid, postfix_gid, 0750);
 }
@@ -194,6 +184,10 @@ Status prepare_dirs(const LaunchSettings& l, std::vector<std::string>* warnings)
   if (!user_by_name("dovecot") || !user_by_name("dovenull")) {
     return Status(Code::kConfig, "users dovecot/dovenull: missing (is Dovecot installed?)");
   }
+  // The exported files' folders, and the files whose reader will not start
+  // without them (OpenDKIM's tables, empty: nothing to sign yet), from the
+  // table (exporters/exported_files.h).
+  if (Status st = prepare_export_files(s); !st.ok()) return st;
   if (Status st = prepare_opendkim_dirs(l, postfix->gid); !st.ok()) return st;
   if (Status st = prepare_milter_dir(l, *postfix); !st.ok()) return st;
   if (warnings) {

@@ -327,21 +327,30 @@ class Atomicity(unittest.TestCase):
         self.assertEqual(inst.postmap_q("example.com", "vdomains"), "OK")
 
     def test_admin_files_that_start_like_a_temp_are_kept(self):
-        # Regression: the stale-temp sweep matched by prefix.
+        # Regression: the stale-temp sweep matched by prefix. There is no
+        # sweep now: each exported file has one fixed temp name, which only
+        # the export lock's holder writes; a killed export's half-written temp
+        # under that name is replaced by the next export, never renamed into
+        # place, and nothing else in the folder is touched.
         inst = Instance()
         self.addCleanup(inst.cleanup)
         populate(inst)
-        mine = [os.path.join(inst.postfix_dir, "virtual.tmpl"), os.path.join(inst.dovecot_dir, "users.tmpl")]
+        mine = [os.path.join(inst.postfix_dir, "virtual.tmpl"), os.path.join(inst.dovecot_dir, "users.tmpl"),
+                os.path.join(inst.postfix_dir, "virtual.tmpAbC123")]
         for path in mine:
             with open(path, "w") as f:
                 f.write("admin's template\n")
-        junk = os.path.join(inst.postfix_dir, "virtual.tmpAbC123")
-        with open(junk, "w") as f:
-            f.write("left by a killed export\n")
+        junk = [os.path.join(inst.postfix_dir, "virtual.vmail.tmp"), os.path.join(inst.dovecot_dir, "users.vmail.tmp")]
+        for path in junk:
+            with open(path, "w") as f:
+                f.write("carol@example.com half-writ")
         inst.vmail("user", "add", "carol@example.com", "--hash", HASH, check=0)
         for path in mine:
             self.assertTrue(os.path.exists(path), path)
-        self.assertFalse(os.path.exists(junk))
+        for path in junk:
+            self.assertFalse(os.path.exists(path), path)
+        self.assertEqual(inst.postmap_q("carol@example.com", "virtual"), "carol@example.com")
+        inst.vmail("export", "--check", check=0)
 
 
 class Lock(unittest.TestCase):
