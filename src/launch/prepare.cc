@@ -69,21 +69,6 @@ std::string timestamp() {
   return buf;
 }
 
-Status record_settings(Database& db, const std::map<std::string, std::string>& values) {
-  return db.write([&]() -> Status {
-    SQLite::Statement q(db.sql(),
-                        "INSERT INTO settings (name, value) VALUES (?, ?) "
-                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value");
-    for (const auto& [name, value] : values) {
-      q.bind(1, name);
-      q.bind(2, value);
-      q.exec();
-      q.reset();
-    }
-    return Status::Ok();
-  });
-}
-
 // OpenDKIM's tables exist (empty: nothing to sign yet) before the exporter
 // first writes them, so OpenDKIM starts on a fresh root. Its socket folder
 // belongs to opendkim with group postfix: Postfix's smtpd and cleanup reach
@@ -327,7 +312,7 @@ Status prepare_database(const LaunchSettings& l, std::string* backup) {
   auto values = recordable(l.base);
   for (const auto& [name, value] : recordable_endpoints(l.endpoints)) values[name] = value;
   values["MAIL_SERVER_NAME"] = l.server_name;  // for `vmail domain dns`
-  if (Status s = record_settings(**db, values); !s.ok()) return s;
+  if (Status s = (*db)->record_settings(values); !s.ok()) return s;
   if (!l.base.upstream.empty()) {
     auto followed = follow_upstream(l, **db);
     if (!followed.ok()) return followed.status();
