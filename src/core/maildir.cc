@@ -141,4 +141,3 @@ Status purge_maildir(const std::string& mail_dir, const std::string& domain, con
 }
 
 }  // namespace vmail
-

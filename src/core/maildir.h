@@ -52,4 +52,3 @@ Result<bool> maildir_holds_mail(const std::string& mail_dir, const std::string& 
 Status purge_maildir(const std::string& mail_dir, const std::string& domain, const std::string& local);
 
 }  // namespace vmail
-

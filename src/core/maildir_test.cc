@@ -109,8 +109,9 @@ const std::vector<Leftover>& leftover_table() {
         "f:Maildir/dovecot.index.cache", "f:Maildir/dovecot-uidlist", "f:Maildir/dovecot-uidvalidity",
         "f:Maildir/subscriptions"},
        Leftover::kNone},
-      {"empty subfolders", {"d:Maildir/.Sent/cur", "d:Maildir/.Sent/new", "f:Maildir/.Sent/maildirfolder",
-                            "d:Maildir/.Trash/tmp", "f:Maildir/.Trash/dovecot-uidlist"},
+      {"empty subfolders",
+       {"d:Maildir/.Sent/cur", "d:Maildir/.Sent/new", "f:Maildir/.Sent/maildirfolder", "d:Maildir/.Trash/tmp",
+        "f:Maildir/.Trash/dovecot-uidlist"},
        Leftover::kNone},
       {".Sent with mail in cur", {"d:Maildir/cur", "d:Maildir/new", "f:Maildir/.Sent/cur/1:2,S"}, Leftover::kMail},
       {".Sent with mail in new", {"f:Maildir/.Sent/new/1.msg"}, Leftover::kMail},
@@ -129,8 +130,7 @@ const std::vector<Leftover>& leftover_table() {
 
 // Makes `c`'s tree as `<base>/example.com/<local>`; `elsewhere` is a folder
 // outside it for the symlinks to point at.
-void make_leftover(const std::string& base, const std::string& local, const Leftover& c,
-                   const std::string& elsewhere) {
+void make_leftover(const std::string& base, const std::string& local, const Leftover& c, const std::string& elsewhere) {
   fs::create_directories(base + "/example.com");
   fs::create_directories(elsewhere + "/empty");
   fs::create_directories(elsewhere + "/full/new");

@@ -172,8 +172,8 @@ std::vector<UserRow> check_user_rows(const std::vector<SourceRow>& source, const
 // unless `reuse`; one with a symlink where a folder would be fails the import
 // (73) even then. The rule of `user add` (leftover_holds_mail): one failed
 // openat per row when there is no maildir, on `threads` threads.
-Status check_leftover_maildirs(const Settings& settings, const std::vector<UserRow>& rows, bool reuse,
-                               unsigned threads, std::vector<LineError>& errors) {
+Status check_leftover_maildirs(const Settings& settings, const std::vector<UserRow>& rows, bool reuse, unsigned threads,
+                               std::vector<LineError>& errors) {
   std::map<std::string, std::optional<Dir>> domains;  // each domain folder opened once
   for (const UserRow& row : rows) {
     if (row.action != Action::kCreate || domains.count(row.user.domain)) continue;
