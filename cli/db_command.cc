@@ -37,19 +37,16 @@ Status db_status(Context& ctx) {
     std::string line = "shared store: PostgreSQL " + pg::describe_url((*settings)->upstream) + "; replica at change " +
                        std::to_string(*seq);
     auto conn = pg::Connection::open(**settings);
-    auto head = conn.ok()
-                    ? (*conn)->query("SELECT COALESCE(max(seq), 0), COALESCE(min(seq), 0), count(*) FROM vmail_changes")
-                    : conn.status();
+    auto head = conn.ok() ? pg::change_log_head(**conn) : Result<pg::ChangeLogHead>(conn.status());
     if (head.ok()) {
       upstream["reachable"] = true;
-      upstream["seq"] = head->integer(0, 0);
-      upstream["log_oldest_seq"] = head->integer(0, 1);
-      upstream["log_entries"] = head->integer(0, 2);
-      int64_t entries = head->integer(0, 2);
-      std::string log =
-          entries == 0 ? "empty"
-                       : "keeps " + std::to_string(entries) + " from change " + std::to_string(head->integer(0, 1));
-      line += ", shared store at " + std::to_string(head->integer(0, 0)) + " (change log " + log + ", pruned after " +
+      upstream["seq"] = head->seq;
+      upstream["log_oldest_seq"] = head->oldest_seq;
+      upstream["log_entries"] = head->entries;
+      std::string log = head->entries == 0 ? "empty"
+                                           : "keeps " + std::to_string(head->entries) + " from change " +
+                                                 std::to_string(head->oldest_seq);
+      line += ", shared store at " + std::to_string(head->seq) + " (change log " + log + ", pruned after " +
               std::to_string(pg::kChangeLogDays) + " days)";
     } else {
       upstream["reachable"] = false;
@@ -103,30 +100,10 @@ Status db_backup(Context& ctx, const std::string& target_in, bool force) {
   return Status::Ok();
 }
 
-// The problems SQLite's integrity and foreign key checks find, one a line.
-Result<std::vector<std::string>> db_problems(Database& db) {
-  std::vector<std::string> problems;
-  try {
-    SQLite::Statement integrity(db.sql(), "PRAGMA integrity_check");
-    while (integrity.executeStep()) {
-      std::string line = integrity.getColumn(0).getString();
-      if (line != "ok") problems.push_back("integrity: " + line);
-    }
-    SQLite::Statement fk(db.sql(), "PRAGMA foreign_key_check");
-    while (fk.executeStep()) {
-      problems.push_back("foreign key: table " + fk.getColumn(0).getString() + " row " + fk.getColumn(1).getString() +
-                         " refers to a missing " + fk.getColumn(2).getString());
-    }
-  } catch (const std::exception& e) {
-    return sqlite_status(e, db.path());
-  }
-  return problems;
-}
-
 Status db_check(Context& ctx) {
   auto db = ctx.database();
   if (!db.ok()) return db.status();
-  auto problems = db_problems(**db);
+  auto problems = (*db)->problems();
   if (!problems.ok()) return problems.status();
   if (problems->empty()) {
     print_line(ctx, "database ok");

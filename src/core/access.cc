@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/store.h"
+#include "core/store_rows.h"
 
 namespace vmail {
 

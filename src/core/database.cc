@@ -291,6 +291,40 @@ Result<std::map<std::string, std::string>> Database::recorded_settings() {
   return out;
 }
 
+Status Database::record_settings(const std::map<std::string, std::string>& values) {
+  return write_local([&]() -> Status {
+    SQLite::Statement q(*db_,
+                        "INSERT INTO settings (name, value) VALUES (?, ?) "
+                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+    for (const auto& [name, value] : values) {
+      q.bind(1, name);
+      q.bind(2, value);
+      q.exec();
+      q.reset();
+    }
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<std::string>> Database::problems() {
+  std::vector<std::string> problems;
+  try {
+    SQLite::Statement integrity(*db_, "PRAGMA integrity_check");
+    while (integrity.executeStep()) {
+      std::string line = integrity.getColumn(0).getString();
+      if (line != "ok") problems.push_back("integrity: " + line);
+    }
+    SQLite::Statement fk(*db_, "PRAGMA foreign_key_check");
+    while (fk.executeStep()) {
+      problems.push_back("foreign key: table " + fk.getColumn(0).getString() + " row " + fk.getColumn(1).getString() +
+                         " refers to a missing " + fk.getColumn(2).getString());
+    }
+  } catch (const std::exception& e) {
+    return sqlite_status(e, path_);
+  }
+  return problems;
+}
+
 Status Database::backup_to(const std::string& target, bool overwrite) {
   // The target's folder may be one others can write (a shared backup
   // folder): no file there is opened by name. The copy is made in memory,

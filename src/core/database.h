@@ -110,6 +110,13 @@ class Database {
 
   // Recorded settings (name -> value).
   Result<std::map<std::string, std::string>> recorded_settings();
+  // Records `values` (each name replaced or added; others kept), in one
+  // transaction on this file: the node's own settings (what vmail-launch
+  // started with), never shared upstream and not an audited change.
+  Status record_settings(const std::map<std::string, std::string>& values);
+  // What SQLite's integrity and foreign key checks find (`vmail db check`),
+  // one line each; empty when nothing.
+  Result<std::vector<std::string>> problems();
 
  private:
   Database(std::unique_ptr<SQLite::Database> db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}

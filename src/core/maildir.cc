@@ -1,14 +1,11 @@
 #include "core/maildir.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <functional>
 #include <vector>
 
 #include "core/files.h"
@@ -16,26 +13,6 @@
 
 namespace vmail {
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  Fd& operator=(Fd&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    return *this;
-  }
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-
- private:
-  int fd_;
-};
-
-constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 
 Status error(const std::string& path, const std::string& what) {
   return Status(Code::kCantCreate, path + ": " + what + ": " + std::strerror(errno));
@@ -52,20 +29,6 @@ Status check_components(const std::string& domain, const std::string& local) {
   return Status::Ok();
 }
 
-// A stream over a duplicate of the open folder `dir`, for the caller to
-// closedir(); nullptr (errno set) on failure.
-DIR* dir_stream(int dir) {
-  int dup_fd = fcntl(dir, F_DUPFD_CLOEXEC, 0);
-  if (dup_fd < 0) return nullptr;
-  DIR* d = fdopendir(dup_fd);
-  if (d == nullptr) {
-    int err = errno;
-    ::close(dup_fd);
-    errno = err;
-  }
-  return d;
-}
-
 // Opens or makes each of `names` below mail_dir in turn (files.h Dir: by
 // descriptor, a new folder chowned through its descriptor, a symlink in the
 // way refused). The vmail user can write every folder below mail_dir.
@@ -78,26 +41,6 @@ Result<Dir> make_below(const std::string& mail_dir, const std::vector<std::strin
     *current = std::move(*next);
   }
   return current;
-}
-
-// True when the folder `name` below `dir` has an entry; false when missing.
-Result<bool> has_entries(int dir, const char* name, const std::string& path) {
-  int fd = openat(dir, name, kDirFlags);
-  if (fd < 0) return errno == ENOENT ? Result<bool>(false) : Result<bool>(error(path, "cannot open folder"));
-  DIR* d = fdopendir(fd);
-  if (d == nullptr) {
-    ::close(fd);
-    return error(path, "cannot read folder");
-  }
-  bool found = false;
-  while (dirent* e = readdir(d)) {
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
-      found = true;
-      break;
-    }
-  }
-  closedir(d);
-  return found;
 }
 
 }  // namespace
@@ -119,49 +62,71 @@ Status create_domain_dir(const std::string& mail_dir, const std::string& domain,
   return make_below(mail_dir, {domain}, uid, gid).status();
 }
 
-Result<DomainMaildirs> DomainMaildirs::open(const std::string& mail_dir, const std::string& domain) {
-  if (Status s = check_components(domain, ""); !s.ok()) return s;
-  std::string path = mail_dir + "/" + domain;
-  Fd base(::open(mail_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!base.valid()) {
-    if (errno == ENOENT) return DomainMaildirs(-1, path);
-    return error(mail_dir, "cannot open mail folder");
-  }
-  int fd = openat(base.get(), domain.c_str(), kDirFlags);
-  if (fd < 0 && errno != ENOENT) return error(path, "cannot open folder");
-  return DomainMaildirs(fd, path);
-}
+namespace {
 
-DomainMaildirs::DomainMaildirs(DomainMaildirs&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) {
-  other.fd_ = -1;
-}
-
-DomainMaildirs::~DomainMaildirs() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-Result<bool> DomainMaildirs::holds_mail(const std::string& local) const {
-  if (fd_ < 0) return false;
-  if (Status s = check_local_part(local); !s.ok()) {
-    return Status(Code::kInternal, "local part " + quote(local) + ": unsafe as a folder name");
-  }
-  std::string path = path_ + "/" + local;
-  Fd home(openat(fd_, local.c_str(), kDirFlags));
-  if (!home.valid()) return errno == ENOENT ? Result<bool>(false) : Result<bool>(error(path, "cannot open folder"));
-  path += "/Maildir";
-  Fd maildir(openat(home.get(), "Maildir", kDirFlags));
-  if (!maildir.valid()) return errno == ENOENT ? Result<bool>(false) : Result<bool>(error(path, "cannot open folder"));
-  for (const char* sub : {"cur", "new"}) {
-    auto found = has_entries(maildir.get(), sub, path + "/" + sub);
-    if (!found.ok() || *found) return found;
+// Whether the maildir folder `dir` (a Maildir or one of its subfolders) has
+// an entry in cur/ or new/. Dir::sub refuses a symlink or a file there.
+Result<bool> cur_or_new_has_entry(const Dir& dir) {
+  for (const char* name : {"cur", "new"}) {
+    auto sub = dir.sub(name);
+    if (!sub.ok()) return sub.status();
+    if (!*sub) continue;
+    auto entries = (*sub)->entries();
+    if (!entries.ok()) return entries.status();
+    if (!entries->empty()) return true;
   }
   return false;
 }
 
+}  // namespace
+
+Result<bool> leftover_holds_mail(const Dir& domain_dir, const std::string& local) {
+  if (Status s = check_local_part(local); !s.ok()) {
+    return Status(Code::kInternal, "local part " + quote(local) + ": unsafe as a folder name");
+  }
+  auto home = domain_dir.sub(local);
+  if (!home.ok() || !*home) return home.ok() ? Result<bool>(false) : Result<bool>(home.status());
+  auto maildir = (*home)->sub("Maildir");
+  if (!maildir.ok() || !*maildir) return maildir.ok() ? Result<bool>(false) : Result<bool>(maildir.status());
+  auto found = cur_or_new_has_entry(**maildir);
+  if (!found.ok() || *found) return found;
+  auto entries = (*maildir)->entries();
+  if (!entries.ok()) return entries.status();
+  for (const std::string& name : *entries) {
+    if (name == "cur" || name == "new" || name == "tmp") continue;
+    struct stat st;
+    if (::fstatat((*maildir)->fd(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;  // gone meanwhile
+      return error((*maildir)->path() + "/" + name, "cannot inspect");
+    }
+    // Dovecot's own files (index, uidlist, subscriptions) are no mail; a
+    // symlink (Dovecot would follow it to another folder) is refused unread.
+    if (S_ISLNK(st.st_mode)) {
+      return Status(Code::kCantCreate, (*maildir)->path() + "/" + name + ": a symlink in a maildir, not followed");
+    }
+    if (!S_ISDIR(st.st_mode)) continue;
+    auto sub = (*maildir)->sub(name);
+    if (!sub.ok()) return sub.status();
+    if (!*sub) continue;
+    auto in_sub = cur_or_new_has_entry(**sub);
+    if (!in_sub.ok() || *in_sub) return in_sub;
+  }
+  return false;
+}
+
+Result<std::optional<Dir>> open_domain_dir(const std::string& mail_dir, const std::string& domain) {
+  if (Status s = check_components(domain, ""); !s.ok()) return s;
+  if (!file_exists(mail_dir)) return std::optional<Dir>();
+  auto base = Dir::open(mail_dir);
+  if (!base.ok()) return base.status();
+  return base->sub(domain);
+}
+
 Result<bool> maildir_holds_mail(const std::string& mail_dir, const std::string& domain, const std::string& local) {
-  auto dir = DomainMaildirs::open(mail_dir, domain);
+  auto dir = open_domain_dir(mail_dir, domain);
   if (!dir.ok()) return dir.status();
-  return dir->holds_mail(local);
+  if (!*dir) return false;
+  return leftover_holds_mail(**dir, local);
 }
 
 Status purge_maildir(const std::string& mail_dir, const std::string& domain, const std::string& local) {
@@ -173,62 +138,6 @@ Status purge_maildir(const std::string& mail_dir, const std::string& domain, con
   if (!dom.ok()) return Status(Code::kCantCreate, mail_dir + "/" + domain + ": not a folder (symlink?), not removed");
   if (!*dom) return Status::Ok();
   return (*dom)->remove_tree(local);
-}
-
-}  // namespace vmail
-
-namespace vmail {
-namespace {
-
-// Whether the open folder `dir` has an entry `wanted` accepts.
-Result<bool> any_entry(int dir, const std::string& path, const std::function<bool(const char*, int)>& wanted) {
-  DIR* d = dir_stream(dir);
-  if (d == nullptr) return error(path, "cannot read folder");
-  bool found = false;
-  while (dirent* e = readdir(d)) {
-    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-    struct stat st;
-    if (fstatat(dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    if (wanted(e->d_name, S_ISDIR(st.st_mode) ? 1 : 0)) {
-      found = true;
-      break;
-    }
-  }
-  closedir(d);
-  return found;
-}
-
-}  // namespace
-
-Result<bool> maildir_has_mail(const std::string& mail_dir, const std::string& domain, const std::string& local) {
-  if (Status s = check_components(domain, local); !s.ok()) return s;
-  Fd current(::open(mail_dir.c_str(), kDirFlags));
-  int err = errno;
-  std::string path = mail_dir;
-  for (const std::string& name : {domain, local, std::string("Maildir")}) {
-    if (!current.valid()) break;
-    path += "/" + name;
-    int fd = openat(current.get(), name.c_str(), kDirFlags);
-    err = errno;
-    current = Fd(fd);
-  }
-  if (!current.valid()) {
-    if (err == ENOENT || err == ELOOP || err == ENOTDIR) return false;
-    errno = err;
-    return error(path, "cannot open folder");
-  }
-  auto subfolder = any_entry(current.get(), path, [](const char* name, int is_dir) {
-    return is_dir != 0 && std::strcmp(name, "cur") != 0 && std::strcmp(name, "new") != 0 &&
-           std::strcmp(name, "tmp") != 0;
-  });
-  if (!subfolder.ok() || *subfolder) return subfolder;
-  for (const char* sub : {"cur", "new"}) {
-    Fd fd(openat(current.get(), sub, kDirFlags));
-    if (!fd.valid()) continue;
-    auto any = any_entry(fd.get(), path + "/" + sub, [](const char*, int) { return true; });
-    if (!any.ok() || *any) return any;
-  }
-  return false;
 }
 
 }  // namespace vmail

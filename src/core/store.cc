@@ -8,8 +8,36 @@
 
 #include "core/routing.h"
 #include "core/row_policy.h"
+#include "core/store_rows.h"
 
 namespace vmail {
+
+const char* const kInsertUser =
+    "INSERT INTO users (domain_id, local, address, password, name, quota, enabled) VALUES (?, ?, ?, ?, ?, ?, ?)";
+const char* const kTouchUpdated = "updated = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
+const char* const kInsertAlias = "INSERT INTO aliases (domain_id, source) VALUES (?, ?)";
+const char* const kInsertDestination =
+    "INSERT INTO alias_destinations (alias_id, position, destination) VALUES (?, ?, ?)";
+const char* const kLastDestinationPosition =
+    "SELECT coalesce(max(position), 0) FROM alias_destinations WHERE alias_id = ?";
+const char* const kDomainIdByName = "SELECT id FROM domains WHERE name = ?";
+const char* const kUserExists = "SELECT 1 FROM users WHERE address = ?";
+const char* const kAliasIdBySource = "SELECT id FROM aliases WHERE source = ?";
+const char* const kAliasHasDestination = "SELECT 1 FROM alias_destinations WHERE alias_id = ? AND destination = ?";
+
+void bind_new_user(SQLite::Statement& q, int64_t domain_id, const User& user) {
+  q.bind(1, domain_id);
+  q.bind(2, user.local);
+  q.bind(3, user.address);
+  q.bind(4, user.password);
+  q.bind(5, user.name);
+  if (user.quota) {
+    q.bind(6, static_cast<int64_t>(*user.quota));
+  } else {
+    q.bind(6);
+  }
+  q.bind(7, user.enabled ? 1 : 0);
+}
 
 const char* const kUserColumns =
     "u.address, u.local, d.name, u.name, u.password, u.quota, u.enabled, u.created, u.updated";
@@ -68,13 +96,13 @@ Status no_user(const std::string& address) {
 }
 
 bool user_exists(SQLite::Database& db, const std::string& address) {
-  SQLite::Statement q(db, "SELECT 1 FROM users WHERE address = ?");
+  SQLite::Statement q(db, kUserExists);
   q.bind(1, address);
   return q.executeStep();
 }
 
 std::optional<int64_t> alias_id(SQLite::Database& db, const std::string& source) {
-  SQLite::Statement q(db, "SELECT id FROM aliases WHERE source = ?");
+  SQLite::Statement q(db, kAliasIdBySource);
   q.bind(1, source);
   if (!q.executeStep()) return std::nullopt;
   return q.getColumn(0).getInt64();
@@ -96,8 +124,7 @@ Status update_user(Database& db, const std::string& address, const std::string& 
   return db.write([&]() -> Status {
     std::optional<User> before = read_user(db.sql(), address);
     if (!before) return no_user(address);
-    SQLite::Statement q(db.sql(), "UPDATE users SET " + set_clause +
-                                      ", updated = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE address = ?");
+    SQLite::Statement q(db.sql(), "UPDATE users SET " + set_clause + ", " + kTouchUpdated + " WHERE address = ?");
     bind(q);
     q.bind(q.getBindParameterCount(), address);
     if (q.exec() == 0) return no_user(address);
@@ -153,7 +180,7 @@ Status no_domain(const std::string& domain) {
 }
 
 std::optional<int64_t> domain_id(SQLite::Database& db, const std::string& domain) {
-  SQLite::Statement q(db, "SELECT id FROM domains WHERE name = ?");
+  SQLite::Statement q(db, kDomainIdByName);
   q.bind(1, domain);
   if (!q.executeStep()) return std::nullopt;
   return q.getColumn(0).getInt64();
@@ -271,20 +298,8 @@ Status Store::add_user(const User& user, const std::function<Status(const User&)
   return db_.write([&]() -> Status {
     if (Status s = refuse_new_user(db_.sql(), user.address, user.domain); !s.ok()) return s;
     auto id = domain_id(db_.sql(), user.domain);
-    SQLite::Statement q(db_.sql(),
-                        "INSERT INTO users (domain_id, local, address, password, name, quota, enabled) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)");
-    q.bind(1, *id);
-    q.bind(2, user.local);
-    q.bind(3, user.address);
-    q.bind(4, user.password);
-    q.bind(5, user.name);
-    if (user.quota) {
-      q.bind(6, static_cast<int64_t>(*user.quota));
-    } else {
-      q.bind(6);
-    }
-    q.bind(7, user.enabled ? 1 : 0);
+    SQLite::Statement q(db_.sql(), kInsertUser);
+    bind_new_user(q, *id, user);
     q.exec();
     json added = user_record(user);
     added["password"] = "set";
@@ -388,19 +403,18 @@ Status Store::add_alias(const Address& source, const std::vector<std::string>& d
     auto aid = alias_id(db_.sql(), src);
     const std::vector<std::string> before = aid ? destinations_of(db_.sql(), *aid) : std::vector<std::string>();
     if (!aid) {
-      SQLite::Statement ins(db_.sql(), "INSERT INTO aliases (domain_id, source) VALUES (?, ?)");
+      SQLite::Statement ins(db_.sql(), kInsertAlias);
       ins.bind(1, *did);
       ins.bind(2, src);
       ins.exec();
       aid = db_.sql().getLastInsertRowid();
     }
-    SQLite::Statement pos(db_.sql(), "SELECT coalesce(max(position), 0) FROM alias_destinations WHERE alias_id = ?");
+    SQLite::Statement pos(db_.sql(), kLastDestinationPosition);
     pos.bind(1, *aid);
     pos.executeStep();
     int64_t next = pos.getColumn(0).getInt64() + 1;
-    SQLite::Statement exists(db_.sql(), "SELECT 1 FROM alias_destinations WHERE alias_id = ? AND destination = ?");
-    SQLite::Statement ins(db_.sql(),
-                          "INSERT INTO alias_destinations (alias_id, position, destination) VALUES (?, ?, ?)");
+    SQLite::Statement exists(db_.sql(), kAliasHasDestination);
+    SQLite::Statement ins(db_.sql(), kInsertDestination);
     for (const std::string& dest : destinations) {
       exists.reset();
       exists.bind(1, *aid);

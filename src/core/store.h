@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -85,6 +86,8 @@ struct Snapshot {
   std::vector<AccessDenial> denied;  // by service, then address
   std::vector<DkimKey> dkim_keys;    // by domain, then ed25519 before rsa, then selector
 };
+
+class StoreBatch;
 
 class Store {
  public:
@@ -181,6 +184,12 @@ class Store {
   // One consistent read of everything, for the exporters.
   Result<Snapshot> snapshot();
 
+  // Batch import (store_batch.cc): `body` gets a StoreBatch over one
+  // transaction, a read transaction (write_batch: one BEGIN IMMEDIATE write
+  // transaction, committed when `body` returns ok, rolled back otherwise).
+  Status read_batch(const std::function<Status(StoreBatch&)>& body);
+  Status write_batch(const std::function<Status(StoreBatch&)>& body);
+
   Database& db() { return db_; }
 
  private:
@@ -202,31 +211,57 @@ class Store {
   Status write_with_key_files(const NewDkimKeys* dkim, const std::string& domain,
                               const std::function<Status(std::vector<std::string>& written)>& body);
 
+  friend class StoreBatch;
+
   Database& db_;
   Actor actor_;
 };
 
-// Row readers shared by the store and batch import; `q` selects the columns
-// of kUserColumns in order.
-extern const char* const kUserColumns;
-User read_user_row(SQLite::Statement& q);
-// Every access denial, by service then address (access.cc).
-std::vector<AccessDenial> read_access_denials(SQLite::Database& db);
+// Many rows in the one transaction of Store::read_batch or write_batch: the
+// lookups and writes of the single commands, by the same statements (so the
+// same triggers fire and the same ids are taken), each prepared once per
+// batch. It checks nothing on its own: the caller looks up first (as the
+// single commands do) and writes only what it found allowed; a trigger or
+// constraint that still refuses a row throws, which rolls the batch back.
+// Valid only inside the body it was passed to.
+class StoreBatch {
+ public:
+  StoreBatch(const StoreBatch&) = delete;
+  StoreBatch& operator=(const StoreBatch&) = delete;
+  ~StoreBatch();
 
-// Alias domains and forwards (store_routing.cc), inside the caller's
-// transaction. Every alias domain or forward, sorted by alias or address:
-std::vector<AliasDomain> read_alias_domains(SQLite::Database& db);
-std::vector<Forward> read_forwards(SQLite::Database& db);
-// The alias domains whose target is `target_id`, by name.
-std::vector<std::string> alias_domains_of(SQLite::Database& db, int64_t target_id);
-// The id of the domain (nullopt: none), and the 67 for a missing one.
-std::optional<int64_t> domain_id(SQLite::Database& db, const std::string& domain);
-Status no_domain(const std::string& domain);
-// What the audit log keeps of keys: selector, algorithm, state (store_dkim.cc).
-nlohmann::json dkim_keys_record(const std::vector<DkimKey>& keys);
-// Every DKIM key, in Snapshot::dkim_keys order (store_dkim.cc).
-std::vector<DkimKey> read_dkim_keys(SQLite::Database& db, const std::optional<int64_t>& domain_id);
-// 65 when `domain` is an alias domain: it has no addresses of its own.
-Status refuse_alias_domain(SQLite::Database& db, const std::string& domain);
+  // The id of the domain rows may be added to, or why not: "no such domain"
+  // (67), or an alias domain (65; its addresses live at its target). Cached.
+  Result<int64_t> domain_id(const std::string& name);
+  bool user_exists(const std::string& address);
+  std::optional<int64_t> alias_id(const std::string& source);
+  bool has_destination(int64_t alias_id, const std::string& destination);
+
+  // Inserts the user as add_user does.
+  void add_user(int64_t domain_id, const User& user);
+  // Sets the existing user's password, and its name, quota and enabled where
+  // asked (a file without those columns keeps them), and its update time.
+  struct UserFields {
+    bool name = false, quota = false, enabled = false;
+  };
+  void update_user(const User& user, UserFields fields);
+  // Appends `destinations` to the alias `source` as add_alias does, creating
+  // it (of `domain_id`) when `existing` is nullopt.
+  void add_alias(int64_t domain_id, const std::string& source, std::optional<int64_t> existing,
+                 const std::vector<std::string>& destinations);
+  // The routing stored so far, rows of this batch included (routing.h).
+  std::vector<std::string> stored_hops(const std::string& address);
+  // One audit log entry in this transaction, as the Store's actor.
+  void audit(std::string_view action, std::string_view object, const nlohmann::json& old_value,
+             const nlohmann::json& new_value);
+
+ private:
+  friend class Store;
+  explicit StoreBatch(Store& store);
+  struct Statements;
+
+  Store& store_;
+  std::unique_ptr<Statements> q_;
+};
 
 }  // namespace vmail

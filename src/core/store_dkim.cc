@@ -9,6 +9,7 @@
 
 #include "core/files.h"
 #include "core/store.h"
+#include "core/store_rows.h"
 
 namespace vmail {
 namespace {

@@ -6,6 +6,7 @@
 
 #include "core/routing.h"
 #include "core/store.h"
+#include "core/store_rows.h"
 
 namespace vmail {
 

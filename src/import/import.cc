@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "core/files.h"
 #include "core/maildir.h"
 #include "core/parallel.h"
 #include "core/password.h"
@@ -74,50 +75,6 @@ void sort_errors(std::vector<LineError>& errors) {
   std::stable_sort(errors.begin(), errors.end(),
                    [](const LineError& a, const LineError& b) { return a.line < b.line; });
 }
-
-// Looks names up inside the current transaction, caching domain ids.
-class Lookups {
- public:
-  explicit Lookups(SQLite::Database& db)
-      : db_(db),
-        domain_(db, "SELECT id FROM domains WHERE name = ?"),
-        user_(db, "SELECT 1 FROM users WHERE address = ?"),
-        alias_(db, "SELECT id FROM aliases WHERE source = ?") {}
-
-  // The id of the domain rows may be added to, or why not: no such domain,
-  // or an alias domain (its addresses live at the target, as for `user add`).
-  Result<int64_t> domain_id(const std::string& name) {
-    auto it = domains_.find(name);
-    if (it != domains_.end()) return it->second;
-    domain_.reset();
-    domain_.bind(1, name);
-    Result<int64_t> id = Status(Code::kBadInput, "domain " + quote(name) + ": no such domain");
-    if (domain_.executeStep()) {
-      id = domain_.getColumn(0).getInt64();
-      if (Status s = refuse_alias_domain(db_, name); !s.ok()) id = s;
-    }
-    domains_.emplace(name, id);
-    return id;
-  }
-  bool user_exists(const std::string& address) {
-    user_.reset();
-    user_.bind(1, address);
-    return user_.executeStep();
-  }
-  std::optional<int64_t> alias_id(const std::string& source) {
-    alias_.reset();
-    alias_.bind(1, source);
-    if (!alias_.executeStep()) return std::nullopt;
-    return alias_.getColumn(0).getInt64();
-  }
-
- private:
-  SQLite::Database& db_;
-  SQLite::Statement domain_;
-  SQLite::Statement user_;
-  SQLite::Statement alias_;
-  std::map<std::string, Result<int64_t>> domains_;
-};
 
 // Users -------------------------------------------------------------------
 
@@ -212,28 +169,31 @@ std::vector<UserRow> check_user_rows(const std::vector<SourceRow>& source, const
 }
 
 // New users whose leftover maildir holds mail they would inherit are bad rows
-// (unless the import reuses maildirs): one failed openat per row when there
-// is none, on `threads` threads.
-Status check_leftover_maildirs(const Settings& settings, const std::vector<UserRow>& rows, unsigned threads,
+// unless `reuse`; one with a symlink where a folder would be fails the import
+// (73) even then. The rule of `user add` (leftover_holds_mail): one failed
+// openat per row when there is no maildir, on `threads` threads.
+Status check_leftover_maildirs(const Settings& settings, const std::vector<UserRow>& rows, bool reuse, unsigned threads,
                                std::vector<LineError>& errors) {
-  std::map<std::string, DomainMaildirs> domains;  // each domain folder opened once
+  std::map<std::string, std::optional<Dir>> domains;  // each domain folder opened once
   for (const UserRow& row : rows) {
     if (row.action != Action::kCreate || domains.count(row.user.domain)) continue;
-    auto dir = DomainMaildirs::open(settings.mail_dir, row.user.domain);
+    auto dir = open_domain_dir(settings.mail_dir, row.user.domain);
     if (!dir.ok()) return dir.status();
     domains.emplace(row.user.domain, std::move(*dir));
   }
   std::vector<char> holds(rows.size(), 0);
   Status s = parallel_for(rows.size(), threads, [&](size_t i) -> Status {
     if (rows[i].action != Action::kCreate) return Status::Ok();
-    auto found = domains.at(rows[i].user.domain).holds_mail(rows[i].user.local);
+    const std::optional<Dir>& dir = domains.at(rows[i].user.domain);
+    if (!dir) return Status::Ok();
+    auto found = leftover_holds_mail(*dir, rows[i].user.local);
     if (!found.ok()) return found.status();
     holds[i] = *found ? 1 : 0;
     return Status::Ok();
   });
   if (!s.ok()) return s;
   for (size_t i = 0; i < rows.size(); ++i) {
-    if (holds[i] == 0) continue;
+    if (holds[i] == 0 || reuse) continue;
     const User& u = rows[i].user;
     errors.push_back({rows[i].line, "email " + quote(u.address) + ": leftover maildir " + settings.mail_dir + "/" +
                                         u.domain + "/" + u.local + " holds mail (see --reuse-maildirs)"});
@@ -242,9 +202,8 @@ Status check_leftover_maildirs(const Settings& settings, const std::vector<UserR
 }
 
 // Decides each row's action against the database; conflicts become errors.
-void check_users_in_db(SQLite::Database& db, std::vector<UserRow>& rows, OnExisting on_existing,
+void check_users_in_db(StoreBatch& look, std::vector<UserRow>& rows, OnExisting on_existing,
                        std::vector<LineError>& errors) {
-  Lookups look(db);
   for (UserRow& row : rows) {
     auto id = look.domain_id(row.user.domain);
     if (!id.ok()) {
@@ -278,47 +237,12 @@ void count_actions(const std::vector<UserRow>& rows, ImportReport& report) {
   }
 }
 
-void write_users(SQLite::Database& db, const std::vector<UserRow>& rows, const UserColumns& c) {
-  SQLite::Statement insert(db,
-                           "INSERT INTO users (domain_id, local, address, password, name, quota, enabled) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?)");
+void write_users(StoreBatch& batch, const std::vector<UserRow>& rows, const UserColumns& c) {
   // Columns absent from the file keep their value.
-  SQLite::Statement update(db,
-                           "UPDATE users SET password = ?1, name = CASE WHEN ?2 THEN ?3 ELSE name END, "
-                           "quota = CASE WHEN ?4 THEN ?5 ELSE quota END, "
-                           "enabled = CASE WHEN ?6 THEN ?7 ELSE enabled END, "
-                           "updated = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE address = ?8");
-  auto bind_quota = [](SQLite::Statement& q, int index, const std::optional<uint64_t>& quota) {
-    if (quota) {
-      q.bind(index, static_cast<int64_t>(*quota));
-    } else {
-      q.bind(index);
-    }
-  };
+  const StoreBatch::UserFields fields{c.name >= 0, c.quota >= 0, c.enabled >= 0};
   for (const UserRow& row : rows) {
-    const User& u = row.user;
-    if (row.action == Action::kCreate) {
-      insert.reset();
-      insert.bind(1, row.domain_id);
-      insert.bind(2, u.local);
-      insert.bind(3, u.address);
-      insert.bind(4, u.password);
-      insert.bind(5, u.name);
-      bind_quota(insert, 6, u.quota);
-      insert.bind(7, u.enabled ? 1 : 0);
-      insert.exec();
-    } else if (row.action == Action::kUpdate) {
-      update.reset();
-      update.bind(1, u.password);
-      update.bind(2, c.name >= 0 ? 1 : 0);
-      update.bind(3, u.name);
-      update.bind(4, c.quota >= 0 ? 1 : 0);
-      bind_quota(update, 5, u.quota);
-      update.bind(6, c.enabled >= 0 ? 1 : 0);
-      update.bind(7, u.enabled ? 1 : 0);
-      update.bind(8, u.address);
-      update.exec();
-    }
+    if (row.action == Action::kCreate) batch.add_user(row.domain_id, row.user);
+    if (row.action == Action::kUpdate) batch.update_user(row.user, fields);
   }
 }
 
@@ -333,9 +257,7 @@ struct AliasRow {
   std::optional<int64_t> alias_id;  // set when the alias exists already
 };
 
-void check_aliases_in_db(SQLite::Database& db, std::vector<AliasRow>& rows, std::vector<LineError>& errors) {
-  Lookups look(db);
-  SQLite::Statement has_dest(db, "SELECT 1 FROM alias_destinations WHERE alias_id = ? AND destination = ?");
+void check_aliases_in_db(StoreBatch& look, std::vector<AliasRow>& rows, std::vector<LineError>& errors) {
   for (AliasRow& row : rows) {
     auto id = look.domain_id(row.source.domain);
     if (!id.ok()) {
@@ -350,10 +272,7 @@ void check_aliases_in_db(SQLite::Database& db, std::vector<AliasRow>& rows, std:
     row.alias_id = look.alias_id(row.source_text);
     if (!row.alias_id) continue;
     for (const std::string& dest : row.destinations) {
-      has_dest.reset();
-      has_dest.bind(1, *row.alias_id);
-      has_dest.bind(2, dest);
-      if (has_dest.executeStep()) {
+      if (look.has_destination(*row.alias_id, dest)) {
         errors.push_back(
             {row.line, "destination " + quote(dest) + ": already a destination of " + quote(row.source_text)});
         break;
@@ -367,43 +286,16 @@ void count_aliases(const std::vector<AliasRow>& rows, ImportReport& report) {
   for (const AliasRow& row : rows) ++(row.alias_id ? report.updated : report.created);
 }
 
-void write_aliases(SQLite::Database& db, const std::vector<AliasRow>& rows) {
-  SQLite::Statement insert_alias(db, "INSERT INTO aliases (domain_id, source) VALUES (?, ?)");
-  SQLite::Statement last_position(db, "SELECT coalesce(max(position), 0) FROM alias_destinations WHERE alias_id = ?");
-  SQLite::Statement insert_dest(db,
-                                "INSERT INTO alias_destinations (alias_id, position, destination) VALUES (?, ?, ?)");
-  for (const AliasRow& row : rows) {
-    int64_t alias_id;
-    int64_t position = 0;
-    if (row.alias_id) {
-      alias_id = *row.alias_id;
-      last_position.reset();
-      last_position.bind(1, alias_id);
-      last_position.executeStep();
-      position = last_position.getColumn(0).getInt64();
-    } else {
-      insert_alias.reset();
-      insert_alias.bind(1, row.domain_id);
-      insert_alias.bind(2, row.source_text);
-      insert_alias.exec();
-      alias_id = db.getLastInsertRowid();
-    }
-    for (const std::string& dest : row.destinations) {
-      insert_dest.reset();
-      insert_dest.bind(1, alias_id);
-      insert_dest.bind(2, ++position);
-      insert_dest.bind(3, dest);
-      insert_dest.exec();
-    }
-  }
+void write_aliases(StoreBatch& batch, const std::vector<AliasRow>& rows) {
+  for (const AliasRow& row : rows) batch.add_alias(row.domain_id, row.source_text, row.alias_id, row.destinations);
 }
 
 // The one audit log entry of an import: counts, never rows (and so never a
 // password or hash).
-void record_import(SQLite::Database& tx, const ImportOptions& options, std::string_view action,
+void record_import(StoreBatch& batch, const ImportOptions& options, std::string_view action,
                    const ImportReport& counts) {
   nlohmann::json result{{"created", counts.created}, {"updated", counts.updated}, {"skipped", counts.skipped}};
-  record_change(tx, options.actor, Change{action, options.source_name, nullptr, result});
+  batch.audit(action, options.source_name, nullptr, result);
 }
 
 // Rows a check found bad are left out of the plan but counted.
@@ -453,14 +345,17 @@ Result<ImportReport> import_users(Database& db, const Settings& settings, std::s
 
   // Check against the database before the slow part (hashing, maildirs);
   // the write transaction checks again.
-  Status read = db.read([&]() -> Status {
-    check_users_in_db(db.sql(), rows, options.on_existing, report.errors);
+  Store store(db, options.actor);
+  Status read = store.read_batch([&](StoreBatch& batch) -> Status {
+    check_users_in_db(batch, rows, options.on_existing, report.errors);
     return Status::Ok();
   });
   if (!read.ok()) return read;
   spdlog::debug("import: rows checked against the database at {:.3f} s", seconds_since(start));
-  if (!options.reuse_maildirs && report.errors.empty()) {
-    if (Status s = check_leftover_maildirs(settings, rows, threads, report.errors); !s.ok()) return s;
+  if (report.errors.empty()) {
+    if (Status s = check_leftover_maildirs(settings, rows, options.reuse_maildirs, threads, report.errors); !s.ok()) {
+      return s;
+    }
   }
   sort_errors(report.errors);
   spdlog::debug("import: {} rows read and checked in {:.3f} s", report.rows, seconds_since(start));
@@ -500,17 +395,17 @@ Result<ImportReport> import_users(Database& db, const Settings& settings, std::s
     if (Status s = create_domain_dir(settings.mail_dir, domain, settings.uid, settings.gid); !s.ok()) return s;
   }
   std::vector<LineError> conflicts;
-  Status written = db.write([&]() -> Status {
-    check_users_in_db(db.sql(), rows, options.on_existing, conflicts);
+  Status written = store.write_batch([&](StoreBatch& batch) -> Status {
+    check_users_in_db(batch, rows, options.on_existing, conflicts);
     if (!conflicts.empty()) return Status(Code::kBadInput, "conflicts");
     for (const UserRow& row : rows) {
       if (row.action != Action::kSkip && row.user.password.empty()) return changed_meanwhile();
       if (row.action == Action::kCreate && !domains.count(row.user.domain)) return changed_meanwhile();
     }
-    write_users(db.sql(), rows, c);
+    write_users(batch, rows, c);
     ImportReport counts;
     count_actions(rows, counts);
-    if (counts.created + counts.updated > 0) record_import(db.sql(), options, "user import", counts);
+    if (counts.created + counts.updated > 0) record_import(batch, options, "user import", counts);
     if (options.before_commit) options.before_commit();
     return Status::Ok();
   });
@@ -530,14 +425,14 @@ Result<ImportReport> import_users(Database& db, const Settings& settings, std::s
 // never form a cycle) whether or not they are written yet: a row's source
 // leads to its destinations, and to those it already had. False, with the
 // cycle reported on the line of its first row, when there is one.
-bool no_loop(SQLite::Database& db, const std::vector<AliasRow>& rows, std::vector<LineError>& errors) {
+bool no_loop(StoreBatch& batch, const std::vector<AliasRow>& rows, std::vector<LineError>& errors) {
   std::unordered_map<std::string, const AliasRow*> by_source;
   std::vector<std::string> starts;
   for (const AliasRow& row : rows) {
     by_source.emplace(row.source_text, &row);
     starts.push_back(row.source_text);
   }
-  NextHops stored = stored_hops(db);
+  auto stored = [&batch](const std::string& address) { return batch.stored_hops(address); };
   auto next = [&](const std::string& address) {
     auto it = by_source.find(address);
     if (it == by_source.end()) return stored(address);
@@ -584,6 +479,7 @@ Result<ImportReport> import_aliases(Database& db, std::string_view data, const I
     return report;
   }
 
+  Store store(db, options.actor);
   std::vector<AliasRow> rows;
   std::unordered_map<std::string, size_t> seen;  // source -> line
   for (const SourceRow& source : table.rows) {
@@ -612,9 +508,9 @@ Result<ImportReport> import_aliases(Database& db, std::string_view data, const I
   }
 
   if (!report.errors.empty() || options.dry_run) {
-    Status read = db.read([&]() -> Status {
-      check_aliases_in_db(db.sql(), rows, report.errors);
-      if (report.errors.empty()) no_loop(db.sql(), rows, report.errors);
+    Status read = store.read_batch([&](StoreBatch& batch) -> Status {
+      check_aliases_in_db(batch, rows, report.errors);
+      if (report.errors.empty()) no_loop(batch, rows, report.errors);
       return Status::Ok();
     });
     if (!read.ok()) return read;
@@ -623,14 +519,14 @@ Result<ImportReport> import_aliases(Database& db, std::string_view data, const I
     return report;
   }
   std::vector<LineError> conflicts;
-  Status written = db.write([&]() -> Status {
-    check_aliases_in_db(db.sql(), rows, conflicts);
+  Status written = store.write_batch([&](StoreBatch& batch) -> Status {
+    check_aliases_in_db(batch, rows, conflicts);
     if (!conflicts.empty()) return Status(Code::kBadInput, "conflicts");
-    write_aliases(db.sql(), rows);
-    if (!no_loop(db.sql(), rows, conflicts)) return Status(Code::kBadInput, "loop");
+    write_aliases(batch, rows);
+    if (!no_loop(batch, rows, conflicts)) return Status(Code::kBadInput, "loop");
     ImportReport counts;
     count_aliases(rows, counts);
-    if (!rows.empty()) record_import(db.sql(), options, "alias import", counts);
+    if (!rows.empty()) record_import(batch, options, "alias import", counts);
     if (options.before_commit) options.before_commit();
     return Status::Ok();
   });

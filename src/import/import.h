@@ -10,7 +10,8 @@
 // is held only for the inserts: rows are checked and plaintext passwords
 // hashed on `jobs` threads. New users get no maildir (Dovecot makes it at the
 // first delivery or login), only their domain's folder; a new user whose
-// leftover maildir holds mail is a bad row unless `reuse_maildirs`.
+// leftover maildir holds mail is a bad row unless `reuse_maildirs` (the rule
+// of `user add`: core/maildir leftover_holds_mail).
 // Conflicts are checked once before (to fail early) and again inside the
 // transaction (the database may have changed).
 //

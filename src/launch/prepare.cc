@@ -71,21 +71,6 @@ std::string timestamp() {
   return buf;
 }
 
-Status record_settings(Database& db, const std::map<std::string, std::string>& values) {
-  return db.write([&]() -> Status {
-    SQLite::Statement q(db.sql(),
-                        "INSERT INTO settings (name, value) VALUES (?, ?) "
-                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value");
-    for (const auto& [name, value] : values) {
-      q.bind(1, name);
-      q.bind(2, value);
-      q.exec();
-      q.reset();
-    }
-    return Status::Ok();
-  });
-}
-
 // The values of the settings the table marks as recorded
 // (core/settings_table.h): the export settings, the listening address and
 // ports (for `vmail health`), the server name (for `vmail domain dns`).
@@ -339,7 +324,7 @@ Status prepare_database(const LaunchSettings& l, std::string* backup) {
   if (!db.ok()) return db.status();
   auto values = recorded_values(l);
   if (!values.ok()) return values.status();
-  if (Status s = record_settings(**db, *values); !s.ok()) return s;
+  if (Status s = (*db)->record_settings(*values); !s.ok()) return s;
   if (!l.base.upstream.empty()) {
     auto followed = follow_upstream(l, **db);
     if (!followed.ok()) return followed.status();

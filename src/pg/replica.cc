@@ -177,6 +177,12 @@ Result<int64_t> replica_seq(Database& replica) {
   }
 }
 
+Result<ChangeLogHead> change_log_head(Connection& conn) {
+  auto head = conn.query("SELECT COALESCE(max(seq), 0), COALESCE(min(seq), 0), count(*) FROM vmail_changes");
+  if (!head.ok()) return head.status();
+  return ChangeLogHead{head->integer(0, 0), head->integer(0, 1), head->integer(0, 2)};
+}
+
 Result<CatchUp> catch_up_in_transaction(Connection& conn, Database& replica) {
   try {
     auto head = conn.query(

@@ -49,6 +49,15 @@ struct CatchUp {
 // The seq of the last change the replica holds (0: none yet).
 Result<int64_t> replica_seq(Database& replica);
 
+// The shared store's change log (`vmail db status`): the last change's seq
+// and the oldest kept, and how many are kept (0 when the log is empty).
+struct ChangeLogHead {
+  int64_t seq = 0;
+  int64_t oldest_seq = 0;
+  int64_t entries = 0;
+};
+Result<ChangeLogHead> change_log_head(Connection& conn);
+
 // Brings the replica up to date: one read-only REPEATABLE READ transaction
 // upstream, one write transaction on the replica. kBusy when the shared
 // store cannot be reached (the replica is left as it was).

@@ -414,5 +414,106 @@ class TenThousandLogins(ServerTestCase):
             imap.logout()
 
 
+# The leftover-maildir table of src/core/maildir_test.cc (LeftoverTable):
+# (case, what is made below <domain>/<local>, the exit status of a new user
+# there: 0, 65 for mail it would inherit, 73 for what is never followed). "d:"
+# a folder, "f:" a file, "l:" a symlink to an empty folder elsewhere, "m:" a
+# symlink to a folder holding a message.
+LEFTOVERS = [
+    ("no folder", [], 0),
+    ("an empty home", ["d:"], 0),
+    ("a home without Maildir", ["f:.dovecot.lda-dupes"], 0),
+    ("empty cur/new/tmp", ["d:Maildir/cur", "d:Maildir/new", "d:Maildir/tmp"], 0),
+    ("a message in new", ["f:Maildir/new/1.msg"], 65),
+    ("a message in cur", ["f:Maildir/cur/1:2,S"], 65),
+    ("only tmp", ["f:Maildir/tmp/1.part", "d:Maildir/cur", "d:Maildir/new"], 0),
+    ("dovecot index files only",
+     ["d:Maildir/cur", "d:Maildir/new", "f:Maildir/dovecot.index", "f:Maildir/dovecot.index.log",
+      "f:Maildir/dovecot.index.cache", "f:Maildir/dovecot-uidlist", "f:Maildir/dovecot-uidvalidity",
+      "f:Maildir/subscriptions"], 0),
+    ("empty subfolders", ["d:Maildir/.Sent/cur", "d:Maildir/.Sent/new", "f:Maildir/.Sent/maildirfolder",
+                          "d:Maildir/.Trash/tmp", "f:Maildir/.Trash/dovecot-uidlist"], 0),
+    (".Sent with mail in cur", ["d:Maildir/cur", "d:Maildir/new", "f:Maildir/.Sent/cur/1:2,S"], 65),
+    (".Sent with mail in new", ["f:Maildir/.Sent/new/1.msg"], 65),
+    (".Sent with only tmp", ["f:Maildir/.Sent/tmp/1.part"], 0),
+    ("a symlinked home", ["l:"], 73),
+    ("a symlinked Maildir", ["l:Maildir"], 73),
+    ("a symlinked Maildir to mail", ["m:Maildir"], 73),
+    ("a symlinked cur", ["l:Maildir/cur"], 73),
+    ("a symlinked .Sent", ["l:Maildir/.Sent"], 73),
+    ("a symlink in new", ["l:Maildir/new/1.msg"], 65),
+    ("a file for Maildir", ["f:Maildir"], 73),
+    ("a file for cur", ["f:Maildir/cur"], 73),
+]
+
+
+class LeftoverMaildirs(InstanceTestCase):
+    """`user add` and `user import` judge a deleted user's maildir by one rule
+    (core/maildir leftover_holds_mail): on every leftover of the table both
+    accept (0), refuse the mail (65) or refuse what they never follow (73);
+    --reuse-maildir / --reuse-maildirs let both take the mail, never the
+    symlinks."""
+
+    def make(self, local, steps):
+        elsewhere = os.path.join(self.inst.root, "elsewhere")
+        os.makedirs(os.path.join(elsewhere, "empty"), exist_ok=True)
+        os.makedirs(os.path.join(elsewhere, "full", "new"), exist_ok=True)
+        with open(os.path.join(elsewhere, "full", "new", "1.msg"), "w") as f:
+            f.write("Subject: someone else's\n\nx\n")
+        home = os.path.join(self.inst.mail_dir, "example.test", local)
+        os.makedirs(os.path.dirname(home), exist_ok=True)
+        for step in steps:
+            kind, rel = step[0], step[2:]
+            path = os.path.join(home, rel) if rel else home
+            if kind == "d":
+                os.makedirs(path, exist_ok=True)
+                continue
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if kind == "f":
+                with open(path, "w") as f:
+                    f.write("x")
+            else:
+                os.symlink(os.path.join(elsewhere, "empty" if kind == "l" else "full"), path)
+
+    def add(self, local, *flags):
+        return self.inst.vmail("user", "add", f"{local}@example.test", "--hash", HASH, *flags)
+
+    def imported(self, local, *flags):
+        path = os.path.join(self.inst.root, f"{local}.csv")
+        with open(path, "w") as f:
+            f.write(f"email,password_hash\n{local}@example.test,{HASH}\n")
+        return self.inst.vmail("user", "import", path, *flags)
+
+    def test_user_add_and_import_agree(self):
+        self.inst.vmail("domain", "add", "example.test", check=0)
+        for i, (name, steps, expected) in enumerate(LEFTOVERS):
+            with self.subTest(name):
+                self.make(f"a{i}", steps)
+                self.make(f"i{i}", steps)
+                add = self.add(f"a{i}")
+                imp = self.imported(f"i{i}")
+                self.assertEqual((add.returncode, imp.returncode), (expected, expected),
+                                 f"user add: {add.stderr}\nuser import: {imp.stderr}")
+                if expected == 65:
+                    self.assertIn("--reuse-maildir", add.stderr)
+                    self.assertIn(f"i{i}.csv:2: ", imp.stderr)
+                    self.assertIn("--reuse-maildirs", imp.stderr)
+
+    def test_reuse_takes_the_mail_over_in_both(self):
+        self.inst.vmail("domain", "add", "example.test", check=0)
+        cases = [c for c in LEFTOVERS if c[2] != 0]
+        for i, (name, steps, expected) in enumerate(cases):
+            with self.subTest(name):
+                self.make(f"ra{i}", steps)
+                self.make(f"ri{i}", steps)
+                add = self.add(f"ra{i}", "--reuse-maildir")
+                imp = self.imported(f"ri{i}", "--reuse-maildirs")
+                want = 0 if expected == 65 else 73
+                self.assertEqual((add.returncode, imp.returncode), (want, want),
+                                 f"user add: {add.stderr}\nuser import: {imp.stderr}")
+        users = {u["address"] for u in json.loads(self.inst.vmail("--json", "user", "list", check=0).stdout)}
+        self.assertEqual(len(users), 2 * len([c for c in cases if c[2] == 65]))
+
+
 if __name__ == "__main__":
     unittest.main()
