@@ -27,7 +27,7 @@ def parse(text):
 
 class Config(InstanceTestCase):
     def test_without_a_database_defaults_environment_and_flags(self):
-        p = self.inst.vmail("--map-type", "lmdb", "config", env={"VMAIL_UID": "6000"}, check=0)
+        p = self.inst.vmail("--map-type", "lmdb", "config", env={"VMAIL_UID": "6000"}, check=66)
         got = parse(p.stdout)
         root = self.inst.root
         self.assertEqual(got["VMAIL_ROOT"], (root, "environment"))
@@ -47,20 +47,20 @@ class Config(InstanceTestCase):
                          [f"vmail: {root}/data/state/vmail.db: no such database (`vmail db migrate` creates it); "
                           "the values above are flags, environment and defaults"])
 
-        only = parse(self.inst.vmail("config", "-n", "--map-type", "cdb", env={"VMAIL_UID": "6000"}, check=0).stdout)
+        only = parse(self.inst.vmail("config", "-n", "--map-type", "cdb", env={"VMAIL_UID": "6000"}, check=66).stdout)
         self.assertEqual(only, {"VMAIL_ROOT": (root, "environment"), "VMAIL_UID": ("6000", "environment"),
                                 "VMAIL_MAP_TYPE": ("cdb", "flag")})
 
     def test_json(self):
         p = self.inst.vmail("config", "--json", "--export-lock-timeout", "2.5", env={"VMAIL_LISTEN": "127.0.0.1"},
-                            check=0)
+                            check=66)
         got = json.loads(p.stdout)
         self.assertEqual(got["VMAIL_EXPORT_LOCK_TIMEOUT"], {"value": "2.5", "source": "flag"})
         self.assertEqual(got["VMAIL_LISTEN"], {"value": "127.0.0.1", "source": "environment"})
         self.assertEqual(got["VMAIL_RELAY_HOST"], {"value": None, "source": "default"})
         self.assertEqual(got["MAIL_DOMAIN"], {"value": None, "source": "default"})
         self.assertIn("VMAIL_CERT_CHECK_INTERVAL", got)
-        only = json.loads(self.inst.vmail("config", "-n", "--json", check=0).stdout)
+        only = json.loads(self.inst.vmail("config", "-n", "--json", check=66).stdout)
         self.assertEqual(list(only), ["VMAIL_ROOT"])
 
     def test_recorded_settings_come_from_the_database_unchanged(self):
@@ -90,9 +90,9 @@ class Config(InstanceTestCase):
         env = {"VMAIL_RELAY_HOST": "smtp.example.net:587", "VMAIL_RELAY_USER": "me",
                "VMAIL_RELAY_PASSWORD_FILE": secret_file, "VMAIL_DB_PASSWORD_FILE": secret_file}
         for args in (["config"], ["config", "--json"]):
-            p = self.inst.vmail(*args, env=env, check=0)
+            p = self.inst.vmail(*args, env=env, check=66)
             self.assertNotIn("hunter2", p.stdout + p.stderr)
-        got = parse(self.inst.vmail("config", env=env, check=0).stdout)
+        got = parse(self.inst.vmail("config", env=env, check=66).stdout)
         self.assertEqual(got["VMAIL_RELAY_PASSWORD_FILE"], (secret_file, "environment"))
 
     def test_bad_values_are_one_line_and_78(self):
@@ -154,7 +154,7 @@ class NewFlags(InstanceTestCase):
         self.assertIn("after 0.2 s", p.stderr)
 
     def test_db_password_file_flag_is_a_setting(self):
-        got = parse(self.inst.vmail("--db-password-file", "pw.txt", "config", check=0).stdout)
+        got = parse(self.inst.vmail("--db-password-file", "pw.txt", "config", check=66).stdout)
         self.assertEqual(got["VMAIL_DB_PASSWORD_FILE"], (os.path.join(os.getcwd(), "pw.txt"), "flag"))
 
 
