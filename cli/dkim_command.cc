@@ -208,7 +208,8 @@ Status domain_dns(Context& ctx, const std::string& input) {
     print_json(json{{"domain", *domain}, {"records", list}});
     return Status::Ok();
   }
-  if (keys->empty()) spdlog::warn("domain {} has no DKIM key (`vmail domain dkim {} --rotate` makes one)", *domain, *domain);
+  if (keys->empty())
+    spdlog::warn("domain {} has no DKIM key (`vmail domain dkim {} --rotate` makes one)", *domain, *domain);
   for (const DnsRecord& r : records) print_data(r.zone_line());
   return Status::Ok();
 }

@@ -131,8 +131,6 @@ Status commit_file(Staged& st) {
   return st.temp.commit();
 }
 
-std::string base_name(const std::string& path) { return path.substr(path.rfind('/') + 1); }
-
 }  // namespace
 
 bool database_current(const std::string& source, const std::string& map_type) {

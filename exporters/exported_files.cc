@@ -151,7 +151,7 @@ std::optional<std::string> ExportWatch::changed() {
   last_ = std::move(now);
   std::string names;
   for (const std::string& path : paths_) {
-    names += (names.empty() ? "" : " or ") + path.substr(path.rfind('/') + 1);
+    names += (names.empty() ? "" : " or ") + base_name(path);
   }
   return names + " changed";
 }

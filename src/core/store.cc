@@ -79,9 +79,8 @@ bool safe_user_row(const User& u) {
 
 bool safe_alias_row(const Alias& a) {
   return row_safe_alias_source(a.source) && row_safe_domain(a.domain) &&
-         std::all_of(a.destinations.begin(), a.destinations.end(), [](const std::string& d) {
-           return row_safe_address(d);
-         });
+         std::all_of(a.destinations.begin(), a.destinations.end(),
+                     [](const std::string& d) { return row_safe_address(d); });
 }
 
 using json = nlohmann::json;

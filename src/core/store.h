@@ -83,8 +83,8 @@ struct Snapshot {
   std::vector<Alias> aliases;
   std::vector<AliasDomain> alias_domains;  // by alias
   std::vector<Forward> forwards;           // by address
-  std::vector<AccessDenial> denied;  // by service, then address
-  std::vector<DkimKey> dkim_keys;    // by domain, then ed25519 before rsa, then selector
+  std::vector<AccessDenial> denied;        // by service, then address
+  std::vector<DkimKey> dkim_keys;          // by domain, then ed25519 before rsa, then selector
 };
 
 class StoreBatch;

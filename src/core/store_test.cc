@@ -106,13 +106,13 @@ TEST_F(StoreTest, BatchWritesAsTheSingleCommands) {
   // Ids follow on from the single adds' (the same sequence).
   int64_t single_id = 0, batched_id = 0;
   ASSERT_TRUE(db_->read([&]() -> Status {
-                  SQLite::Statement q(db_->sql(), "SELECT address, id FROM users ORDER BY id");
-                  while (q.executeStep()) {
-                    (q.getColumn(0).getString() == "single@example.com" ? single_id : batched_id) =
-                        q.getColumn(1).getInt64();
-                  }
-                  return Status::Ok();
-                })
+                   SQLite::Statement q(db_->sql(), "SELECT address, id FROM users ORDER BY id");
+                   while (q.executeStep()) {
+                     (q.getColumn(0).getString() == "single@example.com" ? single_id : batched_id) =
+                         q.getColumn(1).getInt64();
+                   }
+                   return Status::Ok();
+                 })
                   .ok());
   EXPECT_EQ(batched_id, single_id + 1);
 

@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "import/source.h"
 #include "core/validate.h"
+#include "import/source.h"
 
 namespace {
 

@@ -457,9 +457,7 @@ std::string program_beside_this_one(const std::string& name) {
 }
 
 std::string opendkim_socket(const Settings& settings) { return settings.rooted("/run/opendkim/opendkim.sock"); }
-std::string vmail_milter_socket(const Settings& settings) {
-  return settings.rooted("/run/vmail-milter/milter.sock");
-}
+std::string vmail_milter_socket(const Settings& settings) { return settings.rooted("/run/vmail-milter/milter.sock"); }
 
 Result<std::string> parse_dns_resolver(const std::string& value) {
   auto bad = [&](const std::string& why) {

@@ -156,8 +156,9 @@ DaemonSpec opendkim_daemon(const LaunchSettings& l, const ExportTable& table) {
   if (std::string library = stderr_syslog_library(); !library.empty()) {
     spec.environment.push_back("LD_PRELOAD=" + library);
   } else {
-    spdlog::warn("libvmail-stderr-syslog.so is not installed beside vmail-launch: OpenDKIM's reasons (e.g. a "
-                 "refused key) will not reach this log");
+    spdlog::warn(
+        "libvmail-stderr-syslog.so is not installed beside vmail-launch: OpenDKIM's reasons (e.g. a "
+        "refused key) will not reach this log");
   }
   spec.reload = [](pid_t pid) {
     if (::kill(pid, SIGUSR1) != 0) return Status(Code::kInternal, "kill SIGUSR1: " + std::string(strerror(errno)));
@@ -174,7 +175,8 @@ namespace {
 // exporting every change (pg/follow.h); SIGTERM stops it.
 DaemonSpec follower_daemon(const LaunchSettings& l) {
   return DaemonSpec{
-      "follower", {sibling("vmail"), "export", "--follow", "--config", follower_config_file(l)}, {}, {}, {}, {}, {}, {}, {}};
+      "follower", {sibling("vmail"), "export", "--follow", "--config", follower_config_file(l)}, {}, {}, {}, {}, {}, {},
+      {}};
 }
 
 // vmail-milter (milter/milter.h): the From: rule for logins. It re-reads
@@ -184,7 +186,13 @@ DaemonSpec milter_daemon(const LaunchSettings& l) {
   DaemonSpec spec{"vmail-milter",
                   {sibling("vmail-milter"), "--socket", vmail_milter_socket(l.base), "--sender-logins",
                    l.base.postfix_dir + "/sender_logins", "--user", "postfix"},
-                  {}, {}, {}, {}, {}, {}, {}};
+                  {},
+                  {},
+                  {},
+                  {},
+                  {},
+                  {},
+                  {}};
   spec.reload = [](pid_t) { return Status::Ok(); };
   spec.wake_to_stop = [socket = vmail_milter_socket(l.base)] { poke_unix_socket(socket); };
   return spec;
@@ -316,24 +324,23 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
   // while it is down: milter_default_action).
   daemons.push_back(opendkim_daemon(l, exported_files()));
   daemons.push_back(milter_daemon(l));
-  daemons.push_back(DaemonSpec{"postfix",
-                               {"postfix", "-c", l.base.postfix_dir, "start-fg"},
-                               [&l](pid_t pid) { return stop_postfix(l, pid); },
-                               [&l](pid_t) { return postfix_command(l, "reload"); },
-                               // Give Dovecot a moment to create its sockets so the first mail is not
-                               // deferred, OpenDKIM its socket so it is signed, and vmail-milter its
-                               // socket so mail from logins is not deferred.
-                               [lmtp_socket, milter = opendkim_socket(l.base), from = vmail_milter_socket(l.base)] {
-                                 for (int i = 0; i < 50 && !(socket_exists(lmtp_socket) && socket_exists(milter) &&
-                                                             socket_exists(from));
-                                      ++i) {
-                                   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-                                 }
-                               },
-                               [&l] { return flush_queue(l); },
-                               {},
-                               {},
-                               {}});
+  daemons.push_back(DaemonSpec{
+      "postfix",
+      {"postfix", "-c", l.base.postfix_dir, "start-fg"},
+      [&l](pid_t pid) { return stop_postfix(l, pid); },
+      [&l](pid_t) { return postfix_command(l, "reload"); },
+      // Give Dovecot a moment to create its sockets so the first mail is not
+      // deferred, OpenDKIM its socket so it is signed, and vmail-milter its
+      // socket so mail from logins is not deferred.
+      [lmtp_socket, milter = opendkim_socket(l.base), from = vmail_milter_socket(l.base)] {
+        for (int i = 0; i < 50 && !(socket_exists(lmtp_socket) && socket_exists(milter) && socket_exists(from)); ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+      },
+      [&l] { return flush_queue(l); },
+      {},
+      {},
+      {}});
   if (!l.base.upstream.empty()) daemons.push_back(follower_daemon(l));
   SupervisorOptions options;
   options.environment = daemon_environment();

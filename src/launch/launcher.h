@@ -7,8 +7,8 @@
 
 #include "core/status.h"
 #include "exporters/exported_files.h"
-#include "launch/supervise.h"
 #include "launch/launch_settings.h"
+#include "launch/supervise.h"
 
 namespace vmail {
 

@@ -373,8 +373,9 @@ Status check_dkim_key_folder(const LaunchSettings& l, std::vector<std::string>* 
   const std::string what = "DKIM keys in " + folder + ": " + check->reason;
   if (check->verdict == KeyChain::kStickyOnly) {
     if (l.dkim_require_safe_keys) {
-      warnings->push_back(what + "; OpenDKIM counts that as unsafe, but only root can replace what root made there: "
-                                 "the launcher checked every folder itself and turns OpenDKIM's RequireSafeKeys off");
+      warnings->push_back(what +
+                          "; OpenDKIM counts that as unsafe, but only root can replace what root made there: "
+                          "the launcher checked every folder itself and turns OpenDKIM's RequireSafeKeys off");
     }
     return Status::Ok();
   }
@@ -382,9 +383,10 @@ Status check_dkim_key_folder(const LaunchSettings& l, std::vector<std::string>* 
     warnings->push_back(what + "; OpenDKIM signs with them anyway (VMAIL_DKIM_REQUIRE_SAFE_KEYS=no)");
     return Status::Ok();
   }
-  return Status(Code::kConfig, what + "; OpenDKIM would refuse every key and defer all mail from logins: make that "
-                                      "folder root's and writable by root alone, move VMAIL_STATE_DIR, or set "
-                                      "VMAIL_DKIM_REQUIRE_SAFE_KEYS=no");
+  return Status(Code::kConfig, what +
+                                   "; OpenDKIM would refuse every key and defer all mail from logins: make that "
+                                   "folder root's and writable by root alone, move VMAIL_STATE_DIR, or set "
+                                   "VMAIL_DKIM_REQUIRE_SAFE_KEYS=no");
 }
 
 bool opendkim_require_safe_keys(const LaunchSettings& l) {

@@ -164,12 +164,15 @@ TEST_F(LookupDbTest, HostileRecordedMailDirMakesTheDatabaseUnavailable) {
 // the exported `virtual` map kept its safe destinations (core/row_policy.h).
 TEST_F(LookupDbTest, AliasKeepsItsSafeDestinationsOnly) {
   exec("INSERT INTO aliases (source, domain_id) SELECT 'sales@example.com', id FROM domains");
-  exec("INSERT INTO alias_destinations (alias_id, destination, position) SELECT id, 'alice@example.com', 1 "
-       "FROM aliases");
-  exec("INSERT INTO alias_destinations (alias_id, destination, position) SELECT id, 'evil\n@example.com', 2 "
-       "FROM aliases");
-  exec("INSERT INTO alias_destinations (alias_id, destination, position) SELECT id, 'x@elsewhere.net', 3 "
-       "FROM aliases");
+  exec(
+      "INSERT INTO alias_destinations (alias_id, destination, position) SELECT id, 'alice@example.com', 1 "
+      "FROM aliases");
+  exec(
+      "INSERT INTO alias_destinations (alias_id, destination, position) SELECT id, 'evil\n@example.com', 2 "
+      "FROM aliases");
+  exec(
+      "INSERT INTO alias_destinations (alias_id, destination, position) SELECT id, 'x@elsewhere.net', 3 "
+      "FROM aliases");
   AliasEntry e;
   ASSERT_EQ(lookup_alias(settings_, "sales@example.com", &e, nullptr), LookupStatus::kFound);
   EXPECT_EQ(e.members, (std::vector<std::string>{"alice@example.com", "x@elsewhere.net"}));
