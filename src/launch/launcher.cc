@@ -151,7 +151,7 @@ std::string stderr_syslog_library() {
 // Which exported files it is reloaded for is the table's (exported_files.h):
 // their inode, size and mtime, since the exporter replaces them by rename.
 DaemonSpec opendkim_daemon(const LaunchSettings& l, const ExportTable& table) {
-  DaemonSpec spec{"opendkim", {"opendkim", "-f", "-x", opendkim_config_file(l)}, {}, {}, {}, {}, {}, {}, {}};
+  DaemonSpec spec{.name = "opendkim", .argv = {"opendkim", "-f", "-x", opendkim_config_file(l)}};
   auto tables = std::make_shared<ExportWatch>(watched_exports(l.base, spec.name, table));
   if (std::string library = stderr_syslog_library(); !library.empty()) {
     spec.environment.push_back("LD_PRELOAD=" + library);
@@ -174,25 +174,17 @@ namespace {
 // The node's follower of a PostgreSQL store: this program's sibling `vmail`
 // exporting every change (pg/follow.h); SIGTERM stops it.
 DaemonSpec follower_daemon(const LaunchSettings& l) {
-  return DaemonSpec{
-      "follower", {sibling("vmail"), "export", "--follow", "--config", follower_config_file(l)}, {}, {}, {}, {}, {}, {},
-      {}};
+  return DaemonSpec{.name = "follower",
+                    .argv = {sibling("vmail"), "export", "--follow", "--config", follower_config_file(l)}};
 }
 
 // vmail-milter (milter/milter.h): the From: rule for logins. It re-reads
 // sender_logins by itself when the exporter replaces it, so a reload has
 // nothing to do; SIGHUP would stop it (libmilter), SIGTERM does.
 DaemonSpec milter_daemon(const LaunchSettings& l) {
-  DaemonSpec spec{"vmail-milter",
-                  {sibling("vmail-milter"), "--socket", vmail_milter_socket(l.base), "--sender-logins",
-                   l.base.postfix_dir + "/sender_logins", "--user", "postfix"},
-                  {},
-                  {},
-                  {},
-                  {},
-                  {},
-                  {},
-                  {}};
+  DaemonSpec spec{.name = "vmail-milter",
+                  .argv = {sibling("vmail-milter"), "--socket", vmail_milter_socket(l.base), "--sender-logins",
+                           l.base.postfix_dir + "/sender_logins", "--user", "postfix"}};
   spec.reload = [](pid_t) { return Status::Ok(); };
   spec.wake_to_stop = [socket = vmail_milter_socket(l.base)] { poke_unix_socket(socket); };
   return spec;
@@ -319,28 +311,27 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
   std::vector<DaemonSpec> daemons;
   // Dovecot first: Postfix hands mail to its LMTP socket and authenticates
   // through its auth socket.
-  daemons.push_back(DaemonSpec{"dovecot", {"dovecot", "-F", "-c", dovecot_config_file(l)}, {}, {}, {}, {}, {}, {}, {}});
+  daemons.push_back(DaemonSpec{.name = "dovecot", .argv = {"dovecot", "-F", "-c", dovecot_config_file(l)}});
   // Before Postfix, which hands it every message (and accepts them unsigned
   // while it is down: milter_default_action).
   daemons.push_back(opendkim_daemon(l, exported_files()));
   daemons.push_back(milter_daemon(l));
   daemons.push_back(DaemonSpec{
-      "postfix",
-      {"postfix", "-c", l.base.postfix_dir, "start-fg"},
-      [&l](pid_t pid) { return stop_postfix(l, pid); },
-      [&l](pid_t) { return postfix_command(l, "reload"); },
+      .name = "postfix",
+      .argv = {"postfix", "-c", l.base.postfix_dir, "start-fg"},
+      .stop = [&l](pid_t pid) { return stop_postfix(l, pid); },
+      .reload = [&l](pid_t) { return postfix_command(l, "reload"); },
       // Give Dovecot a moment to create its sockets so the first mail is not
       // deferred, OpenDKIM its socket so it is signed, and vmail-milter its
       // socket so mail from logins is not deferred.
-      [lmtp_socket, milter = opendkim_socket(l.base), from = vmail_milter_socket(l.base)] {
-        for (int i = 0; i < 50 && !(socket_exists(lmtp_socket) && socket_exists(milter) && socket_exists(from)); ++i) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-      },
-      [&l] { return flush_queue(l); },
-      {},
-      {},
-      {}});
+      .before_start =
+          [lmtp_socket, milter = opendkim_socket(l.base), from = vmail_milter_socket(l.base)] {
+            for (int i = 0; i < 50 && !(socket_exists(lmtp_socket) && socket_exists(milter) && socket_exists(from));
+                 ++i) {
+              std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+          },
+      .after_start = [&l] { return flush_queue(l); }});
   if (!l.base.upstream.empty()) daemons.push_back(follower_daemon(l));
   SupervisorOptions options;
   options.environment = daemon_environment();

@@ -25,34 +25,36 @@
 
 namespace vmail {
 
+// Built with designated initialisers: every member has a default, so a spec
+// names only what it sets (DaemonSpec{.name = ..., .argv = ...}).
 struct DaemonSpec {
-  std::string name;               // prefix of its log lines, e.g. "postfix"
-  std::vector<std::string> argv;  // runs in the foreground; argv[0] looked up in kSafePath
+  std::string name = {};               // prefix of its log lines, e.g. "postfix"
+  std::vector<std::string> argv = {};  // runs in the foreground; argv[0] looked up in kSafePath
   // Graceful stop; when empty the daemon gets SIGTERM.
-  std::function<Status(pid_t pid)> stop;
+  std::function<Status(pid_t pid)> stop = {};
   // Reload after a reconfiguration; when empty the daemon gets SIGHUP.
-  std::function<Status(pid_t pid)> reload;
+  std::function<Status(pid_t pid)> reload = {};
   // Runs before each start (e.g. to wait for a dependency); failure is logged only.
-  std::function<void()> before_start;
+  std::function<void()> before_start = {};
   // Runs on the supervisor's loop a second after each start, then every
   // second until it returns true, at most kAfterStartTries times (Postfix:
   // retry at once the mail deferred before the restart). Not while stopping.
-  std::function<bool()> after_start;
+  std::function<bool()> after_start = {};
   // Checked on the supervisor's loop every second while the daemon runs
   // (OpenDKIM: its key and signing tables). When it returns a reason, this
   // daemon alone is reloaded (`reload`, else SIGHUP) and the reason logged.
   // Must be cheap: a stat, not a read. Not while stopping.
-  std::function<std::optional<std::string>()> changed;
+  std::function<std::optional<std::string>()> changed = {};
   // Added to SupervisorOptions::environment for this daemon alone (OpenDKIM:
   // LD_PRELOAD of the library that turns its syslog(3) into stderr lines).
-  std::vector<std::string> environment;
+  std::vector<std::string> environment = {};
   // Runs right after the stop signal (or `stop`) and then every
   // kStopWakeInterval while the daemon has not exited. libmilter daemons
   // (OpenDKIM, vmail-milter) look for a stop only when their listener's
   // select() returns, which it does every 5 s: a connection to the socket
   // wakes it at once. Repeated, since a wake before the daemon has read
   // the signal is spent.
-  std::function<void()> wake_to_stop;
+  std::function<void()> wake_to_stop = {};
 };
 
 inline constexpr int kAfterStartTries = 30;

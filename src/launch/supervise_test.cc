@@ -145,7 +145,7 @@ struct Harness {
 
   int run() {
     std::vector<DaemonSpec> daemons;
-    daemons.push_back(DaemonSpec{"dovecot", {"dovecot", "-F"}, {}, {}, {}, {}, dovecot_changed, {}, {}});
+    daemons.push_back(DaemonSpec{.name = "dovecot", .argv = {"dovecot", "-F"}, .changed = dovecot_changed});
     daemons.push_back(DaemonSpec{"postfix",
                                  {"postfix", "start-fg"},
                                  [this](pid_t pid) {
@@ -491,8 +491,9 @@ TEST(SupervisorTest, WakesAStoppingDaemonUntilItExits) {
   LogForwarder logs;
   std::vector<milliseconds> wakes;
   std::vector<DaemonSpec> daemons;
-  daemons.push_back(DaemonSpec{"milter", {"milter"}, {}, {}, {}, {}, {}, {}, [&] { wakes.push_back(sys.since_start()); }});
-  daemons.push_back(DaemonSpec{"plain", {"plain"}, {}, {}, {}, {}, {}, {}, {}});
+  daemons.push_back(
+      DaemonSpec{.name = "milter", .argv = {"milter"}, .wake_to_stop = [&] { wakes.push_back(sys.since_start()); }});
+  daemons.push_back(DaemonSpec{.name = "plain", .argv = {"plain"}});
   sys.signal_at(milliseconds(2000), SIGTERM);
   sys.exit_at(milliseconds(2350), "milter");
   Supervisor supervisor(std::move(daemons), {}, SupervisorOptions{}, sys, sys, logs);
@@ -500,7 +501,7 @@ TEST(SupervisorTest, WakesAStoppingDaemonUntilItExits) {
   EXPECT_TRUE(sys.signalled("milter", SIGTERM));
   EXPECT_FALSE(sys.signalled("milter", SIGKILL));
   EXPECT_EQ(wakes, (std::vector<milliseconds>{milliseconds(2000), milliseconds(2100), milliseconds(2200),
-                                               milliseconds(2300)}));
+                                              milliseconds(2300)}));
   EXPECT_EQ(sys.since_start(), milliseconds(2350));  // done when the last daemon exited
 }
 
