@@ -3,7 +3,7 @@
 # `vmail health` is healthy, sends SIGTERM and times until the launcher has
 # exited (SPEC "Launcher": within 1 s). One fresh root per run; prints each
 # run and the median. Not a test: speed is measured here, not asserted.
-#   bench/sigterm.sh [runs]        (default 5)
+#   bench/sigterm.sh [runs]        (default 5; KEEP=1 keeps each root and its launcher.log)
 source "$(dirname "$0")/common.sh"
 LAUNCH=$VMAIL_BUILD_DIR/vmail-launch
 [ -x "$LAUNCH" ] || { echo "build first: scripts/build" >&2; exit 1; }
@@ -42,6 +42,6 @@ for run in $(seq "$runs"); do
   ms=$((($(date +%s%N) - start) / 1000000))
   stops+=("$ms")
   echo "run $run: SIGTERM to exit $ms ms"
-  rm -rf "$root"
+  [ -n "${KEEP:-}" ] && echo "kept $root" || rm -rf "$root"
 done
 echo "SIGTERM to exit: median $(printf '%s\n' "${stops[@]}" | median) ms over $runs runs (${stops[*]})"

@@ -310,7 +310,9 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
   const std::string lmtp_socket = l.queue_dir + "/private/dovecot-lmtp";
   std::vector<DaemonSpec> daemons;
   // Dovecot first: Postfix hands mail to its LMTP socket and authenticates
-  // through its auth socket.
+  // through its auth socket. It is also the last to exit on SIGTERM: once its
+  // children are gone its master sends the log process SIGQUIT and sleeps a
+  // whole second (strace), the floor of the launcher's stop time.
   daemons.push_back(DaemonSpec{.name = "dovecot", .argv = {"dovecot", "-F", "-c", dovecot_config_file(l)}});
   // Before Postfix, which hands it every message (and accepts them unsigned
   // while it is down: milter_default_action).
