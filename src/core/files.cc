@@ -61,6 +61,21 @@ WriteFault& write_fault() {
 
 int injected_error(const std::string& temp) { return write_fault() ? write_fault()(temp) : 0; }
 
+// Every byte of `content` to `fd` (a short write goes on, EINTR retries), or
+// the error a test injected for `temp`: the errno of the failure, 0 when all
+// was written. The one write loop of every temp file this layer makes.
+int write_all(int fd, std::string_view content, const std::string& temp) {
+  if (int err = injected_error(temp); err != 0) return err;
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    done += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
 RenameFault& rename_fault() {
   static RenameFault fault;
   return fault;
@@ -304,16 +319,7 @@ TempFile::~TempFile() {
 }
 
 Status TempFile::write(const std::string& content) {
-  if (int err = injected_error(temp_); err != 0) return io_error(temp_, "cannot write", err);
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd_, content.data() + done, content.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return io_error(temp_, "cannot write", errno);
-    }
-    done += static_cast<size_t>(n);
-  }
+  if (int err = write_all(fd_, content, temp_); err != 0) return io_error(temp_, "cannot write", err);
   return Status::Ok();
 }
 
@@ -472,14 +478,7 @@ Status Dir::write_file(std::string_view name, std::string_view content, const Fi
           0) {
     return fail("cannot set owner", errno);
   }
-  if (int err = injected_error(temp_path); err != 0) return fail("cannot write", err);
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("cannot write", errno);
-    done += static_cast<size_t>(n);
-  }
+  if (int err = write_all(fd, content, temp_path); err != 0) return fail("cannot write", err);
   if (options.durable && ::fsync(fd) != 0) return fail("cannot sync", errno);
   if (::close(fd) != 0) {
     fd = -1;
@@ -778,16 +777,7 @@ DirTemp::~DirTemp() {
 }
 
 Status DirTemp::write(std::string_view content) {
-  if (int err = injected_error(temp_path_); err != 0) return io_error(temp_path_, "cannot write", err);
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd_, content.data() + done, content.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return io_error(temp_path_, "cannot write", errno);
-    }
-    done += static_cast<size_t>(n);
-  }
+  if (int err = write_all(fd_, content, temp_path_); err != 0) return io_error(temp_path_, "cannot write", err);
   return Status::Ok();
 }
 
