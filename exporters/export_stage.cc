@@ -343,10 +343,14 @@ Result<bool> write_private_map(const Settings& settings, const std::string& path
 }
 
 Status remove_private_map(const std::string& path, const std::string& map_type) {
+  // Through the folder's descriptor, like every file the exporter touches; a
+  // missing folder holds no map to remove.
+  struct stat st;
+  if (::lstat(dir_of(path).c_str(), &st) != 0 && errno == ENOENT) return Status::Ok();
+  auto dir = Dir::open(dir_of(path));
+  if (!dir.ok()) return dir.status();
   for (const std::string& p : {map_database_path(path, map_type), path}) {
-    if (::unlink(p.c_str()) != 0 && errno != ENOENT) {
-      return Status(Code::kCantCreate, p + ": cannot remove: " + std::strerror(errno));
-    }
+    if (Status s = dir->remove(base_name(p)); !s.ok()) return s;
   }
   return Status::Ok();
 }

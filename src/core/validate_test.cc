@@ -183,19 +183,19 @@ const DomainCase kDomainCases[] = {
     {"example.xn--55qx5d", "example.xn--55qx5d"},
     {"xn--nxasmq6b.gr", "xn--nxasmq6b.gr"},
     {"xn--zca.de", "xn--zca.de"},  // ß as given: an A-label is not remapped
-    {"faß.de", "xn--fa-hia.de"},     // non-transitional: ß kept, not "fass"
+    {"faß.de", "xn--fa-hia.de"},   // non-transitional: ß kept, not "fass"
     {"bücher.test", "xn--bcher-kva.test"},
     {"BÜCHER.test", "xn--bcher-kva.test"},
     {"sub.xn--bcher-kva.example.com", "sub.xn--bcher-kva.example.com"},
-    {"xn--a.test", ""},          // decodes to nothing IDNA2008 allows
-    {"xn--.test", ""},           // empty punycode
-    {"xn--zz.test", ""},         // broken punycode
+    {"xn--a.test", ""},   // decodes to nothing IDNA2008 allows
+    {"xn--.test", ""},    // empty punycode
+    {"xn--zz.test", ""},  // broken punycode
     {"xn--0.test", ""},
-    {"xn--bcher-kv.test", ""},   // truncated
+    {"xn--bcher-kv.test", ""},  // truncated
     {"xn--bcher-kva0.test", ""},
-    {"xn--n3h.test", ""},        // U+2603 snowman, disallowed in IDNA2008
-    {"xn--ls8h.test", ""},       // emoji
-    {"xn--a-ecp.test", ""},      // a + U+2488, disallowed
+    {"xn--n3h.test", ""},    // U+2603 snowman, disallowed in IDNA2008
+    {"xn--ls8h.test", ""},   // emoji
+    {"xn--a-ecp.test", ""},  // a + U+2488, disallowed
     {"xn--ss-xxx.test", ""},
     {"example.xn--zz", ""},
     {"xn--abc-.test", ""},

@@ -354,7 +354,6 @@ std::string check_policy(Connection& c) {
   return "";
 }
 
-
 // The milter protocol's framing: a 32-bit big-endian length, the command
 // character, its data.
 std::string be32(uint32_t v) {
@@ -407,8 +406,8 @@ std::string milter_step(Connection& c, const std::string& step, char command, co
 // a login on submission; "" when OpenDKIM added a DKIM-Signature.
 std::string sign_test_message(Connection& c, const std::string& domain) {
   const std::string address = "vmail-health@" + domain;
-  std::string err = c.send(milter_packet('D', std::string("M") + "i" + '\0' + "HEALTH" + '\0' + "{auth_type}" +
-                                                  '\0' + "PLAIN" + '\0' + "{auth_authen}" + '\0' + address + '\0'));
+  std::string err = c.send(milter_packet('D', std::string("M") + "i" + '\0' + "HEALTH" + '\0' + "{auth_type}" + '\0' +
+                                                  "PLAIN" + '\0' + "{auth_authen}" + '\0' + address + '\0'));
   if (!err.empty()) return err;
   if (err = milter_step(c, "MAIL FROM", 'M', "<" + address + ">" + '\0'); !err.empty()) return err;
   if (err = milter_step(c, "RCPT TO", 'R', "<" + address + ">" + '\0'); !err.empty()) return err;
@@ -482,8 +481,8 @@ std::string check_signing(Connection& c, const std::string& key_table) {
     std::string err = sign_test_message(c, domain);
     if (err.empty()) continue;
     std::string why = key_files_reason(paths);
-    return "a test signature as " + domain + " failed (" + err + "): " +
-           (why.empty() ? "OpenDKIM's reason is in the launcher's log" : why);
+    return "a test signature as " + domain + " failed (" + err +
+           "): " + (why.empty() ? "OpenDKIM's reason is in the launcher's log" : why);
   }
   return "";
 }
@@ -502,11 +501,12 @@ std::string check_milter(Connection& c, const std::string& key_table) {
   if (!err.empty()) return err;
   MilterReply reply = read_milter_reply(c, &err);
   if (!err.empty()) return "option negotiation: " + err;
-  if (reply.command != 'O') return "option negotiation: unexpected reply command " + quote(std::string(1, reply.command));
+  if (reply.command != 'O')
+    return "option negotiation: unexpected reply command " + quote(std::string(1, reply.command));
   if (sign) {
     std::string connect = std::string("vmail-health") + '\0' + "4" + std::string(2, '\0') + "127.0.0.1" + '\0';
-    err = c.send(milter_packet('D', std::string("C") + "{daemon_name}" + '\0' + "ORIGINATING" + '\0' + "j" + '\0' +
-                                        "vmail-health" + '\0'));
+    err = c.send(milter_packet(
+        'D', std::string("C") + "{daemon_name}" + '\0' + "ORIGINATING" + '\0' + "j" + '\0' + "vmail-health" + '\0'));
     if (err.empty()) err = milter_step(c, "connect", 'C', connect);
     if (err.empty()) err = milter_step(c, "HELO", 'H', std::string("vmail-health") + '\0');
     if (err.empty()) err = check_signing(c, key_table);
@@ -612,8 +612,7 @@ std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints
   }
   results.resize(kServices.size() + milters.size());
   for (size_t i = 0; i < milters.size(); ++i) {
-    threads.emplace_back(
-        [&, i] { results[kServices.size() + i] = check_milter_socket(milters[i], timeout); });
+    threads.emplace_back([&, i] { results[kServices.size() + i] = check_milter_socket(milters[i], timeout); });
   }
   for (auto& t : threads) t.join();
   return results;

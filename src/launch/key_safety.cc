@@ -63,8 +63,8 @@ std::string check_folder(const std::string& path, const struct stat& st, const K
   }
   if ((st.st_mode & S_IWGRP) != 0) {
     if (std::string other = other_group_member(st.st_gid, reader); !other.empty()) {
-      return path + " is writable by group " + std::to_string(st.st_gid) + ", which has other members (e.g. " +
-             other + ")";
+      return path + " is writable by group " + std::to_string(st.st_gid) + ", which has other members (e.g. " + other +
+             ")";
     }
   }
   if ((st.st_mode & S_IWUSR) != 0 && !owner_ok(st, reader)) {
@@ -80,8 +80,8 @@ std::string check_key_file(const std::string& path, const struct stat& st, const
   }
   if ((st.st_mode & (S_IRGRP | S_IWGRP)) != 0) {
     if (std::string other = other_group_member(st.st_gid, reader); !other.empty()) {
-      return path + " is readable by group " + std::to_string(st.st_gid) + ", which has other members (e.g. " +
-             other + ")";
+      return path + " is readable by group " + std::to_string(st.st_gid) + ", which has other members (e.g. " + other +
+             ")";
     }
   }
   if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {

@@ -62,7 +62,7 @@ Status check_url(const std::string& url, const std::string& name, const EnvReade
   if (url.find_first_of(" \n\t\r\v\f") != std::string::npos) return refuse(name, "the URL holds white space");
   char* error = nullptr;
   std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(PQconninfoParse(url.c_str(), &error),
-                                                                        &PQconninfoFree);
+                                                                       &PQconninfoFree);
   if (!options) {
     std::string reason = parse_reason(error);
     PQfreemem(error);
@@ -74,8 +74,8 @@ Status check_url(const std::string& url, const std::string& name, const EnvReade
   }
   for (const char* secret : {"password", "sslpassword"}) {
     if (given.count(secret)) {
-      return refuse(name, std::string("the URL holds a ") + secret +
-                              "; put it in VMAIL_DB_PASSWORD_FILE or PGPASSFILE instead");
+      return refuse(
+          name, std::string("the URL holds a ") + secret + "; put it in VMAIL_DB_PASSWORD_FILE or PGPASSFILE instead");
     }
   }
   auto setting = [&](const char* key, const char* variable) -> std::string {

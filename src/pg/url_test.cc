@@ -42,9 +42,9 @@ TEST(UrlTest, PasswordsInAnySpellingAreRefused) {
            "postgresql://vmail:@127.0.0.1/vmail?password=hunter2secret",
            "postgresql://127.0.0.1/vmail?password=hunter2secret",
            "postgresql://127.0.0.1/vmail?sslmode=disable&password=hunter2secret",
-           "postgresql://vmail@127.0.0.1/vmail?pass%77ord=hunter2secret",    // the key percent-encoded
+           "postgresql://vmail@127.0.0.1/vmail?pass%77ord=hunter2secret",  // the key percent-encoded
            "postgresql://vmail@127.0.0.1/vmail?%70assword=hunter2secret",
-           "postgresql://vmail@127.0.0.1/vmail?password=hunter2%73ecret",    // the value too
+           "postgresql://vmail@127.0.0.1/vmail?password=hunter2%73ecret",  // the value too
            "postgresql://vmail%3Ax@127.0.0.1/vmail?password=hunter2secret",
            "postgresql://vmail@127.0.0.1/vmail?sslpassword=hunter2secret",  // the client key's pass phrase
            "postgresql://vmail:hunter2%40secret@127.0.0.1/vmail",
@@ -110,14 +110,14 @@ TEST(UrlTest, RemoteServerWithoutVerifiedTlsIsRefused) {
 TEST(UrlTest, LibpqEnvironmentCounts) {
   EXPECT_FALSE(check_url("postgresql:///vmail", "VMAIL_DB", map_env({{"PGHOST", "192.0.2.1"}})).ok());
   EXPECT_FALSE(check_url("postgresql:///vmail", "VMAIL_DB", map_env({{"PGHOSTADDR", "192.0.2.1"}})).ok());
-  EXPECT_TRUE(check_url("postgresql:///vmail", "VMAIL_DB",
-                        map_env({{"PGHOST", "192.0.2.1"}, {"PGSSLMODE", "verify-full"}}))
-                  .ok());
+  EXPECT_TRUE(
+      check_url("postgresql:///vmail", "VMAIL_DB", map_env({{"PGHOST", "192.0.2.1"}, {"PGSSLMODE", "verify-full"}}))
+          .ok());
   // The URL wins over the environment.
   EXPECT_TRUE(check_url("postgresql://127.0.0.1/vmail", "VMAIL_DB", map_env({{"PGHOST", "192.0.2.1"}})).ok());
-  EXPECT_FALSE(check_url("postgresql://192.0.2.1/vmail?sslmode=require", "VMAIL_DB",
-                         map_env({{"PGSSLMODE", "verify-full"}}))
-                   .ok());
+  EXPECT_FALSE(
+      check_url("postgresql://192.0.2.1/vmail?sslmode=require", "VMAIL_DB", map_env({{"PGSSLMODE", "verify-full"}}))
+          .ok());
 }
 
 TEST(UrlTest, NameStartsTheLine) {

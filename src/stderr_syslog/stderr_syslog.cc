@@ -16,7 +16,7 @@
 // <syslog.h> is left out: it declares these functions noexcept (__THROW),
 // and defining them here needs only its numbers (the same on every Linux).
 #define LOG_PRIMASK 0x07
-#define LOG_PRI(p) ((p) & LOG_PRIMASK)
+#define LOG_PRI(p) ((p)&LOG_PRIMASK)
 #define LOG_MASK(pri) (1 << (pri))
 
 #define VMAIL_EXPORT extern "C" __attribute__((visibility("default")))
