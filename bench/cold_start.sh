@@ -9,25 +9,10 @@ LAUNCH=$VMAIL_BUILD_DIR/vmail-launch
 [ -x "$LAUNCH" ] || { echo "build first: scripts/build" >&2; exit 1; }
 runs=${1:-5}
 
-free_ports() {
-  python3 - <<'PY'
-import socket
-socks = []
-for _ in range(7):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-}
-
 # start_until_healthy ROOT: starts the launcher, sets $ms to the time until healthy, leaves it running (PID in $pid).
 start_until_healthy() {
-  local root=$1 ports
-  read -r -a ports <<<"$(free_ports)"
-  env_args=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
-            VMAIL_ROOT="$root" MAIL_DOMAIN=example.test VMAIL_LISTEN=127.0.0.1 VMAIL_MYNETWORKS=127.0.0.1/32
-            VMAIL_SMTP_PORT=${ports[0]} VMAIL_SUBMISSION_PORT=${ports[1]} VMAIL_SMTPS_PORT=${ports[2]}
-            VMAIL_IMAP_PORT=${ports[3]} VMAIL_IMAPS_PORT=${ports[4]} VMAIL_POP3_PORT=${ports[5]}
-            VMAIL_POP3S_PORT=${ports[6]})
+  local root=$1
+  launcher_env "$root"
   local start end
   start=$(date +%s%N)
   "${env_args[@]}" "$LAUNCH" >>"$root/launcher.log" 2>&1 &

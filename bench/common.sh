@@ -32,3 +32,23 @@ time_ms() {
 
 # median: the median of the numbers on standard input, one a line.
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
+
+# launcher_env ROOT: sets the array env_args to `env -i …` with a clean PATH,
+# ROOT as VMAIL_ROOT and every listener on its own free loopback port, for
+# benchmarks that start vmail-launch ("${env_args[@]}" "$LAUNCH").
+launcher_env() {
+  local ports
+  read -r -a ports <<<"$(python3 - <<'PY'
+import socket
+socks = []
+for _ in range(9):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+)"
+  env_args=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
+            VMAIL_ROOT="$1" MAIL_DOMAIN=example.test VMAIL_LISTEN=127.0.0.1 VMAIL_MYNETWORKS=127.0.0.1/32
+            VMAIL_SMTP_PORT=${ports[0]} VMAIL_SUBMISSION_PORT=${ports[1]} VMAIL_SMTPS_PORT=${ports[2]}
+            VMAIL_IMAP_PORT=${ports[3]} VMAIL_IMAPS_PORT=${ports[4]} VMAIL_POP3_PORT=${ports[5]}
+            VMAIL_POP3S_PORT=${ports[6]} VMAIL_MANAGESIEVE_PORT=${ports[7]} VMAIL_QUOTA_STATUS_PORT=${ports[8]})
+}

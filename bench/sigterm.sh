@@ -9,26 +9,11 @@ LAUNCH=$VMAIL_BUILD_DIR/vmail-launch
 [ -x "$LAUNCH" ] || { echo "build first: scripts/build" >&2; exit 1; }
 runs=${1:-5}
 
-free_ports() {
-  python3 - <<'PY'
-import socket
-socks = []
-for _ in range(9):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-}
-
 stops=()
 for run in $(seq "$runs"); do
   root=$(mktemp -d /tmp/vmail-bench-sigterm-XXXXXX)
   chmod 755 "$root"
-  read -r -a ports <<<"$(free_ports)"
-  env_args=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
-            VMAIL_ROOT="$root" MAIL_DOMAIN=example.test VMAIL_LISTEN=127.0.0.1 VMAIL_MYNETWORKS=127.0.0.1/32
-            VMAIL_SMTP_PORT=${ports[0]} VMAIL_SUBMISSION_PORT=${ports[1]} VMAIL_SMTPS_PORT=${ports[2]}
-            VMAIL_IMAP_PORT=${ports[3]} VMAIL_IMAPS_PORT=${ports[4]} VMAIL_POP3_PORT=${ports[5]}
-            VMAIL_POP3S_PORT=${ports[6]} VMAIL_MANAGESIEVE_PORT=${ports[7]} VMAIL_QUOTA_STATUS_PORT=${ports[8]})
+  launcher_env "$root"
   "${env_args[@]}" "$LAUNCH" >>"$root/launcher.log" 2>&1 &
   pid=$!
   until "${env_args[@]}" "$VMAIL" health --timeout 2 >/dev/null 2>&1; do
