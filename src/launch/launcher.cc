@@ -129,14 +129,11 @@ bool socket_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-// A program or library installed beside this one.
-std::string sibling(const std::string& name) { return program_beside_this_one(name); }
-
 // libvmail-stderr-syslog.so (src/stderr_syslog): beside this program in a
 // build folder, in ../lib/vmail when installed; "" when neither exists.
 std::string stderr_syslog_library() {
   for (const char* name : {"libvmail-stderr-syslog.so", "../lib/vmail/libvmail-stderr-syslog.so"}) {
-    std::string path = sibling(name);
+    std::string path = program_beside_this_one(name);
     if (::access(path.c_str(), R_OK) == 0) return std::filesystem::weakly_canonical(path).string();
   }
   return "";
@@ -174,8 +171,9 @@ namespace {
 // The node's follower of a PostgreSQL store: this program's sibling `vmail`
 // exporting every change (pg/follow.h); SIGTERM stops it.
 DaemonSpec follower_daemon(const LaunchSettings& l) {
-  return DaemonSpec{.name = "follower",
-                    .argv = {sibling("vmail"), "export", "--follow", "--config", follower_config_file(l)}};
+  return DaemonSpec{
+      .name = "follower",
+      .argv = {program_beside_this_one("vmail"), "export", "--follow", "--config", follower_config_file(l)}};
 }
 
 // vmail-milter (milter/milter.h): the From: rule for logins. It re-reads
@@ -183,8 +181,8 @@ DaemonSpec follower_daemon(const LaunchSettings& l) {
 // nothing to do; SIGHUP would stop it (libmilter), SIGTERM does.
 DaemonSpec milter_daemon(const LaunchSettings& l) {
   DaemonSpec spec{.name = "vmail-milter",
-                  .argv = {sibling("vmail-milter"), "--socket", vmail_milter_socket(l.base), "--sender-logins",
-                           l.base.postfix_dir + "/sender_logins", "--user", "postfix"}};
+                  .argv = {program_beside_this_one("vmail-milter"), "--socket", vmail_milter_socket(l.base),
+                           "--sender-logins", l.base.postfix_dir + "/sender_logins", "--user", "postfix"}};
   spec.reload = [](pid_t) { return Status::Ok(); };
   spec.wake_to_stop = [socket = vmail_milter_socket(l.base)] { poke_unix_socket(socket); };
   return spec;
