@@ -24,7 +24,7 @@ import time
 import unittest
 
 from harness import BUILD_DIR
-from server import DOMAIN, FOREIGN_SOURCE, Server, tls_context
+from server import DOMAIN, FOREIGN_SOURCE, Server, folder_chain_private, tls_context
 
 ALICE = f"alice@{DOMAIN}"
 PASSWORD = "signing-test-1"
@@ -106,14 +106,20 @@ class RootBelowWorldWritableFolderTest(unittest.TestCase):
 
 
 class KeyOpenDkimCannotUseTest(unittest.TestCase):
-    """One server whose root's folder chain is safe (in the build folder), so
-    RequireSafeKeys is on; each test breaks the key file and restores it."""
+    """One server whose root's folder chain is safe (in the build folder, or in
+    /run when the checkout itself lies below a folder others can write, such as
+    a clone in /tmp; the daemons must still pass through it, so not root's
+    0700 home), so RequireSafeKeys is on; each test breaks the key file and
+    restores it."""
 
     server = None
 
     @classmethod
     def setUpClass(cls):
-        root = tempfile.mkdtemp(prefix="vmail-signing-", dir=os.path.abspath(BUILD_DIR))
+        private = [d for d in (os.path.abspath(BUILD_DIR), "/run", "/var/lib") if folder_chain_private(d)]
+        if not private:
+            raise unittest.SkipTest("no folder with a private chain to put the root in")
+        root = tempfile.mkdtemp(prefix="vmail-signing-", dir=private[0])
         cls.addClassCleanup(shutil.rmtree, root, ignore_errors=True)
         cls.server = Server(root=root)
         cls.addClassCleanup(cls.server.cleanup)
