@@ -38,6 +38,12 @@ struct DkimArgs {
   bool rotate = false;
 };
 
+struct DnsArgs {
+  std::string domain;
+  std::string mta_sts_mode = "testing";
+  bool mta_sts_policy = false;  // print the policy file instead of the records
+};
+
 bool has_active(const std::vector<DkimKey>& keys, DkimAlgorithm algorithm) {
   return std::any_of(keys.begin(), keys.end(),
                      [&](const DkimKey& k) { return k.algorithm == algorithm && k.state == DkimState::kActive; });
@@ -186,16 +192,25 @@ Result<DnsTarget> dns_target(Context& ctx, const std::string& domain) {
   return target;
 }
 
-Status domain_dns(Context& ctx, const std::string& input) {
-  auto domain = normalize_domain(input);
+Status domain_dns(Context& ctx, const DnsArgs& a) {
+  auto domain = normalize_domain(a.domain);
   if (!domain.ok()) return domain.status();
+  if (a.mta_sts_mode != "testing" && a.mta_sts_mode != "enforce" && a.mta_sts_mode != "none") {
+    return Status(Code::kBadInput, "--mta-sts-mode " + quote(a.mta_sts_mode) + ": must be testing, enforce or none");
+  }
   auto store = ctx.reading_store();
   if (!store.ok()) return store.status();
   auto keys = store->list_dkim_keys(*domain);
   if (!keys.ok()) return keys.status();
   auto target = dns_target(ctx, *domain);
   if (!target.ok()) return target.status();
-  std::vector<DnsRecord> records = dns_records(*domain, *target, *keys);
+  const std::string policy = mta_sts_policy(*target, a.mta_sts_mode);
+  if (a.mta_sts_policy && !ctx.json) {
+    // The file itself, to serve at https://mta-sts.DOMAIN/.well-known/mta-sts.txt.
+    std::fwrite(policy.data(), 1, policy.size(), stdout);
+    return Status::Ok();
+  }
+  std::vector<DnsRecord> records = dns_records(*domain, *target, *keys, a.mta_sts_mode);
   if (ctx.json) {
     json list = json::array();
     for (const DnsRecord& r : records) {
@@ -205,12 +220,20 @@ Status domain_dns(Context& ctx, const std::string& input) {
                           {"value", r.value},
                           {"strings", r.strings ? json(*r.strings) : json(nullptr)}});
     }
-    print_json(json{{"domain", *domain}, {"records", list}});
+    print_json(json{{"domain", *domain},
+                    {"records", list},
+                    {"mta_sts_policy",
+                     {{"url", "https://mta-sts." + *domain + "/.well-known/mta-sts.txt"},
+                      {"mode", a.mta_sts_mode},
+                      {"text", policy}}}});
     return Status::Ok();
   }
   if (keys->empty())
     spdlog::warn("domain {} has no DKIM key (`vmail domain dkim {} --rotate` makes one)", *domain, *domain);
   for (const DnsRecord& r : records) print_data(r.zone_line());
+  // A zone-file comment: the output stays pasteable.
+  print_data("; MTA-STS: serve the output of `vmail domain dns " + *domain + " --mta-sts-policy` at https://mta-sts." +
+             *domain + "/.well-known/mta-sts.txt");
   return Status::Ok();
 }
 
@@ -232,9 +255,13 @@ void add_domain_dkim_commands(CLI::App& group, Context& ctx) {
   }
   {
     auto* cmd = group.add_subcommand("dns", "the DNS records to publish for the domain (zone file lines)");
-    auto* domain = ctx.keep<std::string>();
-    cmd->add_option("DOMAIN", *domain)->required();
-    cmd->callback([&ctx, domain] { ctx.action = [&ctx, domain] { return domain_dns(ctx, *domain); }; });
+    auto* a = ctx.keep<DnsArgs>();
+    cmd->add_option("DOMAIN", a->domain)->required();
+    cmd->add_option("--mta-sts-mode", a->mta_sts_mode,
+                    "the MTA-STS policy's mode: testing (default: senders report, nothing waits), enforce, none");
+    cmd->add_flag("--mta-sts-policy", a->mta_sts_policy,
+                  "print the MTA-STS policy file (for https://mta-sts.DOMAIN/.well-known/mta-sts.txt) instead");
+    cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return domain_dns(ctx, *a); }; });
   }
 }
 

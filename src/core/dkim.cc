@@ -189,8 +189,25 @@ DnsRecord txt(const std::string& name, const std::string& value) {
 
 }  // namespace
 
-std::vector<DnsRecord> dns_records(const std::string& domain, const DnsTarget& target,
-                                   const std::vector<DkimKey>& keys) {
+std::string mta_sts_policy(const DnsTarget& target, const std::string& mode) {
+  return "version: STSv1\r\nmode: " + mode + "\r\nmx: " + target.server_name + "\r\nmax_age: 604800\r\n";
+}
+
+std::string mta_sts_policy_id(const std::string& policy) {
+  // FNV-1a, 64 bits: stable across builds and platforms (std::hash is not).
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : policy) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string id(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) id[static_cast<size_t>(i)] = kHex[h & 0xf];
+  return id;
+}
+
+std::vector<DnsRecord> dns_records(const std::string& domain, const DnsTarget& target, const std::vector<DkimKey>& keys,
+                                   const std::string& mta_sts_mode) {
   const std::string zone = domain + ".";
   const std::string server = target.server_name + ".";
   std::vector<DnsRecord> out;
@@ -203,6 +220,11 @@ std::vector<DnsRecord> dns_records(const std::string& domain, const DnsTarget& t
   // else claiming the domain is forged. p=reject would be the next step
   // once the rua reports show no legitimate mail failing.
   out.push_back(txt("_dmarc." + zone, "v=DMARC1; p=quarantine; adkim=s; aspf=s; rua=mailto:postmaster@" + domain));
+  // MTA-STS (RFC 8461): the policy's id, and the host its HTTPS server
+  // answers as; TLS-RPT (RFC 8460): where senders report TLS failures.
+  out.push_back(txt("_mta-sts." + zone, "v=STSv1; id=" + mta_sts_policy_id(mta_sts_policy(target, mta_sts_mode))));
+  out.push_back(DnsRecord{"mta-sts." + zone, "CNAME", 3600, server, std::nullopt});
+  out.push_back(txt("_smtp._tls." + zone, "v=TLSRPTv1; rua=mailto:postmaster@" + domain));
   auto port = [&](const char* service, uint16_t fallback) {
     auto it = target.ports.find(service);
     return std::to_string(it == target.ports.end() ? fallback : it->second);

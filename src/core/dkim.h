@@ -135,9 +135,21 @@ struct DnsTarget {
   std::map<std::string, uint16_t> ports;
 };
 
-// MX, SPF, one TXT per listed key (active and retired), DMARC and the RFC
-// 6186/8314 SRV records, in that order.
-std::vector<DnsRecord> dns_records(const std::string& domain, const DnsTarget& target,
-                                   const std::vector<DkimKey>& keys);
+// MX, SPF, one TXT per listed key (active and retired), DMARC, MTA-STS
+// (`_mta-sts` TXT with the policy's id, and `mta-sts` CNAME to the server:
+// the host the policy is fetched from over HTTPS), TLS-RPT (`_smtp._tls`,
+// reports to postmaster@) and the RFC 6186/8314 SRV records, in that order.
+// `mta_sts_mode` is the policy's mode (its id changes with it).
+std::vector<DnsRecord> dns_records(const std::string& domain, const DnsTarget& target, const std::vector<DkimKey>& keys,
+                                   const std::string& mta_sts_mode = "testing");
+
+// The MTA-STS policy file (RFC 8461 3.2, CRLF lines) to publish at
+// https://mta-sts.DOMAIN/.well-known/mta-sts.txt: `mode` (testing, enforce
+// or none), the server as the one MX, max_age one week.
+std::string mta_sts_policy(const DnsTarget& target, const std::string& mode);
+
+// The policy's id for the `_mta-sts` TXT record: 16 hex digits of a hash of
+// the policy text, so it changes exactly when the policy does.
+std::string mta_sts_policy_id(const std::string& policy);
 
 }  // namespace vmail

@@ -16,9 +16,12 @@ namespace vmail {
 namespace {
 
 TEST(DkimSelectorTest, GoodSelectorsAreKeptLowercase) {
-  for (auto [in, out] : std::vector<std::pair<std::string, std::string>>{
-           {"s20261201", "s20261201"}, {"S2026", "s2026"}, {"a", "a"}, {"mail-2", "mail-2"},
-           {std::string(63, 'x'), std::string(63, 'x')}, {"0", "0"}}) {
+  for (auto [in, out] : std::vector<std::pair<std::string, std::string>>{{"s20261201", "s20261201"},
+                                                                         {"S2026", "s2026"},
+                                                                         {"a", "a"},
+                                                                         {"mail-2", "mail-2"},
+                                                                         {std::string(63, 'x'), std::string(63, 'x')},
+                                                                         {"0", "0"}}) {
     auto s = normalize_selector(in);
     ASSERT_TRUE(s.ok()) << in << ": " << s.status().message();
     EXPECT_EQ(*s, out);
@@ -26,10 +29,10 @@ TEST(DkimSelectorTest, GoodSelectorsAreKeptLowercase) {
 }
 
 TEST(DkimSelectorTest, HostileSelectorsAreRefusedNamingTheField) {
-  for (const std::string& in : {std::string(""), std::string(64, 'x'), std::string("-a"), std::string("a-"),
-                                std::string("a.b"), std::string("a_b"), std::string("a b"), std::string("a\nb"),
-                                std::string("../x"), std::string("a/b"), std::string("é"), std::string("a:b"),
-                                std::string("a\0b", 3)}) {
+  for (const std::string& in :
+       {std::string(""), std::string(64, 'x'), std::string("-a"), std::string("a-"), std::string("a.b"),
+        std::string("a_b"), std::string("a b"), std::string("a\nb"), std::string("../x"), std::string("a/b"),
+        std::string("é"), std::string("a:b"), std::string("a\0b", 3)}) {
     auto s = normalize_selector(in);
     ASSERT_FALSE(s.ok()) << quote(in);
     EXPECT_EQ(s.status().code(), Code::kBadInput);
@@ -82,9 +85,9 @@ DkimKey key(const std::string& selector, DkimAlgorithm a, DkimState s) {
 
 TEST(DnsRecordsTest, EveryRecordWithRecordedPorts) {
   DnsTarget target{"mx.example.net", {{"smtps", 10465}, {"submission", 10587}, {"imaps", 10993}, {"pop3s", 10995}}};
-  auto records = dns_records("example.com", target,
-                             {key("new", DkimAlgorithm::kRsa, DkimState::kActive),
-                              key("old", DkimAlgorithm::kRsa, DkimState::kRetired)});
+  auto records = dns_records(
+      "example.com", target,
+      {key("new", DkimAlgorithm::kRsa, DkimState::kActive), key("old", DkimAlgorithm::kRsa, DkimState::kRetired)});
   std::vector<std::string> lines;
   for (const auto& r : records) lines.push_back(r.zone_line());
   EXPECT_EQ(lines, (std::vector<std::string>{
@@ -94,6 +97,10 @@ TEST(DnsRecordsTest, EveryRecordWithRecordedPorts) {
                        "old._domainkey.example.com. 3600 IN TXT \"v=DKIM1; k=rsa; p=PUBold\"",
                        "_dmarc.example.com. 3600 IN TXT \"v=DMARC1; p=quarantine; adkim=s; aspf=s; "
                        "rua=mailto:postmaster@example.com\"",
+                       "_mta-sts.example.com. 3600 IN TXT \"v=STSv1; id=" +
+                           mta_sts_policy_id(mta_sts_policy(target, "testing")) + "\"",
+                       "mta-sts.example.com. 3600 IN CNAME mx.example.net.",
+                       "_smtp._tls.example.com. 3600 IN TXT \"v=TLSRPTv1; rua=mailto:postmaster@example.com\"",
                        "_submissions._tcp.example.com. 3600 IN SRV 0 1 10465 mx.example.net.",
                        "_submission._tcp.example.com. 3600 IN SRV 0 1 10587 mx.example.net.",
                        "_imaps._tcp.example.com. 3600 IN SRV 0 1 10993 mx.example.net.",
@@ -105,11 +112,27 @@ TEST(DnsRecordsTest, EveryRecordWithRecordedPorts) {
 
 TEST(DnsRecordsTest, StandardPortsWhenNoneRecorded) {
   auto records = dns_records("example.com", DnsTarget{"mail.example.com", {}}, {});
-  ASSERT_EQ(records.size(), 7u);  // no DKIM record without a key
-  EXPECT_EQ(records[3].value, "0 1 465 mail.example.com.");
-  EXPECT_EQ(records[4].value, "0 1 587 mail.example.com.");
-  EXPECT_EQ(records[5].value, "0 1 993 mail.example.com.");
-  EXPECT_EQ(records[6].value, "0 1 995 mail.example.com.");
+  ASSERT_EQ(records.size(), 10u);  // no DKIM record without a key
+  EXPECT_EQ(records[6].value, "0 1 465 mail.example.com.");
+  EXPECT_EQ(records[7].value, "0 1 587 mail.example.com.");
+  EXPECT_EQ(records[8].value, "0 1 993 mail.example.com.");
+  EXPECT_EQ(records[9].value, "0 1 995 mail.example.com.");
+}
+
+TEST(MtaStsTest, PolicyTextAndAnIdThatFollowsIt) {
+  DnsTarget target{"mail.example.com", {}};
+  EXPECT_EQ(mta_sts_policy(target, "enforce"),
+            "version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmax_age: 604800\r\n");
+  std::string testing = mta_sts_policy_id(mta_sts_policy(target, "testing"));
+  std::string enforce = mta_sts_policy_id(mta_sts_policy(target, "enforce"));
+  EXPECT_EQ(testing.size(), 16u);
+  EXPECT_EQ(testing.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_NE(testing, enforce);  // a new policy gets a new id, so senders fetch it
+  EXPECT_EQ(testing, mta_sts_policy_id(mta_sts_policy(target, "testing")));
+  // FNV-1a 64 of "" is its offset basis: the id does not depend on std::hash.
+  EXPECT_EQ(mta_sts_policy_id(""), "cbf29ce484222325");
+  auto records = dns_records("example.com", target, {}, "enforce");
+  EXPECT_EQ(records[3].value, "v=STSv1; id=" + enforce);
 }
 
 TEST(DnsRecordsTest, LongKeyIsSplitIntoQuotedStrings) {
@@ -138,8 +161,8 @@ class DkimStoreTest : public testing::StoreFixture {
     auto keys = store_->list_dkim_keys("example.com");
     EXPECT_TRUE(keys.ok());
     for (const auto& k : *keys) {
-      out.emplace_back(k.selector, std::string(dkim_algorithm_name(k.algorithm)) + "/" +
-                                       std::string(dkim_state_name(k.state)));
+      out.emplace_back(k.selector,
+                       std::string(dkim_algorithm_name(k.algorithm)) + "/" + std::string(dkim_state_name(k.state)));
     }
     return out;
   }
@@ -148,15 +171,14 @@ class DkimStoreTest : public testing::StoreFixture {
 TEST_F(DkimStoreTest, RotationRetiresThePreviousKeyOfThatAlgorithmOnly) {
   ASSERT_TRUE(store_->add_dkim_keys("example.com", keys({{DkimAlgorithm::kRsa, ""}}), false).ok());
   ASSERT_TRUE(store_->add_dkim_keys("example.com", keys({{DkimAlgorithm::kEd25519, "ed"}}), false).ok());
-  EXPECT_EQ(states(), (std::vector<std::pair<std::string, std::string>>{{"ed", "ed25519/active"},
-                                                                        {"s20261201", "rsa/active"}}));
+  EXPECT_EQ(states(),
+            (std::vector<std::pair<std::string, std::string>>{{"ed", "ed25519/active"}, {"s20261201", "rsa/active"}}));
   auto rotated = store_->add_dkim_keys("example.com", keys({{DkimAlgorithm::kRsa, ""}}), true);
   ASSERT_TRUE(rotated.ok()) << rotated.status().message();
   ASSERT_EQ(rotated->size(), 1u);
   EXPECT_EQ((*rotated)[0].selector, "s20261201-2");
-  EXPECT_EQ(states(), (std::vector<std::pair<std::string, std::string>>{{"ed", "ed25519/active"},
-                                                                        {"s20261201", "rsa/retired"},
-                                                                        {"s20261201-2", "rsa/active"}}));
+  EXPECT_EQ(states(), (std::vector<std::pair<std::string, std::string>>{
+                          {"ed", "ed25519/active"}, {"s20261201", "rsa/retired"}, {"s20261201-2", "rsa/active"}}));
   // Without --rotate an algorithm that has an active key gets none.
   auto again = store_->add_dkim_keys("example.com", keys({{DkimAlgorithm::kRsa, "x"}}), false);
   ASSERT_TRUE(again.ok());

@@ -61,10 +61,10 @@ Status check_lock_timeout(const std::string& name, const std::string& value) {
 Status check_boolean(const std::string& name, const std::string& value) {
   std::string lower = value;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* word : {"true", "yes", "1", "false", "no", "0"}) {
+  for (const char* word : {"true", "yes", "1", "on", "false", "no", "0", "off"}) {
     if (lower == word) return Status::Ok();
   }
-  return Status(Code::kConfig, name + " " + quote(value) + ": not a boolean (use true/false, yes/no or 1/0)");
+  return Status(Code::kConfig, name + " " + quote(value) + ": not a boolean (use on/off, true/false, yes/no or 1/0)");
 }
 
 Status check_relay_tls(const std::string& name, const std::string& value) {
@@ -154,6 +154,32 @@ const std::vector<SettingInfo> kTable = {
      "ManageSieve port (STARTTLS; AUTH only after TLS)", "", check_port, true, false, false},
     {"VMAIL_QUOTA_STATUS_PORT", "--quota-status-port", kServer, "12340", "",
      "Dovecot's quota-status port on 127.0.0.1, asked by Postfix at RCPT", "", check_port, true, false, false},
+    {"VMAIL_DANE", "--dane", kServer, "on", "",
+     "on: outbound mail checks DANE (TLSA records, validated by a local unbound); off: no resolver",
+     "`on`: the launcher runs unbound, a validating resolver, on 127.0.0.1 (`VMAIL_RESOLVER_PORT`), and Postfix's "
+     "outbound TLS is `dane`: a destination with DNSSEC-signed TLSA records gets verified TLS or the mail waits; "
+     "others get opportunistic TLS. Postfix asks the resolvers of `/etc/resolv.conf`, so that file must name "
+     "`127.0.0.1` with `options trust-ad` (compose.yaml: `dns: 127.0.0.1`). See [Transport "
+     "security](#transport-security)",
+     check_boolean, true, false, false},
+    {"VMAIL_RESOLVER_PORT", "--resolver-port", kServer, "53", "",
+     "port of the validating resolver (unbound) on 127.0.0.1, with VMAIL_DANE=on",
+     "port of the validating resolver on 127.0.0.1 (with `VMAIL_DANE=on`); `/etc/resolv.conf` can name only port 53",
+     check_port, true, false, false},
+    {"VMAIL_RESOLVER_CONF", "--resolver-conf", kLaunch, "", "(none)",
+     "an unbound config file the resolver includes (stub zones, trust anchors)",
+     "an unbound configuration file the resolver includes: stub or auth zones and trust anchors for names the public "
+     "DNS does not have",
+     nullptr, false, false, true},
+    {"VMAIL_MTA_STS", "--mta-sts", kServer, "on", "",
+     "on: outbound mail honours each domain's MTA-STS policy (postfix-mta-sts-resolver)",
+     "`on`: the launcher runs postfix-mta-sts-resolver on 127.0.0.1 (`VMAIL_MTA_STS_PORT`) and Postfix asks it for "
+     "each "
+     "destination's MTA-STS policy (RFC 8461): an `enforce` policy means verified TLS to a listed MX or the mail "
+     "waits; `testing` and no policy change nothing",
+     check_boolean, true, false, false},
+    {"VMAIL_MTA_STS_PORT", "--mta-sts-port", kServer, "8461", "",
+     "port of the MTA-STS policy daemon on 127.0.0.1, with VMAIL_MTA_STS=on", "", check_port, true, false, false},
     {"VMAIL_QUEUE_DIR", "--queue-dir", kLaunch, "$VMAIL_STATE_DIR/queue", "", "Postfix's queue folder",
      "Postfix's queue: on the state volume, so queued mail survives a re-created container", nullptr, false, false,
      true},

@@ -310,9 +310,9 @@ Result<std::optional<uint64_t>> parse_quota(std::string_view text, std::string_v
 Result<bool> parse_boolean(std::string_view text, bool empty_value, std::string_view field) {
   if (text.empty()) return empty_value;
   std::string lower = lowercase_ascii(text);
-  if (lower == "true" || lower == "yes" || lower == "1") return true;
-  if (lower == "false" || lower == "no" || lower == "0") return false;
-  return bad(field, text, "not a boolean (use true/false, yes/no or 1/0)");
+  if (lower == "true" || lower == "yes" || lower == "1" || lower == "on") return true;
+  if (lower == "false" || lower == "no" || lower == "0" || lower == "off") return false;
+  return bad(field, text, "not a boolean (use on/off, true/false, yes/no or 1/0)");
 }
 
 Result<std::vector<std::string>> parse_destinations(std::string_view list, std::string_view source,

@@ -30,6 +30,8 @@ std::string target_path(const LaunchSettings& l, const std::string& name) {
   const std::string opendkim = "opendkim/";
   if (name.rfind(opendkim, 0) == 0) return l.base.opendkim_dir + "/" + name.substr(opendkim.size());
   if (name == "follower/follower.conf") return follower_config_file(l);
+  if (name == "unbound/unbound.conf") return unbound_config_file(l);
+  if (name == "mta-sts/mta-sts-daemon.yml") return mta_sts_config_file(l);
   return "";
 }
 
@@ -93,12 +95,27 @@ std::string opendkim_resolver_line(const LaunchSettings& l) {
 
 }  // namespace
 
+std::string dane_resolver_warning(const LaunchSettings& l) {
+  if (!l.relay.host.empty() || !l.endpoints.on("resolver")) return "";
+  std::string system = system_nameservers();
+  std::string first = system.substr(0, system.find(','));
+  if (l.endpoints.port("resolver") == 53 && first == "127.0.0.1") return "";
+  return "VMAIL_DANE=on, but Postfix asks " + (first.empty() ? std::string("no resolver") : first) +
+         " (/etc/resolv.conf), not the validating resolver on 127.0.0.1:" +
+         std::to_string(l.endpoints.port("resolver")) +
+         ": outbound TLS stays opportunistic (compose: dns: 127.0.0.1, dns_opt: trust-ad)";
+}
+
 std::string opendkim_config_file(const LaunchSettings& l) { return l.base.opendkim_dir + "/opendkim.conf"; }
 std::string opendkim_resolver_file(const LaunchSettings& l) { return l.base.opendkim_dir + "/unbound.conf"; }
 
 std::string dovecot_config_file(const LaunchSettings& l) { return l.base.dovecot_dir + "/dovecot.conf"; }
 
 std::string follower_config_file(const LaunchSettings& l) { return l.base.state_dir + "/follower.conf"; }
+
+std::string unbound_config_file(const LaunchSettings& l) { return l.unbound_dir + "/unbound.conf"; }
+
+std::string mta_sts_config_file(const LaunchSettings& l) { return l.mta_sts_dir + "/mta-sts-daemon.yml"; }
 
 std::vector<std::string> daemon_environment() { return {std::string("PATH=") + kSafePath, "LANG=C.UTF-8"}; }
 
@@ -140,8 +157,17 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
       // Outbound: direct (relayhost empty, opportunistic TLS) or through the
       // relay with mandatory TLS, its certificate verified (VMAIL_RELAY_TLS).
       {"relay_host", l.relay.host},
-      {"smtp_tls_security_level", l.relay.host.empty() ? "may" : l.relay.tls_level},
-      {"relay_ca_file", l.relay.ca_file},
+      {"smtp_tls_security_level", !l.relay.host.empty() ? l.relay.tls_level
+                                  : e.on("resolver")    ? "dane"
+                                                        : "may"},
+      {"smtp_dns_support_level", l.relay.host.empty() && e.on("resolver") ? "dnssec" : "enabled"},
+      {"smtp_tls_policy_maps", l.relay.host.empty() && e.on("mta-sts")
+                                   ? "socketmap:inet:127.0.0.1:" + std::to_string(e.port("mta-sts")) + ":postfix"
+                                   : ""},
+      {"relay_ca_file", l.relay.host.empty() ? kSystemCaFile : l.relay.ca_file},
+      {"unbound_dir", l.unbound_dir},
+      {"resolver_include",
+       l.resolver_conf.empty() ? "# (no VMAIL_RESOLVER_CONF)" : "include: \"" + l.resolver_conf + "\""},
       {"smtp_sasl_auth_enable", l.relay.user.empty() ? "no" : "yes"},
       {"smtp_sasl_password_maps", l.relay.user.empty() ? "" : l.base.map_type + ":" + l.relay_password_map},
       {"opendkim_dir", l.base.opendkim_dir},
@@ -178,6 +204,9 @@ Result<std::vector<ConfigFile>> render_configs(const LaunchSettings& l, const Tl
     tmpl.set_custom_escape([](const std::string& s) { return s; });
     // A node of a SQLite store has no follower.
     if (t.name.rfind("follower/", 0) == 0 && l.base.upstream.empty()) continue;
+    // Daemons that are off get no config.
+    if (t.name.rfind("unbound/", 0) == 0 && !l.endpoints.on("resolver")) continue;
+    if (t.name.rfind("mta-sts/", 0) == 0 && !l.endpoints.on("mta-sts")) continue;
     std::string path = target_path(l, t.name);
     if (path.empty()) return Status(Code::kInternal, "template " + t.name + ": no target folder");
     out.push_back({path, tmpl.render(data)});
@@ -241,6 +270,16 @@ Status validate_configs(const LaunchSettings& l, std::vector<std::string>* warni
   if (!opendkim.ok()) return opendkim.status();
   if (opendkim->exit_code != 0) {
     return Status(Code::kConfig, opendkim_config_file(l) + ": opendkim -n failed: " + first_line(opendkim->output));
+  }
+  // The resolver's config with VMAIL_RESOLVER_CONF's file in it: a mistake
+  // there stops the start with unbound's own line.
+  if (l.endpoints.on("resolver")) {
+    auto unbound = run_process({"unbound-checkconf", unbound_config_file(l)}, daemon_environment());
+    if (!unbound.ok()) return unbound.status();
+    if (unbound->exit_code != 0) {
+      return Status(Code::kConfig,
+                    unbound_config_file(l) + ": unbound-checkconf failed: " + first_line(unbound->output));
+    }
   }
   return Status::Ok();
 }

@@ -68,6 +68,13 @@ std::string opendkim_config_file(const LaunchSettings& settings);
 std::string opendkim_resolver_file(const LaunchSettings& settings);
 // The follower's settings (templates/follower), with a PostgreSQL VMAIL_DB.
 std::string follower_config_file(const LaunchSettings& settings);
+// With VMAIL_DANE=on and no relay: a warning when /etc/resolv.conf does
+// not send Postfix's lookups to the launcher's resolver (first nameserver
+// 127.0.0.1, resolver on port 53), since DANE then never applies; else "".
+std::string dane_resolver_warning(const LaunchSettings& settings);
+// The resolver's (VMAIL_DANE) and the MTA-STS daemon's config files.
+std::string unbound_config_file(const LaunchSettings& settings);
+std::string mta_sts_config_file(const LaunchSettings& settings);
 std::vector<std::string> daemon_environment();
 
 }  // namespace vmail

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -28,7 +29,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-enum class Protocol { kSmtp, kImap, kPop3, kManageSieve, kPolicy };
+enum class Protocol { kSmtp, kImap, kPop3, kManageSieve, kPolicy, kDns, kSocketmap };
 
 struct Plan {
   Protocol protocol;
@@ -43,6 +44,8 @@ Plan plan_for(const std::string& service) {
   if (service == "pop3s") return {Protocol::kPop3, true};
   if (service == "managesieve") return {Protocol::kManageSieve, false};
   if (service == "quota-status") return {Protocol::kPolicy, false};
+  if (service == "resolver") return {Protocol::kDns, false};
+  if (service == "mta-sts") return {Protocol::kSocketmap, false};
   return {Protocol::kSmtp, false};  // smtp, submission: STARTTLS
 }
 
@@ -354,6 +357,39 @@ std::string check_policy(Connection& c) {
   return "";
 }
 
+// DNS over TCP (RFC 1035 4.2.2: a 16-bit length, then the message): one
+// query for localhost/A, which unbound answers from its own local zone
+// without asking anyone; the reply must carry the query's id and no error.
+std::string check_dns(Connection& c) {
+  const std::string query = std::string("\x56\x4d\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00", 12) +
+                            std::string("\x09localhost\x00\x00\x01\x00\x01", 15);
+  std::string err = c.send(std::string{'\0', static_cast<char>(query.size())} + query);
+  if (!err.empty()) return err;
+  std::string length = c.read_bytes(2, &err);
+  if (!err.empty()) return "DNS reply: " + err;
+  size_t n = (static_cast<unsigned char>(length[0]) << 8) | static_cast<unsigned char>(length[1]);
+  if (n < 12) return "DNS reply: too short";
+  std::string reply = c.read_bytes(n, &err);
+  if (!err.empty()) return "DNS reply: " + err;
+  if (reply.compare(0, 2, "\x56\x4d") != 0) return "DNS reply: another query's id";
+  if (int rcode = reply[3] & 0x0f; rcode != 0) return "DNS reply: rcode " + std::to_string(rcode);
+  return "";
+}
+
+// Postfix's socketmap protocol (netstrings, "name key"), as Postfix asks the
+// MTA-STS daemon: a name without a dot needs no DNS and is answered
+// NOTFOUND at once. Any netstring reply proves the daemon answers.
+std::string check_socketmap(Connection& c) {
+  std::string err = c.send("17:postfix localhost,");
+  if (!err.empty()) return err;
+  std::string reply = c.read_bytes(3, &err);
+  if (!err.empty()) return "socketmap reply: " + err;
+  if (reply.find(':') == std::string::npos || !std::isdigit(static_cast<unsigned char>(reply[0]))) {
+    return "socketmap reply: not a netstring " + quote(reply);
+  }
+  return "";
+}
+
 // The milter protocol's framing: a 32-bit big-endian length, the command
 // character, its data.
 std::string be32(uint32_t v) {
@@ -515,15 +551,16 @@ std::string check_milter(Connection& c, const std::string& key_table) {
   return err;
 }
 
-ServiceHealth check_one(const std::string& host, const std::string& name, uint16_t port,
+ServiceHealth check_one(const std::string& host, const std::string& name, bool loopback, uint16_t port,
                         std::chrono::milliseconds timeout, SSL_CTX* ctx) {
   ServiceHealth h;
   h.name = name;
   h.port = port;
   Clock::time_point start = Clock::now();
   Connection c(start + timeout);
-  // quota-status listens on loopback only, whatever VMAIL_LISTEN says.
-  std::string err = c.connect(name == "quota-status" ? "127.0.0.1" : host, port);
+  // quota-status, the resolver, the MTA-STS daemon listen on loopback only,
+  // whatever VMAIL_LISTEN says.
+  std::string err = c.connect(loopback ? "127.0.0.1" : host, port);
   if (err.empty()) {
     Plan plan = plan_for(name);
     switch (plan.protocol) {
@@ -532,6 +569,8 @@ ServiceHealth check_one(const std::string& host, const std::string& name, uint16
       case Protocol::kPop3: err = check_pop3(c, plan.implicit_tls, ctx); break;
       case Protocol::kManageSieve: err = check_managesieve(c, ctx); break;
       case Protocol::kPolicy: err = check_policy(c); break;
+      case Protocol::kDns: err = check_dns(c); break;
+      case Protocol::kSocketmap: err = check_socketmap(c); break;
     }
     if (err.empty()) c.close_tls();
   }
@@ -594,10 +633,16 @@ std::vector<MilterSocket> milter_sockets(const Settings& settings) {
 std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints& endpoints,
                                         const std::vector<MilterSocket>& milters, std::chrono::milliseconds timeout) {
   std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
-  std::vector<ServiceHealth> results(kServices.size());
+  // The services that run (an off one has port 0).
+  std::vector<size_t> on;
+  for (size_t i = 0; i < kServices.size(); ++i) {
+    if (endpoints.ports[i] != 0) on.push_back(i);
+  }
+  std::vector<ServiceHealth> results(on.size());
   if (!ctx) {
-    for (size_t i = 0; i < kServices.size(); ++i) {
-      results[i] = ServiceHealth{kServices[i].name, endpoints.ports[i], "", "", false, 0, "TLS: " + ssl_error_text()};
+    for (size_t k = 0; k < on.size(); ++k) {
+      results[k] =
+          ServiceHealth{kServices[on[k]].name, endpoints.ports[on[k]], "", "", false, 0, "TLS: " + ssl_error_text()};
     }
     return results;
   }
@@ -606,13 +651,15 @@ std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints
   // the certificate is not verified.
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
   std::vector<std::thread> threads;
-  for (size_t i = 0; i < kServices.size(); ++i) {
-    threads.emplace_back(
-        [&, i] { results[i] = check_one(host, kServices[i].name, endpoints.ports[i], timeout, ctx.get()); });
+  for (size_t k = 0; k < on.size(); ++k) {
+    threads.emplace_back([&, k] {
+      const ServiceSpec& spec = kServices[on[k]];
+      results[k] = check_one(host, spec.name, spec.loopback, endpoints.ports[on[k]], timeout, ctx.get());
+    });
   }
-  results.resize(kServices.size() + milters.size());
+  results.resize(on.size() + milters.size());
   for (size_t i = 0; i < milters.size(); ++i) {
-    threads.emplace_back([&, i] { results[kServices.size() + i] = check_milter_socket(milters[i], timeout); });
+    threads.emplace_back([&, i] { results[on.size() + i] = check_milter_socket(milters[i], timeout); });
   }
   for (auto& t : threads) t.join();
   return results;

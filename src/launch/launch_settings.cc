@@ -26,7 +26,11 @@ const std::vector<ServiceSpec> kServices = {
     {"pop3s", "VMAIL_POP3S_PORT"},
     {"managesieve", "VMAIL_MANAGESIEVE_PORT"},
     // Dovecot's quota-status policy service for Postfix: loopback only.
-    {"quota-status", "VMAIL_QUOTA_STATUS_PORT"},
+    {"quota-status", "VMAIL_QUOTA_STATUS_PORT", nullptr, true},
+    // unbound, the validating resolver Postfix's DANE needs (loopback only).
+    {"resolver", "VMAIL_RESOLVER_PORT", "VMAIL_DANE", true},
+    // postfix-mta-sts-resolver's socketmap: each domain's MTA-STS policy.
+    {"mta-sts", "VMAIL_MTA_STS_PORT", "VMAIL_MTA_STS", true},
 };
 
 uint16_t Endpoints::port(const std::string& service) const {
@@ -323,6 +327,16 @@ Result<Endpoints> load_endpoints(const std::map<std::string, std::string>& flags
   e.listen = listen;
   std::set<uint16_t> seen;
   for (const auto& spec : kServices) {
+    if (spec.switch_setting != nullptr) {
+      std::string value = find_setting(spec.switch_setting)->fallback;
+      if (auto v = lookup(spec.switch_setting, flags, env, recorded)) value = *v;
+      auto running = parse_boolean(value, true, spec.switch_setting);
+      if (!running.ok()) return Status(Code::kConfig, running.status().message());
+      if (!*running) {
+        e.ports.push_back(0);
+        continue;
+      }
+    }
     // The default is the settings table's (checked there by settings_table_test).
     uint16_t port = *parse_port(spec.variable, find_setting(spec.variable)->fallback);
     if (auto v = lookup(spec.variable, flags, env, recorded)) {
@@ -341,7 +355,10 @@ Result<Endpoints> load_endpoints(const std::map<std::string, std::string>& flags
 
 std::map<std::string, std::string> recordable_endpoints(const Endpoints& endpoints) {
   std::map<std::string, std::string> out = {{"VMAIL_LISTEN", endpoints.listen.empty() ? "*" : endpoints.listen}};
-  for (size_t i = 0; i < kServices.size(); ++i) out[kServices[i].variable] = std::to_string(endpoints.ports[i]);
+  for (size_t i = 0; i < kServices.size(); ++i) {
+    if (const char* on = kServices[i].switch_setting) out[on] = endpoints.ports[i] == 0 ? "off" : "on";
+    if (endpoints.ports[i] != 0) out[kServices[i].variable] = std::to_string(endpoints.ports[i]);
+  }
   return out;
 }
 
@@ -433,6 +450,15 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   l.relay_password_map = s.postfix_dir + "/relay_passwords";
   l.opendkim_run_dir = s.rooted("/run/opendkim");
   l.milter_run_dir = s.rooted("/run/vmail-milter");
+  l.unbound_dir = s.rooted("/etc/unbound");
+  l.mta_sts_dir = s.rooted("/etc/mta-sts");
+  if (auto conf = get("VMAIL_RESOLVER_CONF")) {
+    l.resolver_conf = absolute_path(*conf);
+    if (!safe_config_path(l.resolver_conf)) {
+      return Status(Code::kConfig, "VMAIL_RESOLVER_CONF " + quote(l.resolver_conf) +
+                                       ": spaces, commas, quotes and '#' are not allowed");
+    }
+  }
   l.auth_wait_program = program_beside_this_one("vmail-auth-wait");
 
   // Paths end up in config files: refuse characters that would break a line.

@@ -24,9 +24,16 @@ namespace vmail {
 struct ServiceSpec {
   const char* name;      // "smtp", "submission", ...
   const char* variable;  // "VMAIL_SMTP_PORT", ...
+  // The on/off setting that runs the service ("VMAIL_DANE"); nullptr: always
+  // on. An off service has port 0: nothing listens, no port is checked, and
+  // `vmail health` leaves it out.
+  const char* switch_setting = nullptr;
+  // Listens on 127.0.0.1 whatever VMAIL_LISTEN says (a daemon only this
+  // server's own daemons talk to).
+  bool loopback = false;
 };
 // smtp, submission, smtps, imap, imaps, pop3, pop3s, managesieve,
-// quota-status, in that order.
+// quota-status, resolver, mta-sts, in that order.
 extern const std::vector<ServiceSpec> kServices;
 
 // Where the services listen: the address (empty = all addresses) and one port
@@ -34,8 +41,9 @@ extern const std::vector<ServiceSpec> kServices;
 struct Endpoints {
   std::string listen;           // VMAIL_LISTEN: an IPv4 or IPv6 address, "" = all
   bool listen_ipv6 = false;     // `listen` is an IPv6 address
-  std::vector<uint16_t> ports;  // parallel to kServices
+  std::vector<uint16_t> ports;  // parallel to kServices; 0 = the service is off
   uint16_t port(const std::string& service) const;
+  bool on(const std::string& service) const { return port(service) != 0; }
   // The address clients use to reach the services: `listen`, or 127.0.0.1
   // when listening on all addresses.
   std::string connect_host() const;
@@ -109,6 +117,10 @@ struct LaunchSettings {
   std::string relay_password_map;  // $VMAIL_POSTFIX_DIR/relay_passwords (0600)
   std::string opendkim_run_dir;    // $VMAIL_ROOT/run/opendkim: milter socket and pid file
   std::string milter_run_dir;      // $VMAIL_ROOT/run/vmail-milter: vmail-milter's socket
+  std::string unbound_dir;         // $VMAIL_ROOT/etc/unbound: the resolver's config (VMAIL_DANE)
+  std::string mta_sts_dir;         // $VMAIL_ROOT/etc/mta-sts: the MTA-STS daemon's config
+  // VMAIL_RESOLVER_CONF: an unbound file the resolver includes, "" = none.
+  std::string resolver_conf;
   // vmail-auth-wait beside this program: the checkpassword program Dovecot
   // runs when a users-file lookup misses (cli/auth_wait_main.cc).
   std::string auth_wait_program;

@@ -156,6 +156,51 @@ TEST(LaunchSettingsTest, FlagsAndRecordedEndpoints) {
   EXPECT_EQ(back->ports, e->ports);
 }
 
+// A service with a switch (VMAIL_DANE runs the resolver) is off as port 0:
+// no config, no port to check, left out of health; the switch is recorded
+// so `vmail health` knows it too.
+TEST(LaunchSettingsTest, ASwitchedOffServiceHasNoPort) {
+  auto e = load_endpoints({}, map_env({{"VMAIL_DANE", "off"}, {"VMAIL_RESOLVER_PORT", "5353"}}));
+  ASSERT_TRUE(e.ok()) << e.status().message();
+  EXPECT_EQ(e->port("resolver"), 0);
+  EXPECT_FALSE(e->on("resolver"));
+  EXPECT_TRUE(e->on("mta-sts"));
+  EXPECT_EQ(e->port("mta-sts"), 8461);
+  auto recorded = recordable_endpoints(*e);
+  EXPECT_EQ(recorded["VMAIL_DANE"], "off");
+  EXPECT_EQ(recorded["VMAIL_MTA_STS"], "on");
+  EXPECT_EQ(recorded.count("VMAIL_RESOLVER_PORT"), 0u);
+  auto back = load_endpoints({}, map_env({}), recorded);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->ports, e->ports);
+  // The flag beats the environment, as for every setting.
+  auto on = load_endpoints({{"VMAIL_DANE", "on"}}, map_env({{"VMAIL_DANE", "off"}}));
+  ASSERT_TRUE(on.ok());
+  EXPECT_EQ(on->port("resolver"), 53);
+
+  for (const char* bad : {"maybe", "2", "offf"}) {
+    auto r = load_endpoints({}, map_env({{"VMAIL_DANE", bad}}));
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), Code::kConfig);
+    EXPECT_NE(r.status().message().find("VMAIL_DANE"), std::string::npos) << r.status().message();
+  }
+  // Off services never clash with a port in use by another.
+  auto shared = load_endpoints({}, map_env({{"VMAIL_MTA_STS", "off"}, {"VMAIL_MTA_STS_PORT", "25"}}));
+  EXPECT_TRUE(shared.ok()) << shared.status().message();
+
+  auto l = load_launch_settings({}, map_env([] {
+                                  auto env = base_env();
+                                  env["VMAIL_DANE"] = "off";
+                                  return env;
+                                }()));
+  ASSERT_TRUE(l.ok()) << l.status().message();
+  auto files = render_configs(*l, TlsFiles{});
+  ASSERT_TRUE(files.ok());
+  for (const auto& f : *files) EXPECT_NE(f.path, unbound_config_file(*l));
+  EXPECT_TRUE(std::any_of(files->begin(), files->end(),
+                          [&](const ConfigFile& f) { return f.path == mta_sts_config_file(*l); }));
+}
+
 TEST(RelaySettingsTest, RelayHostForms) {
   const std::vector<std::pair<std::string, std::string>> good = {
       {"smtp.example.net:587", "[smtp.example.net]:587"},
@@ -292,11 +337,22 @@ TEST(RelaySettingsTest, MainCfRendersTheRelayButNeverThePassword) {
     }
     return std::string();
   };
+  // Direct: DANE through the launcher's resolver, MTA-STS through its daemon.
   std::string direct = main_cf(base_env());
   EXPECT_NE(direct.find("\nrelayhost = \n"), std::string::npos);
-  EXPECT_NE(direct.find("\nsmtp_tls_security_level = may\n"), std::string::npos);
+  EXPECT_NE(direct.find("\nsmtp_tls_security_level = dane\n"), std::string::npos);
+  EXPECT_NE(direct.find("\nsmtp_dns_support_level = dnssec\n"), std::string::npos);
+  EXPECT_NE(direct.find("\nsmtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:postfix\n"), std::string::npos);
+  EXPECT_NE(direct.find("\nsmtp_tls_CAfile = " + std::string(kSystemCaFile) + "\n"), std::string::npos);
   EXPECT_NE(direct.find("\nsmtp_sasl_auth_enable = no\n"), std::string::npos);
   EXPECT_NE(direct.find("check_sender_access hash:/srv/one/etc/postfix/hosted_senders"), std::string::npos);
+  auto off = base_env();
+  off["VMAIL_DANE"] = "off";
+  off["VMAIL_MTA_STS"] = "no";
+  std::string opportunistic = main_cf(off);
+  EXPECT_NE(opportunistic.find("\nsmtp_tls_security_level = may\n"), std::string::npos);
+  EXPECT_NE(opportunistic.find("\nsmtp_dns_support_level = enabled\n"), std::string::npos);
+  EXPECT_NE(opportunistic.find("\nsmtp_tls_policy_maps = \n"), std::string::npos);
 
   auto env = base_env();
   env["VMAIL_RELAY_HOST"] = "[smtp.example.net]:587";
@@ -305,6 +361,9 @@ TEST(RelaySettingsTest, MainCfRendersTheRelayButNeverThePassword) {
   std::string relayed = main_cf(env);
   EXPECT_NE(relayed.find("\nrelayhost = [smtp.example.net]:587\n"), std::string::npos);
   EXPECT_NE(relayed.find("\nsmtp_tls_security_level = secure\n"), std::string::npos);
+  // The relay's TLS rules, not DANE or MTA-STS (the next hop is the relay).
+  EXPECT_NE(relayed.find("\nsmtp_dns_support_level = enabled\n"), std::string::npos);
+  EXPECT_NE(relayed.find("\nsmtp_tls_policy_maps = \n"), std::string::npos);
   EXPECT_NE(relayed.find("\nsmtp_tls_CAfile = " + std::string(kSystemCaFile) + "\n"), std::string::npos);
   EXPECT_NE(relayed.find("\nsmtp_sasl_auth_enable = yes\n"), std::string::npos);
   EXPECT_NE(relayed.find("\nsmtp_sasl_password_maps = hash:/srv/one/etc/postfix/relay_passwords\n"), std::string::npos);
@@ -373,7 +432,7 @@ TEST(LaunchConfigTest, OpenDkimConfigAndMilter) {
   auto plain_files = render_configs(*plain, TlsFiles{});
   ASSERT_TRUE(plain_files.ok());
   for (const auto& f : *plain_files) {
-    EXPECT_FALSE(f.path.ends_with("unbound.conf"));
+    EXPECT_NE(f.path, opendkim_resolver_file(*plain));
     if (f.path.ends_with("opendkim.conf")) {
       EXPECT_EQ(f.content.find("ResolverConfiguration"), std::string::npos);
     }

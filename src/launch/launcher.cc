@@ -168,6 +168,25 @@ DaemonSpec opendkim_daemon(const LaunchSettings& l, const ExportTable& table) {
 
 namespace {
 
+// unbound (VMAIL_DANE=on): the validating resolver for Postfix's DANE
+// lookups, in the foreground; it drops to the unbound user itself and
+// re-reads its config on SIGHUP.
+DaemonSpec resolver_daemon(const LaunchSettings& l) {
+  return DaemonSpec{.name = "unbound", .argv = {"unbound", "-d", "-c", unbound_config_file(l)}};
+}
+
+// postfix-mta-sts-resolver (VMAIL_MTA_STS=on), as nobody: it holds no
+// secret and keeps its cache in memory. Its config names only the port,
+// which a reload cannot change, so a reload has nothing to do (SIGHUP would
+// stop it).
+DaemonSpec mta_sts_daemon(const LaunchSettings& l) {
+  DaemonSpec spec{.name = "mta-sts",
+                  .argv = {"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", "mta-sts-daemon",
+                           "-c", mta_sts_config_file(l)}};
+  spec.reload = [](pid_t) { return Status::Ok(); };
+  return spec;
+}
+
 // The node's follower of a PostgreSQL store: this program's sibling `vmail`
 // exporting every change (pg/follow.h); SIGTERM stops it.
 DaemonSpec follower_daemon(const LaunchSettings& l) {
@@ -256,6 +275,7 @@ Status prepare_dirs_step(const LaunchSettings& l) {
     warnings.push_back("VMAIL_RELAY_TLS=encrypt: the relay's certificate is not verified" +
                        std::string(l.relay.user.empty() ? "" : "; whoever answers for it gets the relay password"));
   }
+  if (std::string dane = dane_resolver_warning(l); !dane.empty()) warnings.push_back(dane);
   log_warnings(warnings);
   if (std::string adopted = adopt_legacy_queue(l); !adopted.empty()) spdlog::warn("{}", adopted);
   return Status::Ok();
@@ -316,6 +336,9 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
   // while it is down: milter_default_action).
   daemons.push_back(opendkim_daemon(l, exported_files()));
   daemons.push_back(milter_daemon(l));
+  // Before Postfix too: its smtp client asks them for each destination.
+  if (l.endpoints.on("resolver")) daemons.push_back(resolver_daemon(l));
+  if (l.endpoints.on("mta-sts")) daemons.push_back(mta_sts_daemon(l));
   daemons.push_back(DaemonSpec{
       .name = "postfix",
       .argv = {"postfix", "-c", l.base.postfix_dir, "start-fg"},
@@ -342,8 +365,9 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
   CertificateWatch certificates(l);
   options.watch_interval = std::chrono::seconds(l.cert_check_interval);
   options.watch = [&certificates] { return certificates.changed(); };
-  spdlog::info("starting Postfix, Dovecot, OpenDKIM, vmail-milter{} for {} (server {})",
-               l.base.upstream.empty() ? "" : " and the follower of the shared store", l.mail_domain, l.server_name);
+  std::string names;
+  for (const DaemonSpec& d : daemons) names += (names.empty() ? "" : ", ") + d.name;
+  spdlog::info("starting {} for {} (server {})", names, l.mail_domain, l.server_name);
   return supervise(
       std::move(daemons), [&l] { return reconfigure(l); }, options);
 }

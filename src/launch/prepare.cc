@@ -396,35 +396,48 @@ bool opendkim_require_safe_keys(const LaunchSettings& l) {
   return !check || check->verdict != KeyChain::kStickyOnly;
 }
 
+namespace {
+
+// 0 when a TCP socket can bind `address` (numeric, "" = every IPv4
+// address) and `port`, else the errno.
+int try_bind(bool v6, const std::string& address, uint16_t port) {
+  int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  int rc;
+  if (v6) {
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(port);
+    inet_pton(AF_INET6, address.c_str(), &a.sin6_addr);
+    rc = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  } else {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    if (address.empty()) {
+      a.sin_addr.s_addr = htonl(INADDR_ANY);
+    } else {
+      inet_pton(AF_INET, address.c_str(), &a.sin_addr);
+    }
+    rc = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  }
+  int err = rc == 0 ? 0 : errno;
+  ::close(fd);
+  return err;
+}
+
+}  // namespace
+
 Status check_ports_free(const Endpoints& e) {
   for (size_t i = 0; i < kServices.size(); ++i) {
-    const bool v6 = e.listen_ipv6;
-    int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return Status(Code::kInternal, std::string("socket: ") + errno_text());
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    int rc;
-    if (v6) {
-      sockaddr_in6 a{};
-      a.sin6_family = AF_INET6;
-      a.sin6_port = htons(e.ports[i]);
-      inet_pton(AF_INET6, e.listen.c_str(), &a.sin6_addr);
-      rc = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    } else {
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(e.ports[i]);
-      if (e.listen.empty()) {
-        a.sin_addr.s_addr = htonl(INADDR_ANY);
-      } else {
-        inet_pton(AF_INET, e.listen.c_str(), &a.sin_addr);
-      }
-      rc = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    }
-    int err = errno;
-    ::close(fd);
-    if (rc != 0) {
-      std::string where = (e.listen.empty() ? std::string("*") : e.listen) + ":" + std::to_string(e.ports[i]);
+    if (e.ports[i] == 0) continue;  // the service is off
+    // A loopback-only service binds 127.0.0.1 whatever VMAIL_LISTEN says.
+    const bool loopback = kServices[i].loopback;
+    const std::string address = loopback ? "127.0.0.1" : e.listen;
+    if (int err = try_bind(!loopback && e.listen_ipv6, address, e.ports[i]); err != 0) {
+      std::string where = (address.empty() ? std::string("*") : address) + ":" + std::to_string(e.ports[i]);
       return Status(Code::kConfig, std::string(kServices[i].variable) + " " + std::to_string(e.ports[i]) +
                                        ": cannot listen on " + where + ": " + std::strerror(err));
     }

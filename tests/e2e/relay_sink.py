@@ -11,6 +11,10 @@ interpreter may be another one without aiosmtpd); prints "ready" once it
 listens.
 
     /usr/bin/python3 relay_sink.py --port P --cert C --key K --user U --password-file F --log L
+
+Without --user and --password-file it is a plain receiving MX instead (the
+DANE test's): STARTTLS offered, no AUTH. --address (default 127.0.0.1) is
+where it listens.
 """
 
 import argparse
@@ -23,12 +27,18 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 def main():
     parser = argparse.ArgumentParser()
-    for name in ("--cert", "--key", "--user", "--password-file", "--log"):
+    for name in ("--cert", "--key", "--log"):
         parser.add_argument(name, required=True)
+    parser.add_argument("--user")
+    parser.add_argument("--password-file")
+    parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    with open(args.password_file, encoding="utf-8") as f:
-        password = f.read().rstrip("\n")
+    relay = args.user is not None
+    password = None
+    if relay:
+        with open(args.password_file, encoding="utf-8") as f:
+            password = f.read().rstrip("\n")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(args.cert, args.key)
 
@@ -54,12 +64,14 @@ def main():
             return "250 2.0.0 accepted by the relay sink"
 
     def factory():
+        if not relay:
+            return SMTP(Handler(), hostname="mx.example.net", tls_context=context)
         return SMTP(Handler(), hostname="relay.example.net", tls_context=context, require_starttls=True,
                     authenticator=authenticator, auth_required=True, auth_require_tls=True)
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(loop.create_server(factory, "127.0.0.1", args.port))
+    loop.run_until_complete(loop.create_server(factory, args.address, args.port))
     print("ready", flush=True)
     loop.run_forever()
 

@@ -27,7 +27,8 @@ import unittest
 from harness import BUILD_DIR, VMAIL, free_ports
 
 LAUNCH = os.path.join(BUILD_DIR, "vmail-launch")
-SERVICES = ["smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s", "managesieve", "quota-status"]
+SERVICES = ["smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s", "managesieve", "quota-status",
+            "resolver", "mta-sts"]
 DOMAIN = "example.test"
 # A client address outside VMAIL_MYNETWORKS (127.0.0.1/32) and not the
 # server's own address, which Dovecot would treat as secured.

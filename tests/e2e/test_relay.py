@@ -311,7 +311,7 @@ class RelayTest(ServerTestCase):
             with open(os.path.join(other.postfix_dir, "main.cf")) as f:
                 direct = f.read()
             self.assertIn("\nrelayhost = \n", direct)
-            self.assertIn("\nsmtp_tls_security_level = may\n", direct)
+            self.assertIn("\nsmtp_tls_security_level = dane\n", direct)
             self.assertIn("\nsmtp_sasl_auth_enable = no\n", direct)
         finally:
             other.cleanup()
