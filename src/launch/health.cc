@@ -28,7 +28,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-enum class Protocol { kSmtp, kImap, kPop3, kManageSieve, kPolicy };
+enum class Protocol { kSmtp, kImap, kPop3, kManageSieve, kPolicy, kRedis, kMilter, kHttpPing };
 
 struct Plan {
   Protocol protocol;
@@ -42,7 +42,10 @@ Plan plan_for(const std::string& service) {
   if (service == "pop3") return {Protocol::kPop3, false};
   if (service == "pop3s") return {Protocol::kPop3, true};
   if (service == "managesieve") return {Protocol::kManageSieve, false};
-  if (service == "quota-status") return {Protocol::kPolicy, false};
+  if (service == "quota-status" || service == "postgrey") return {Protocol::kPolicy, false};
+  if (service == "redis") return {Protocol::kRedis, false};
+  if (service == "rspamd-milter") return {Protocol::kMilter, false};
+  if (service == "rspamd-controller") return {Protocol::kHttpPing, false};
   return {Protocol::kSmtp, false};  // smtp, submission: STARTTLS
 }
 
@@ -354,6 +357,32 @@ std::string check_policy(Connection& c) {
   return "";
 }
 
+// Redis: PING answered with +PONG (a loading or refusing server answers an
+// error instead).
+std::string check_redis(Connection& c) {
+  std::string err = c.send("PING\r\n");
+  if (!err.empty()) return err;
+  std::string line = c.read_line(&err);
+  if (!err.empty()) return "PING: " + err;
+  if (line != "+PONG") return "PING: unexpected reply " + quote(line);
+  return "";
+}
+
+// rspamd's controller: GET /ping answered 200 with "pong" (the worker is up
+// and its event loop answers, not only the kernel's listen queue).
+std::string check_http_ping(Connection& c) {
+  std::string err = c.send("GET /ping HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  if (!err.empty()) return err;
+  std::string status = c.read_line(&err);
+  if (!err.empty()) return "GET /ping: " + err;
+  if (status.find(" 200") == std::string::npos) return "GET /ping: unexpected status " + quote(status);
+  while (true) {
+    std::string line = c.read_line(&err);
+    if (!err.empty()) return "GET /ping: " + err;
+    if (line.rfind("pong", 0) == 0) return "";
+  }
+}
+
 // The milter protocol's framing: a 32-bit big-endian length, the command
 // character, its data.
 std::string be32(uint32_t v) {
@@ -522,8 +551,13 @@ ServiceHealth check_one(const std::string& host, const std::string& name, uint16
   h.port = port;
   Clock::time_point start = Clock::now();
   Connection c(start + timeout);
-  // quota-status listens on loopback only, whatever VMAIL_LISTEN says.
-  std::string err = c.connect(name == "quota-status" ? "127.0.0.1" : host, port);
+  // quota-status and the spam layer listen on loopback only, whatever
+  // VMAIL_LISTEN says.
+  bool loopback =
+      name == "quota-status" || std::any_of(kServices.begin(), kServices.end(), [&](const ServiceSpec& spec) {
+        return spec.name == name && spec.layer != ServiceLayer::kAlways;
+      });
+  std::string err = c.connect(loopback ? "127.0.0.1" : host, port);
   if (err.empty()) {
     Plan plan = plan_for(name);
     switch (plan.protocol) {
@@ -532,6 +566,9 @@ ServiceHealth check_one(const std::string& host, const std::string& name, uint16
       case Protocol::kPop3: err = check_pop3(c, plan.implicit_tls, ctx); break;
       case Protocol::kManageSieve: err = check_managesieve(c, ctx); break;
       case Protocol::kPolicy: err = check_policy(c); break;
+      case Protocol::kRedis: err = check_redis(c); break;
+      case Protocol::kMilter: err = check_milter(c, ""); break;
+      case Protocol::kHttpPing: err = check_http_ping(c); break;
     }
     if (err.empty()) c.close_tls();
   }
@@ -594,10 +631,16 @@ std::vector<MilterSocket> milter_sockets(const Settings& settings) {
 std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints& endpoints,
                                         const std::vector<MilterSocket>& milters, std::chrono::milliseconds timeout) {
   std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
-  std::vector<ServiceHealth> results(kServices.size());
+  // The services that run (VMAIL_SPAM and VMAIL_GREYLIST turn some off).
+  std::vector<size_t> running;
+  for (size_t i = 0; i < kServices.size(); ++i) {
+    if (endpoints.enabled(i)) running.push_back(i);
+  }
+  std::vector<ServiceHealth> results(running.size());
   if (!ctx) {
-    for (size_t i = 0; i < kServices.size(); ++i) {
-      results[i] = ServiceHealth{kServices[i].name, endpoints.ports[i], "", "", false, 0, "TLS: " + ssl_error_text()};
+    for (size_t k = 0; k < running.size(); ++k) {
+      size_t i = running[k];
+      results[k] = ServiceHealth{kServices[i].name, endpoints.ports[i], "", "", false, 0, "TLS: " + ssl_error_text()};
     }
     return results;
   }
@@ -606,13 +649,15 @@ std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints
   // the certificate is not verified.
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
   std::vector<std::thread> threads;
-  for (size_t i = 0; i < kServices.size(); ++i) {
-    threads.emplace_back(
-        [&, i] { results[i] = check_one(host, kServices[i].name, endpoints.ports[i], timeout, ctx.get()); });
+  for (size_t k = 0; k < running.size(); ++k) {
+    threads.emplace_back([&, k] {
+      size_t i = running[k];
+      results[k] = check_one(host, kServices[i].name, endpoints.ports[i], timeout, ctx.get());
+    });
   }
-  results.resize(kServices.size() + milters.size());
+  results.resize(running.size() + milters.size());
   for (size_t i = 0; i < milters.size(); ++i) {
-    threads.emplace_back([&, i] { results[kServices.size() + i] = check_milter_socket(milters[i], timeout); });
+    threads.emplace_back([&, i] { results[running.size() + i] = check_milter_socket(milters[i], timeout); });
   }
   for (auto& t : threads) t.join();
   return results;

@@ -27,6 +27,11 @@ const std::vector<ServiceSpec> kServices = {
     {"managesieve", "VMAIL_MANAGESIEVE_PORT"},
     // Dovecot's quota-status policy service for Postfix: loopback only.
     {"quota-status", "VMAIL_QUOTA_STATUS_PORT"},
+    // The spam layer (VMAIL_SPAM, VMAIL_GREYLIST): loopback only.
+    {"redis", "VMAIL_REDIS_PORT", ServiceLayer::kSpam},
+    {"rspamd-milter", "VMAIL_RSPAMD_MILTER_PORT", ServiceLayer::kSpam},
+    {"rspamd-controller", "VMAIL_RSPAMD_CONTROLLER_PORT", ServiceLayer::kSpam},
+    {"postgrey", "VMAIL_POSTGREY_PORT", ServiceLayer::kGreylist},
 };
 
 uint16_t Endpoints::port(const std::string& service) const {
@@ -34,6 +39,16 @@ uint16_t Endpoints::port(const std::string& service) const {
     if (service == kServices[i].name) return ports[i];
   }
   return 0;
+}
+
+bool Endpoints::enabled(size_t i) const {
+  if (i >= kServices.size()) return false;
+  switch (kServices[i].layer) {
+    case ServiceLayer::kAlways: return true;
+    case ServiceLayer::kSpam: return spam;
+    case ServiceLayer::kGreylist: return spam && greylist;
+  }
+  return true;
 }
 
 std::string Endpoints::connect_host() const { return listen.empty() ? "127.0.0.1" : listen; }
@@ -321,8 +336,16 @@ Result<Endpoints> load_endpoints(const std::map<std::string, std::string>& flags
     }
   }
   e.listen = listen;
+  for (auto [name, value] : {std::pair{"VMAIL_SPAM", &e.spam}, std::pair{"VMAIL_GREYLIST", &e.greylist}}) {
+    if (auto v = lookup(name, flags, env, recorded)) {
+      auto on = parse_on_off(name, *v);
+      if (!on.ok()) return on.status();
+      *value = *on;
+    }
+  }
   std::set<uint16_t> seen;
-  for (const auto& spec : kServices) {
+  for (size_t i = 0; i < kServices.size(); ++i) {
+    const ServiceSpec& spec = kServices[i];
     // The default is the settings table's (checked there by settings_table_test).
     uint16_t port = *parse_port(spec.variable, find_setting(spec.variable)->fallback);
     if (auto v = lookup(spec.variable, flags, env, recorded)) {
@@ -330,7 +353,8 @@ Result<Endpoints> load_endpoints(const std::map<std::string, std::string>& flags
       if (!p.ok()) return p.status();
       port = *p;
     }
-    if (!seen.insert(port).second) {
+    // A service that does not run takes no port from the others.
+    if (e.enabled(i) && !seen.insert(port).second) {
       return Status(Code::kConfig,
                     std::string(spec.variable) + " " + std::to_string(port) + ": port already used by another service");
     }
@@ -342,6 +366,8 @@ Result<Endpoints> load_endpoints(const std::map<std::string, std::string>& flags
 std::map<std::string, std::string> recordable_endpoints(const Endpoints& endpoints) {
   std::map<std::string, std::string> out = {{"VMAIL_LISTEN", endpoints.listen.empty() ? "*" : endpoints.listen}};
   for (size_t i = 0; i < kServices.size(); ++i) out[kServices[i].variable] = std::to_string(endpoints.ports[i]);
+  out["VMAIL_SPAM"] = endpoints.spam ? "on" : "off";
+  out["VMAIL_GREYLIST"] = endpoints.greylist ? "on" : "off";
   return out;
 }
 
@@ -434,6 +460,17 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   l.opendkim_run_dir = s.rooted("/run/opendkim");
   l.milter_run_dir = s.rooted("/run/vmail-milter");
   l.auth_wait_program = program_beside_this_one("vmail-auth-wait");
+  if (auto v = get("VMAIL_GREYLIST_DELAY")) {
+    auto n = parse_seconds("VMAIL_GREYLIST_DELAY", *v, 1, 86400);
+    if (!n.ok()) return n.status();
+    l.greylist_delay = *n;
+  }
+  l.rspamd_dir = s.rooted("/etc/rspamd");
+  l.redis_dir = s.rooted("/etc/redis");
+  l.rspamd_run_dir = s.rooted("/run/rspamd");
+  l.rspamd_db_dir = s.state_dir + "/rspamd";
+  l.redis_data_dir = s.state_dir + "/redis";
+  l.postgrey_db_dir = s.state_dir + "/postgrey";
 
   // Paths end up in config files: refuse characters that would break a line.
   for (const std::string* p : std::initializer_list<const std::string*>{
@@ -458,6 +495,14 @@ std::string program_beside_this_one(const std::string& name) {
 
 std::string opendkim_socket(const Settings& settings) { return settings.rooted("/run/opendkim/opendkim.sock"); }
 std::string vmail_milter_socket(const Settings& settings) { return settings.rooted("/run/vmail-milter/milter.sock"); }
+
+Result<bool> parse_on_off(const std::string& name, const std::string& value) {
+  if (value == "on") return true;
+  if (value == "off") return false;
+  auto b = parse_boolean(value, true, name);
+  if (!b.ok()) return Status(Code::kConfig, name + " " + quote(value) + ": must be on or off");
+  return *b;
+}
 
 Result<std::string> parse_dns_resolver(const std::string& value) {
   auto bad = [&](const std::string& why) {

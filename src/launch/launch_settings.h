@@ -19,14 +19,20 @@
 
 namespace vmail {
 
+// Which switch a service depends on: always there, VMAIL_SPAM (Redis,
+// rspamd), or VMAIL_SPAM and VMAIL_GREYLIST (postgrey).
+enum class ServiceLayer { kAlways, kSpam, kGreylist };
+
 // One listening service: its name in `vmail health` and its variable (its
 // default, help and flag are the settings table's: core/settings_table.h).
 struct ServiceSpec {
   const char* name;      // "smtp", "submission", ...
   const char* variable;  // "VMAIL_SMTP_PORT", ...
+  ServiceLayer layer = ServiceLayer::kAlways;
 };
 // smtp, submission, smtps, imap, imaps, pop3, pop3s, managesieve,
-// quota-status, in that order.
+// quota-status, then the spam layer's loopback services (redis,
+// rspamd-milter, rspamd-controller, postgrey), in that order.
 extern const std::vector<ServiceSpec> kServices;
 
 // Where the services listen: the address (empty = all addresses) and one port
@@ -35,7 +41,13 @@ struct Endpoints {
   std::string listen;           // VMAIL_LISTEN: an IPv4 or IPv6 address, "" = all
   bool listen_ipv6 = false;     // `listen` is an IPv6 address
   std::vector<uint16_t> ports;  // parallel to kServices
+  // VMAIL_SPAM and VMAIL_GREYLIST (recorded like the ports, so `vmail health`
+  // checks only what runs).
+  bool spam = true;
+  bool greylist = true;
   uint16_t port(const std::string& service) const;
+  // Whether kServices[i] runs with these switches.
+  bool enabled(size_t i) const;
   // The address clients use to reach the services: `listen`, or 127.0.0.1
   // when listening on all addresses.
   std::string connect_host() const;
@@ -109,6 +121,16 @@ struct LaunchSettings {
   std::string relay_password_map;  // $VMAIL_POSTFIX_DIR/relay_passwords (0600)
   std::string opendkim_run_dir;    // $VMAIL_ROOT/run/opendkim: milter socket and pid file
   std::string milter_run_dir;      // $VMAIL_ROOT/run/vmail-milter: vmail-milter's socket
+  // The spam layer (VMAIL_SPAM: endpoints.spam): rspamd's rendered local
+  // configuration (its LOCAL_CONFDIR, over Debian's /etc/rspamd), Redis's
+  // config, and their data on the state volume.
+  int greylist_delay = 300;     // VMAIL_GREYLIST_DELAY, seconds
+  std::string rspamd_dir;       // $VMAIL_ROOT/etc/rspamd: local.d, override.d, the Sieve scripts
+  std::string redis_dir;        // $VMAIL_ROOT/etc/redis: redis.conf
+  std::string rspamd_run_dir;   // $VMAIL_ROOT/run/rspamd (owned by _rspamd)
+  std::string rspamd_db_dir;    // $VMAIL_STATE_DIR/rspamd (owned by _rspamd)
+  std::string redis_data_dir;   // $VMAIL_STATE_DIR/redis (owned by redis)
+  std::string postgrey_db_dir;  // $VMAIL_STATE_DIR/postgrey (owned by postgrey)
   // vmail-auth-wait beside this program: the checkpassword program Dovecot
   // runs when a users-file lookup misses (cli/auth_wait_main.cc).
   std::string auth_wait_program;
@@ -125,6 +147,10 @@ std::string opendkim_socket(const Settings& settings);
 // vmail-milter's socket, $VMAIL_ROOT/run/vmail-milter/milter.sock (the From:
 // rule for logins, before OpenDKIM on submission and smtps).
 std::string vmail_milter_socket(const Settings& settings);
+
+// VMAIL_SPAM / VMAIL_GREYLIST: "on"/"off" or a boolean word; kConfig naming
+// the variable otherwise.
+Result<bool> parse_on_off(const std::string& name, const std::string& value);
 
 // Checks VMAIL_DNS_RESOLVER: an IP address with an optional port
 // ("127.0.0.1:5353", "[::1]:5353"). Returns libunbound's "ADDRESS@PORT".
