@@ -149,6 +149,20 @@ class SpamTest(unittest.TestCase):
         finally:
             c.logout()
 
+    def test_what_rspamd_learned_survives_a_restart(self):
+        # Redis keeps rspamd's learn cache on the state volume: after a
+        # restart the same message is known as learned already.
+        message = ("From: someone@example.org\r\nTo: alice@example.test\r\nSubject: learn once\r\n"
+                   "Message-ID: <survives-restart@example.org>\r\n\r\n" + LONG_BODY + "once\r\n").encode()
+        self.assertIn("success = true", self.rspamc("learn_spam", input=message))
+        rc, _ = self.server.stop()
+        self.assertEqual(rc, 0)
+        self.server.start(timeout=240)
+        port = self.server.ports["rspamd-controller"]
+        again = subprocess.run(["rspamc", "-h", f"127.0.0.1:{port}", "learn_spam"], input=message,
+                               capture_output=True, timeout=60).stdout.decode(errors="replace")
+        self.assertIn("already learned", again)
+
     def test_unknown_client_is_greylisted_then_accepted(self):
         with self.assertRaises(smtplib.SMTPRecipientsRefused) as refused:
             self.server.send("grey@example.org", ["alice@example.test"], "greylisted-1", source=GREYLISTED_SOURCE)
