@@ -3,9 +3,9 @@
 // listening address and ports, and the folders each daemon writes, all under
 // VMAIL_ROOT (SPEC "Paths and settings", "Launcher").
 //
-// Same resolution as settings.h: flag, environment, then (ports and listen
-// address only, for `vmail health`) the values the launcher recorded, then the
-// default. Pure functions, thread-safe.
+// Same resolution as settings.h: flag, environment, then (ports, listen
+// address, VMAIL_SPAM and VMAIL_GREYLIST only, for `vmail health`) the values
+// the launcher recorded, then the default. Pure functions, thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -53,8 +53,9 @@ struct Endpoints {
   std::string connect_host() const;
 };
 
-// Resolves VMAIL_LISTEN and the port variables. kConfig on a port that is not
-// 1-65535, two services on one port, or an address that is not an IP address.
+// Resolves VMAIL_LISTEN, the port variables, VMAIL_SPAM and VMAIL_GREYLIST.
+// kConfig on a port that is not 1-65535, two running services on one port, a
+// switch that is not on/off, or an address that is not an IP address.
 Result<Endpoints> load_endpoints(const std::map<std::string, std::string>& flags, const EnvReader& env,
                                  const std::map<std::string, std::string>& recorded = {});
 
