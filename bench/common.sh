@@ -47,7 +47,7 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
 )"
   env_args=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
-            VMAIL_ROOT="$1" MAIL_DOMAIN=example.test VMAIL_LISTEN=127.0.0.1 VMAIL_MYNETWORKS=127.0.0.1/32
+            VMAIL_ROOT="$1" MAIL_DOMAIN=example.test VMAIL_LISTEN=127.0.0.1 VMAIL_MYNETWORKS=127.0.0.1/32 VMAIL_SPAM=off
             VMAIL_SMTP_PORT=${ports[0]} VMAIL_SUBMISSION_PORT=${ports[1]} VMAIL_SMTPS_PORT=${ports[2]}
             VMAIL_IMAP_PORT=${ports[3]} VMAIL_IMAPS_PORT=${ports[4]} VMAIL_POP3_PORT=${ports[5]}
             VMAIL_POP3S_PORT=${ports[6]} VMAIL_MANAGESIEVE_PORT=${ports[7]} VMAIL_QUOTA_STATUS_PORT=${ports[8]})

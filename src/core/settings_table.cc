@@ -37,13 +37,21 @@ Status check_port(const std::string& name, const std::string& value) {
   return Status::Ok();
 }
 
-Status check_cert_interval(const std::string& name, const std::string& value) {
+// A whole number of seconds from `low` to `high`.
+Status check_seconds(const std::string& name, const std::string& value, long low, long high) {
   if (value.empty() || value.size() > 5 || value.find_first_not_of("0123456789") != std::string::npos) {
     return Status(Code::kConfig, name + " " + quote(value) + ": not a whole number of seconds");
   }
   long n = std::strtol(value.c_str(), nullptr, 10);
-  if (n < 1 || n > 3600) return Status(Code::kConfig, name + " " + quote(value) + ": must be 1-3600 s");
+  if (n < low || n > high) {
+    return Status(Code::kConfig,
+                  name + " " + quote(value) + ": must be " + std::to_string(low) + "-" + std::to_string(high) + " s");
+  }
   return Status::Ok();
+}
+
+Status check_cert_interval(const std::string& name, const std::string& value) {
+  return check_seconds(name, value, 1, 3600);
 }
 
 // As the exporter reads it (exporters/export.cc lock_timeout).
@@ -71,6 +79,17 @@ Status check_relay_tls(const std::string& name, const std::string& value) {
   if (value == "secure" || value == "encrypt") return Status::Ok();
   return Status(Code::kConfig,
                 name + " " + quote(value) + ": must be secure (verify the relay's certificate) or encrypt (do not)");
+}
+
+// VMAIL_SPAM and VMAIL_GREYLIST: on/off, and the boolean words check_boolean takes.
+Status check_on_off(const std::string& name, const std::string& value) {
+  if (value == "on" || value == "off") return Status::Ok();
+  if (check_boolean(name, value).ok()) return Status::Ok();
+  return Status(Code::kConfig, name + " " + quote(value) + ": must be on or off");
+}
+
+Status check_greylist_delay(const std::string& name, const std::string& value) {
+  return check_seconds(name, value, 1, 86400);
 }
 
 constexpr unsigned kVmail = kScopeVmail;
@@ -219,6 +238,29 @@ const std::vector<SettingInfo> kTable = {
     {"VMAIL_DNS_RESOLVER", "--dns-resolver", kLaunch, "", "the system's (`/etc/resolv.conf`)",
      "the resolver OpenDKIM uses to look up DKIM keys (ADDRESS[:PORT])",
      "the resolver OpenDKIM uses to look up DKIM keys, `ADDRESS[:PORT]` (`[IPv6]:PORT`)", nullptr, false, false, false},
+    // Spam filtering and greylisting (SPEC "Mail policy": abuse control).
+    {"VMAIL_SPAM", "--spam", kServer, "on", "",
+     "on: rspamd scores inbound mail on port 25 (with Redis), postgrey greylists; off: none of them run",
+     "`on`: rspamd (a milter on port 25, with Redis on the state volume) scores inbound mail, refuses a high score "
+     "(GTUBE) with 5.7.1, adds `X-Spamd-Result`/`X-Spam-Status` headers, and a global Sieve rule files spam into "
+     "`Junk`; moving a message into or out of `Junk` over IMAP trains it. `off`: no rspamd, Redis or greylisting. "
+     "See [Spam filtering](#spam-filtering-and-greylisting)",
+     check_on_off, true, false, false},
+    {"VMAIL_GREYLIST", "--greylist", kServer, "on", "",
+     "on: postgrey greylists port 25 clients neither authenticated nor in VMAIL_MYNETWORKS (with VMAIL_SPAM=on)",
+     "`on` (with `VMAIL_SPAM=on`): postgrey defers the first message of an unknown (client, sender, recipient) on "
+     "port 25 from a client neither authenticated nor in `VMAIL_MYNETWORKS`; `off`: no greylisting",
+     check_on_off, true, false, false},
+    {"VMAIL_GREYLIST_DELAY", "--greylist-delay", kLaunch, "300", "",
+     "seconds before a greylisted sender's retry is accepted (1-86400)", "", check_greylist_delay, false, false, false},
+    {"VMAIL_REDIS_PORT", "--redis-port", kServer, "6379", "", "Redis port on 127.0.0.1 (rspamd's store)", "",
+     check_port, true, false, false},
+    {"VMAIL_RSPAMD_MILTER_PORT", "--rspamd-milter-port", kServer, "11332", "",
+     "rspamd's milter port on 127.0.0.1, asked by Postfix for mail on port 25", "", check_port, true, false, false},
+    {"VMAIL_RSPAMD_CONTROLLER_PORT", "--rspamd-controller-port", kServer, "11334", "",
+     "rspamd's controller port on 127.0.0.1 (rspamc learn_spam, learn_ham, stat)", "", check_port, true, false, false},
+    {"VMAIL_POSTGREY_PORT", "--postgrey-port", kServer, "10023", "",
+     "postgrey's policy port on 127.0.0.1, asked by Postfix at RCPT on port 25", "", check_port, true, false, false},
 };
 
 // Replaces $VMAIL_ROOT, $VMAIL_STATE_DIR and $MAIL_DOMAIN in a fallback.

@@ -32,8 +32,15 @@ std::string target_path(const LaunchSettings& l, const std::string& name) {
   if (name == "follower/follower.conf") return follower_config_file(l);
   if (name == "unbound/unbound.conf") return unbound_config_file(l);
   if (name == "mta-sts/mta-sts-daemon.yml") return mta_sts_config_file(l);
+  const std::string rspamd = "rspamd/";
+  if (name.rfind(rspamd, 0) == 0) return l.rspamd_dir + "/" + name.substr(rspamd.size());
+  if (name == "redis/redis.conf") return redis_config_file(l);
   return "";
 }
+
+// The spam layer's templates (rspamd's local configuration, its Sieve
+// scripts, Redis), rendered only with VMAIL_SPAM=on.
+bool spam_template(const std::string& name) { return name.rfind("rspamd/", 0) == 0 || name.rfind("redis/", 0) == 0; }
 
 // The first non-empty line of a tool's output, for a one-line message.
 std::string first_line(const std::string& output) {
@@ -116,6 +123,16 @@ std::string follower_config_file(const LaunchSettings& l) { return l.base.state_
 std::string unbound_config_file(const LaunchSettings& l) { return l.unbound_dir + "/unbound.conf"; }
 
 std::string mta_sts_config_file(const LaunchSettings& l) { return l.mta_sts_dir + "/mta-sts-daemon.yml"; }
+std::string redis_config_file(const LaunchSettings& l) { return l.redis_dir + "/redis.conf"; }
+
+std::vector<std::string> spam_sieve_scripts(const LaunchSettings& l) {
+  return {l.rspamd_dir + "/sieve/spam.sieve", l.rspamd_dir + "/sieve/learn-spam.sieve",
+          l.rspamd_dir + "/sieve/learn-ham.sieve"};
+}
+
+std::map<std::string, bool> template_switches(const LaunchSettings& l) {
+  return {{"spam", l.endpoints.spam}, {"greylist", l.endpoints.spam && l.endpoints.greylist}};
+}
 
 std::vector<std::string> daemon_environment() { return {std::string("PATH=") + kSafePath, "LANG=C.UTF-8"}; }
 
@@ -181,6 +198,8 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
       {"state_dir", l.base.state_dir},
       {"mail_dir", l.base.mail_dir},
       {"password_scheme", std::string(scheme_name(l.base.scheme))},
+      {"rspamd_dir", l.rspamd_dir},
+      {"redis_data_dir", l.redis_data_dir},
   };
   for (size_t i = 0; i < kServices.size(); ++i) {
     std::string key = std::string(kServices[i].name) + "_port";
@@ -193,6 +212,7 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
 Result<std::vector<ConfigFile>> render_configs(const LaunchSettings& l, const TlsFiles& tls) {
   kainjow::mustache::data data;
   for (const auto& [name, value] : template_values(l, tls)) data.set(name, value);
+  for (const auto& [name, on] : template_switches(l)) data.set(name, on);
   std::vector<ConfigFile> out;
   for (const auto& t : embedded_templates()) {
     kainjow::mustache::mustache tmpl(t.text);
@@ -207,9 +227,11 @@ Result<std::vector<ConfigFile>> render_configs(const LaunchSettings& l, const Tl
     // Daemons that are off get no config.
     if (t.name.rfind("unbound/", 0) == 0 && !l.endpoints.on("resolver")) continue;
     if (t.name.rfind("mta-sts/", 0) == 0 && !l.endpoints.on("mta-sts")) continue;
+    if (spam_template(t.name) && !l.endpoints.spam) continue;
     std::string path = target_path(l, t.name);
     if (path.empty()) return Status(Code::kInternal, "template " + t.name + ": no target folder");
-    out.push_back({path, tmpl.render(data)});
+    // Dovecot runs the learning script itself (sieve_pipe_bin_dir).
+    out.push_back({path, tmpl.render(data), t.name.rfind("rspamd/bin/", 0) == 0 ? 0755u : 0644u});
   }
   if (!l.dns_resolver.empty()) out.push_back(resolver_config(l));
   return out;
@@ -222,7 +244,7 @@ Result<std::vector<std::string>> write_configs(const std::vector<ConfigFile>& fi
     if (current.ok() && *current && **current == f.content) continue;
     if (Status s = make_dirs(dir_of(f.path), 0755); !s.ok()) return s;
     FileOptions options;
-    options.mode = 0644;
+    options.mode = f.mode;
     if (Status s = write_file_atomic(f.path, f.content, options); !s.ok()) return s;
     written.push_back(f.path);
   }
@@ -241,6 +263,19 @@ Result<bool> write_relay_password_map(const LaunchSettings& l) {
   auto password = read_relay_password(l.relay.password_file);
   if (!password.ok()) return password.status();
   return write_private_map(l.base, l.relay_password_map, relay_password_line(l.relay, *password), 0600);
+}
+
+// The global Sieve scripts are compiled here, as root: Dovecot runs them as
+// the vmail user, which cannot write the compiled binary beside them (a
+// root folder) and would compile them again for every message. A script
+// that does not compile is a configuration error.
+Status compile_spam_sieve(const LaunchSettings& l) {
+  for (const auto& script : spam_sieve_scripts(l)) {
+    auto r = run_process({"sievec", "-c", dovecot_config_file(l), script}, daemon_environment());
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0) return Status(Code::kConfig, script + ": sievec failed: " + first_line(r->output));
+  }
+  return Status::Ok();
 }
 
 Status validate_configs(const LaunchSettings& l, std::vector<std::string>* warnings) {
@@ -281,6 +316,7 @@ Status validate_configs(const LaunchSettings& l, std::vector<std::string>* warni
                     unbound_config_file(l) + ": unbound-checkconf failed: " + first_line(unbound->output));
     }
   }
+  if (l.endpoints.spam) return compile_spam_sieve(l);
   return Status::Ok();
 }
 

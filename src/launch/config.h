@@ -4,6 +4,8 @@
 // checked with the daemons' own tools.
 #pragma once
 
+#include <sys/types.h>
+
 #include <map>
 #include <string>
 #include <vector>
@@ -37,7 +39,12 @@ std::map<std::string, std::string> template_values(const LaunchSettings& setting
 struct ConfigFile {
   std::string path;  // where it is written
   std::string content;
+  mode_t mode = 0644;  // 0755 for a script a daemon runs (the spam learning script)
 };
+
+// The template sections (`{{#spam}}`, `{{#greylist}}`): VMAIL_SPAM, and
+// VMAIL_GREYLIST with VMAIL_SPAM.
+std::map<std::string, bool> template_switches(const LaunchSettings& settings);
 
 // Renders every template, plus OpenDKIM's resolver file when
 // VMAIL_DNS_RESOLVER is set. kInternal on a template syntax error.
@@ -55,7 +62,8 @@ Result<std::vector<std::string>> write_configs(const std::vector<ConfigFile>& fi
 Result<bool> write_relay_password_map(const LaunchSettings& settings);
 
 // `postfix -c DIR check` (which also creates the queue tree),
-// `doveconf -c FILE -n` and `opendkim -n -x FILE`. kConfig with the tool's
+// `doveconf -c FILE -n` and `opendkim -n -x FILE`; with VMAIL_SPAM=on,
+// `sievec` of the global spam Sieve scripts (spam_sieve_scripts). kConfig with the tool's
 // first complaint on failure; Postfix warnings are returned through *warnings.
 Status validate_configs(const LaunchSettings& settings, std::vector<std::string>* warnings);
 
@@ -76,5 +84,9 @@ std::string dane_resolver_warning(const LaunchSettings& settings);
 std::string unbound_config_file(const LaunchSettings& settings);
 std::string mta_sts_config_file(const LaunchSettings& settings);
 std::vector<std::string> daemon_environment();
+// Redis's config ($VMAIL_ROOT/etc/redis/redis.conf) and the global Sieve
+// scripts of the spam layer (Junk filing, learning), with VMAIL_SPAM=on.
+std::string redis_config_file(const LaunchSettings& settings);
+std::vector<std::string> spam_sieve_scripts(const LaunchSettings& settings);
 
 }  // namespace vmail

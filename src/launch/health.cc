@@ -29,7 +29,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-enum class Protocol { kSmtp, kImap, kPop3, kManageSieve, kPolicy, kDns, kSocketmap };
+enum class Protocol { kSmtp, kImap, kPop3, kManageSieve, kPolicy, kDns, kSocketmap, kRedis, kMilter, kHttpPing };
 
 struct Plan {
   Protocol protocol;
@@ -43,7 +43,10 @@ Plan plan_for(const std::string& service) {
   if (service == "pop3") return {Protocol::kPop3, false};
   if (service == "pop3s") return {Protocol::kPop3, true};
   if (service == "managesieve") return {Protocol::kManageSieve, false};
-  if (service == "quota-status") return {Protocol::kPolicy, false};
+  if (service == "quota-status" || service == "postgrey") return {Protocol::kPolicy, false};
+  if (service == "redis") return {Protocol::kRedis, false};
+  if (service == "rspamd-milter") return {Protocol::kMilter, false};
+  if (service == "rspamd-controller") return {Protocol::kHttpPing, false};
   if (service == "resolver") return {Protocol::kDns, false};
   if (service == "mta-sts") return {Protocol::kSocketmap, false};
   return {Protocol::kSmtp, false};  // smtp, submission: STARTTLS
@@ -390,6 +393,32 @@ std::string check_socketmap(Connection& c) {
   return "";
 }
 
+// Redis: PING answered with +PONG (a loading or refusing server answers an
+// error instead).
+std::string check_redis(Connection& c) {
+  std::string err = c.send("PING\r\n");
+  if (!err.empty()) return err;
+  std::string line = c.read_line(&err);
+  if (!err.empty()) return "PING: " + err;
+  if (line != "+PONG") return "PING: unexpected reply " + quote(line);
+  return "";
+}
+
+// rspamd's controller: GET /ping answered 200 with "pong" (the worker is up
+// and its event loop answers, not only the kernel's listen queue).
+std::string check_http_ping(Connection& c) {
+  std::string err = c.send("GET /ping HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  if (!err.empty()) return err;
+  std::string status = c.read_line(&err);
+  if (!err.empty()) return "GET /ping: " + err;
+  if (status.find(" 200") == std::string::npos) return "GET /ping: unexpected status " + quote(status);
+  while (true) {
+    std::string line = c.read_line(&err);
+    if (!err.empty()) return "GET /ping: " + err;
+    if (line.rfind("pong", 0) == 0) return "";
+  }
+}
+
 // The milter protocol's framing: a 32-bit big-endian length, the command
 // character, its data.
 std::string be32(uint32_t v) {
@@ -571,6 +600,9 @@ ServiceHealth check_one(const std::string& host, const std::string& name, bool l
       case Protocol::kPolicy: err = check_policy(c); break;
       case Protocol::kDns: err = check_dns(c); break;
       case Protocol::kSocketmap: err = check_socketmap(c); break;
+      case Protocol::kRedis: err = check_redis(c); break;
+      case Protocol::kMilter: err = check_milter(c, ""); break;
+      case Protocol::kHttpPing: err = check_http_ping(c); break;
     }
     if (err.empty()) c.close_tls();
   }

@@ -3,7 +3,9 @@
 // the certificate is not verified, a self-signed one is normal), and a clean
 // quit. ManageSieve: greeting, STARTTLS, LOGOUT; quota-status (loopback): one
 // policy request answered with an `action=` line; opendkim and vmail-milter
-// (unix sockets): a milter option negotiation answered; opendkim: a test
+// (unix sockets): a milter option negotiation answered; with VMAIL_SPAM=on,
+// Redis (PING), rspamd's milter (an option negotiation over TCP), its
+// controller (GET /ping) and postgrey (a policy request); opendkim: a test
 // signature for each signing domain (SPEC: a daemon that cannot do its job
 // is never silent, and health fails). Services are checked
 // in parallel; thread-safe.
@@ -40,8 +42,9 @@ struct MilterSocket {
   std::string key_table;
 };
 
-// Checks each service of kServices on `host`, then each milter socket,
-// within `timeout` per service.
+// Checks each service of kServices that runs (Endpoints::enabled) on `host`
+// (the loopback-only ones on 127.0.0.1), then each milter socket, within
+// `timeout` per service.
 std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints& endpoints,
                                         const std::vector<MilterSocket>& milters, std::chrono::milliseconds timeout);
 

@@ -26,11 +26,16 @@ const std::vector<ServiceSpec> kServices = {
     {"pop3s", "VMAIL_POP3S_PORT"},
     {"managesieve", "VMAIL_MANAGESIEVE_PORT"},
     // Dovecot's quota-status policy service for Postfix: loopback only.
-    {"quota-status", "VMAIL_QUOTA_STATUS_PORT", nullptr, true},
+    {"quota-status", "VMAIL_QUOTA_STATUS_PORT", {}, true},
     // unbound, the validating resolver Postfix's DANE needs (loopback only).
-    {"resolver", "VMAIL_RESOLVER_PORT", "VMAIL_DANE", true},
+    {"resolver", "VMAIL_RESOLVER_PORT", {"VMAIL_DANE"}, true},
     // postfix-mta-sts-resolver's socketmap: each domain's MTA-STS policy.
-    {"mta-sts", "VMAIL_MTA_STS_PORT", "VMAIL_MTA_STS", true},
+    {"mta-sts", "VMAIL_MTA_STS_PORT", {"VMAIL_MTA_STS"}, true},
+    // The spam layer (VMAIL_SPAM, VMAIL_GREYLIST): loopback only.
+    {"redis", "VMAIL_REDIS_PORT", {"VMAIL_SPAM"}, true},
+    {"rspamd-milter", "VMAIL_RSPAMD_MILTER_PORT", {"VMAIL_SPAM"}, true},
+    {"rspamd-controller", "VMAIL_RSPAMD_CONTROLLER_PORT", {"VMAIL_SPAM"}, true},
+    {"postgrey", "VMAIL_POSTGREY_PORT", {"VMAIL_SPAM", "VMAIL_GREYLIST"}, true},
 };
 
 uint16_t Endpoints::port(const std::string& service) const {
@@ -39,6 +44,8 @@ uint16_t Endpoints::port(const std::string& service) const {
   }
   return 0;
 }
+
+bool Endpoints::enabled(size_t i) const { return i < ports.size() && ports[i] != 0; }
 
 std::string Endpoints::connect_host() const { return listen.empty() ? "127.0.0.1" : listen; }
 
@@ -326,16 +333,24 @@ Result<Endpoints> load_endpoints(const std::map<std::string, std::string>& flags
   }
   e.listen = listen;
   std::set<uint16_t> seen;
+  // Each switch once: flag, environment, recorded, the table's default.
+  std::map<std::string, bool> switches;
   for (const auto& spec : kServices) {
-    if (spec.switch_setting != nullptr) {
-      std::string value = find_setting(spec.switch_setting)->fallback;
-      if (auto v = lookup(spec.switch_setting, flags, env, recorded)) value = *v;
-      auto running = parse_boolean(value, true, spec.switch_setting);
-      if (!running.ok()) return Status(Code::kConfig, running.status().message());
-      if (!*running) {
-        e.ports.push_back(0);
-        continue;
-      }
+    for (const char* name : spec.switches) {
+      if (switches.count(name) != 0) continue;
+      std::string value = find_setting(name)->fallback;
+      if (auto v = lookup(name, flags, env, recorded)) value = *v;
+      auto on = parse_on_off(name, value);
+      if (!on.ok()) return on.status();
+      switches[name] = *on;
+    }
+  }
+  e.spam = switches["VMAIL_SPAM"];
+  e.greylist = switches["VMAIL_GREYLIST"];
+  for (const auto& spec : kServices) {
+    if (std::any_of(spec.switches.begin(), spec.switches.end(), [&](const char* s) { return !switches[s]; })) {
+      e.ports.push_back(0);  // off
+      continue;
     }
     // The default is the settings table's (checked there by settings_table_test).
     uint16_t port = *parse_port(spec.variable, find_setting(spec.variable)->fallback);
@@ -355,10 +370,16 @@ Result<Endpoints> load_endpoints(const std::map<std::string, std::string>& flags
 
 std::map<std::string, std::string> recordable_endpoints(const Endpoints& endpoints) {
   std::map<std::string, std::string> out = {{"VMAIL_LISTEN", endpoints.listen.empty() ? "*" : endpoints.listen}};
+  // An off service's port is recorded empty (read back as no value).
   for (size_t i = 0; i < kServices.size(); ++i) {
-    if (const char* on = kServices[i].switch_setting) out[on] = endpoints.ports[i] == 0 ? "off" : "on";
-    if (endpoints.ports[i] != 0) out[kServices[i].variable] = std::to_string(endpoints.ports[i]);
+    out[kServices[i].variable] = endpoints.ports[i] == 0 ? "" : std::to_string(endpoints.ports[i]);
   }
+  // The switches as given (postgrey is off with VMAIL_SPAM=off whatever
+  // VMAIL_GREYLIST says, so its port alone would not tell).
+  out["VMAIL_SPAM"] = endpoints.spam ? "on" : "off";
+  out["VMAIL_GREYLIST"] = endpoints.greylist ? "on" : "off";
+  out["VMAIL_DANE"] = endpoints.on("resolver") ? "on" : "off";
+  out["VMAIL_MTA_STS"] = endpoints.on("mta-sts") ? "on" : "off";
   return out;
 }
 
@@ -460,6 +481,17 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
     }
   }
   l.auth_wait_program = program_beside_this_one("vmail-auth-wait");
+  if (auto v = get("VMAIL_GREYLIST_DELAY")) {
+    auto n = parse_seconds("VMAIL_GREYLIST_DELAY", *v, 1, 86400);
+    if (!n.ok()) return n.status();
+    l.greylist_delay = *n;
+  }
+  l.rspamd_dir = s.rooted("/etc/rspamd");
+  l.redis_dir = s.rooted("/etc/redis");
+  l.rspamd_run_dir = s.rooted("/run/rspamd");
+  l.rspamd_db_dir = s.state_dir + "/rspamd";
+  l.redis_data_dir = s.state_dir + "/redis";
+  l.postgrey_db_dir = s.state_dir + "/postgrey";
 
   // Paths end up in config files: refuse characters that would break a line.
   for (const std::string* p : std::initializer_list<const std::string*>{
@@ -484,6 +516,14 @@ std::string program_beside_this_one(const std::string& name) {
 
 std::string opendkim_socket(const Settings& settings) { return settings.rooted("/run/opendkim/opendkim.sock"); }
 std::string vmail_milter_socket(const Settings& settings) { return settings.rooted("/run/vmail-milter/milter.sock"); }
+
+Result<bool> parse_on_off(const std::string& name, const std::string& value) {
+  if (value == "on") return true;
+  if (value == "off") return false;
+  auto b = parse_boolean(value, true, name);
+  if (!b.ok()) return Status(Code::kConfig, name + " " + quote(value) + ": must be on or off");
+  return *b;
+}
 
 Result<std::string> parse_dns_resolver(const std::string& value) {
   auto bad = [&](const std::string& why) {

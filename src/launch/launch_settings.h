@@ -3,9 +3,9 @@
 // listening address and ports, and the folders each daemon writes, all under
 // VMAIL_ROOT (SPEC "Paths and settings", "Launcher").
 //
-// Same resolution as settings.h: flag, environment, then (ports and listen
-// address only, for `vmail health`) the values the launcher recorded, then the
-// default. Pure functions, thread-safe.
+// Same resolution as settings.h: flag, environment, then (ports, listen
+// address, VMAIL_SPAM and VMAIL_GREYLIST only, for `vmail health`) the values
+// the launcher recorded, then the default. Pure functions, thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -24,16 +24,18 @@ namespace vmail {
 struct ServiceSpec {
   const char* name;      // "smtp", "submission", ...
   const char* variable;  // "VMAIL_SMTP_PORT", ...
-  // The on/off setting that runs the service ("VMAIL_DANE"); nullptr: always
-  // on. An off service has port 0: nothing listens, no port is checked, and
-  // `vmail health` leaves it out.
-  const char* switch_setting = nullptr;
+  // The on/off settings that run the service ({"VMAIL_DANE"}; postgrey needs
+  // VMAIL_SPAM and VMAIL_GREYLIST); none: always on. An off service has
+  // port 0: nothing listens, no port is checked, `vmail health` leaves it
+  // out, its daemon and config are not made.
+  std::vector<const char*> switches = {};
   // Listens on 127.0.0.1 whatever VMAIL_LISTEN says (a daemon only this
   // server's own daemons talk to).
   bool loopback = false;
 };
 // smtp, submission, smtps, imap, imaps, pop3, pop3s, managesieve,
-// quota-status, resolver, mta-sts, in that order.
+// quota-status, resolver, mta-sts, then the spam layer's (redis,
+// rspamd-milter, rspamd-controller, postgrey), in that order.
 extern const std::vector<ServiceSpec> kServices;
 
 // Where the services listen: the address (empty = all addresses) and one port
@@ -42,15 +44,21 @@ struct Endpoints {
   std::string listen;           // VMAIL_LISTEN: an IPv4 or IPv6 address, "" = all
   bool listen_ipv6 = false;     // `listen` is an IPv6 address
   std::vector<uint16_t> ports;  // parallel to kServices; 0 = the service is off
+  // VMAIL_SPAM and VMAIL_GREYLIST as given (postgrey runs with both on).
+  bool spam = true;
+  bool greylist = true;
   uint16_t port(const std::string& service) const;
   bool on(const std::string& service) const { return port(service) != 0; }
+  // Whether kServices[i] runs (its switches are on: its port is not 0).
+  bool enabled(size_t i) const;
   // The address clients use to reach the services: `listen`, or 127.0.0.1
   // when listening on all addresses.
   std::string connect_host() const;
 };
 
-// Resolves VMAIL_LISTEN and the port variables. kConfig on a port that is not
-// 1-65535, two services on one port, or an address that is not an IP address.
+// Resolves VMAIL_LISTEN, the port variables, VMAIL_SPAM and VMAIL_GREYLIST.
+// kConfig on a port that is not 1-65535, two running services on one port, a
+// switch that is not on/off, or an address that is not an IP address.
 Result<Endpoints> load_endpoints(const std::map<std::string, std::string>& flags, const EnvReader& env,
                                  const std::map<std::string, std::string>& recorded = {});
 
@@ -121,6 +129,16 @@ struct LaunchSettings {
   std::string mta_sts_dir;         // $VMAIL_ROOT/etc/mta-sts: the MTA-STS daemon's config
   // VMAIL_RESOLVER_CONF: an unbound file the resolver includes, "" = none.
   std::string resolver_conf;
+  // The spam layer (VMAIL_SPAM: endpoints.spam): rspamd's rendered local
+  // configuration (its LOCAL_CONFDIR, over Debian's /etc/rspamd), Redis's
+  // config, and their data on the state volume.
+  int greylist_delay = 300;     // VMAIL_GREYLIST_DELAY, seconds
+  std::string rspamd_dir;       // $VMAIL_ROOT/etc/rspamd: local.d, override.d, the Sieve scripts
+  std::string redis_dir;        // $VMAIL_ROOT/etc/redis: redis.conf
+  std::string rspamd_run_dir;   // $VMAIL_ROOT/run/rspamd (owned by _rspamd)
+  std::string rspamd_db_dir;    // $VMAIL_STATE_DIR/rspamd (owned by _rspamd)
+  std::string redis_data_dir;   // $VMAIL_STATE_DIR/redis (owned by redis)
+  std::string postgrey_db_dir;  // $VMAIL_STATE_DIR/postgrey (owned by postgrey)
   // vmail-auth-wait beside this program: the checkpassword program Dovecot
   // runs when a users-file lookup misses (cli/auth_wait_main.cc).
   std::string auth_wait_program;
@@ -137,6 +155,10 @@ std::string opendkim_socket(const Settings& settings);
 // vmail-milter's socket, $VMAIL_ROOT/run/vmail-milter/milter.sock (the From:
 // rule for logins, before OpenDKIM on submission and smtps).
 std::string vmail_milter_socket(const Settings& settings);
+
+// A service switch (VMAIL_SPAM, VMAIL_GREYLIST, VMAIL_DANE, VMAIL_MTA_STS):
+// "on"/"off" or a boolean word; kConfig naming the variable otherwise.
+Result<bool> parse_on_off(const std::string& name, const std::string& value);
 
 // Checks VMAIL_DNS_RESOLVER: an IP address with an optional port
 // ("127.0.0.1:5353", "[::1]:5353"). Returns libunbound's "ADDRESS@PORT".

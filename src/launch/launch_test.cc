@@ -6,6 +6,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "core/files.h"
 #include "launch/config.h"
@@ -169,7 +170,7 @@ TEST(LaunchSettingsTest, ASwitchedOffServiceHasNoPort) {
   auto recorded = recordable_endpoints(*e);
   EXPECT_EQ(recorded["VMAIL_DANE"], "off");
   EXPECT_EQ(recorded["VMAIL_MTA_STS"], "on");
-  EXPECT_EQ(recorded.count("VMAIL_RESOLVER_PORT"), 0u);
+  EXPECT_EQ(recorded["VMAIL_RESOLVER_PORT"], "");
   auto back = load_endpoints({}, map_env({}), recorded);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->ports, e->ports);
@@ -473,6 +474,95 @@ TEST(LaunchConfigTest, EveryTemplateVariableHasAValue) {
 
 // SPEC "Mail policy": TLS 1.2+, ECDHE and AEAD only, on every port of both
 // daemons; the quota warning script never runs as root.
+// SPEC "Mail policy": the spam layer. On by default: rspamd's milter on
+// port 25 only, postgrey after permit_mynetworks and permit_sasl_authenticated,
+// the Junk rule and IMAPSieve in Dovecot, the learning script executable.
+// Off: none of it is rendered, and its services neither run nor take ports.
+TEST(LaunchSpamTest, OnRendersTheLayerOffRendersNone) {
+  const TlsFiles tls{"/c/cert.pem", "/c/privkey.pem", "/c/fullchain.pem", false, "/c/pair.pem"};
+  auto on = load_launch_settings({}, map_env(base_env()));
+  ASSERT_TRUE(on.ok()) << on.status().message();
+  EXPECT_TRUE(on->endpoints.spam);
+  EXPECT_TRUE(on->endpoints.greylist);
+  EXPECT_EQ(on->greylist_delay, 300);
+  EXPECT_EQ(on->endpoints.port("rspamd-milter"), 11332);
+  auto files = render_configs(*on, tls);
+  ASSERT_TRUE(files.ok()) << files.status().message();
+  std::map<std::string, ConfigFile> by_path;
+  for (const auto& f : *files) by_path[f.path] = f;
+  const std::string& main_cf = by_path.at("/srv/one/etc/postfix/main.cf").content;
+  EXPECT_NE(main_cf.find("smtpd_milters = inet:127.0.0.1:11332, unix:"), std::string::npos);
+  EXPECT_NE(main_cf.find("permit_mynetworks, permit_sasl_authenticated, check_policy_service { "
+                         "inet:127.0.0.1:10023, default_action=DUNNO }, permit"),
+            std::string::npos);
+  const std::string& dovecot = by_path.at("/srv/one/etc/dovecot/dovecot.conf").content;
+  EXPECT_NE(dovecot.find("sieve_before = /srv/one/etc/rspamd/sieve/spam.sieve"), std::string::npos);
+  EXPECT_NE(dovecot.find("imap_quota imap_sieve"), std::string::npos);
+  EXPECT_NE(by_path.at("/srv/one/etc/redis/redis.conf").content.find("bind 127.0.0.1\nport 6379\n"), std::string::npos);
+  EXPECT_NE(by_path.at("/srv/one/etc/rspamd/override.d/worker-proxy.inc").content.find("127.0.0.1:11332"),
+            std::string::npos);
+  EXPECT_EQ(by_path.at("/srv/one/etc/rspamd/bin/rspamc-learn.sh").mode, 0755u);
+  EXPECT_EQ(by_path.at("/srv/one/etc/rspamd/local.d/redis.conf").mode, 0644u);
+
+  auto env = base_env();
+  env["VMAIL_GREYLIST"] = "off";
+  auto no_grey = load_launch_settings({}, map_env(env));
+  ASSERT_TRUE(no_grey.ok());
+  auto grey_files = render_configs(*no_grey, tls);
+  ASSERT_TRUE(grey_files.ok());
+  for (const auto& f : *grey_files) {
+    if (f.path.ends_with("main.cf")) {
+      EXPECT_EQ(f.content.find("10023"), std::string::npos);
+    }
+  }
+
+  env["VMAIL_SPAM"] = "off";
+  env["VMAIL_REDIS_PORT"] = "25";  // a service that does not run takes no port
+  auto off = load_launch_settings({}, map_env(env));
+  ASSERT_TRUE(off.ok()) << off.status().message();
+  for (size_t i = 0; i < kServices.size(); ++i) {
+    bool spam_service = std::any_of(kServices[i].switches.begin(), kServices[i].switches.end(),
+                                    [](const char* s) { return std::string(s) == "VMAIL_SPAM"; });
+    EXPECT_EQ(off->endpoints.enabled(i), !spam_service) << kServices[i].name;
+  }
+  auto off_files = render_configs(*off, tls);
+  ASSERT_TRUE(off_files.ok());
+  for (const auto& f : *off_files) {
+    EXPECT_EQ(f.path.find("rspamd"), std::string::npos) << f.path;
+    EXPECT_EQ(f.path.find("redis"), std::string::npos) << f.path;
+    if (f.path.ends_with("main.cf")) {
+      EXPECT_NE(f.content.find("smtpd_milters = unix:"), std::string::npos);
+      EXPECT_EQ(f.content.find("11332"), std::string::npos);
+    }
+    if (f.path.ends_with("dovecot.conf")) {
+      EXPECT_NE(f.content.find("sieve_before = ~/.vmail-vacation.sieve"), std::string::npos);
+      EXPECT_EQ(f.content.find("imapsieve"), std::string::npos);
+    }
+  }
+  // Recorded for `vmail health`, and read back.
+  auto recorded = recordable_endpoints(off->endpoints);
+  EXPECT_EQ(recorded.at("VMAIL_SPAM"), "off");
+  auto back = load_endpoints({}, map_env({}), recorded);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_FALSE(back->spam);
+}
+
+TEST(LaunchSpamTest, RejectsBadSwitchesAndDelays) {
+  for (const auto& [name, value, message] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"VMAIL_SPAM", "maybe", "VMAIL_SPAM \"maybe\": must be on or off"},
+           {"VMAIL_GREYLIST", "2", "VMAIL_GREYLIST \"2\": must be on or off"},
+           {"VMAIL_GREYLIST_DELAY", "0", "VMAIL_GREYLIST_DELAY \"0\": must be 1-86400 s"},
+           {"VMAIL_GREYLIST_DELAY", "soon", "VMAIL_GREYLIST_DELAY \"soon\": not a whole number of seconds"},
+       }) {
+    auto env = base_env();
+    env[name] = value;
+    auto l = load_launch_settings({}, map_env(env));
+    ASSERT_FALSE(l.ok()) << name << "=" << value;
+    EXPECT_EQ(l.status().code(), Code::kConfig);
+    EXPECT_EQ(l.status().message(), message);
+  }
+}
+
 TEST(LaunchConfigTest, TlsOnlyEcdheAeadAndNoRootScript) {
   auto l = load_launch_settings({}, map_env(base_env()));
   ASSERT_TRUE(l.ok());

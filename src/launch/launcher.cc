@@ -207,6 +207,46 @@ DaemonSpec milter_daemon(const LaunchSettings& l) {
   return spec;
 }
 
+// The spam layer (VMAIL_SPAM): Redis, then rspamd (which keeps its Bayes
+// statistics there), then postgrey (VMAIL_GREYLIST). All listen on
+// 127.0.0.1 only and keep their data on the state volume.
+//
+// Redis has no user setting of its own (Debian's unit runs it as redis):
+// setpriv drops to that user and execs it, so its pid is Redis's. It
+// ignores SIGHUP and its config only changes with its port: no reload.
+// rspamd reads Debian's /etc/rspamd/rspamd.conf, with LOCAL_CONFDIR
+// pointing at the rendered overrides (templates/rspamd), its database and
+// hyperscan cache (DBDIR) on the state volume; its workers run as _rspamd;
+// SIGHUP re-reads the configuration. postgrey's settings are its arguments
+// (a changed delay needs a restart): no reload either; it drops to postgrey.
+std::vector<DaemonSpec> spam_daemons(const LaunchSettings& l) {
+  std::vector<DaemonSpec> out;
+  if (!l.endpoints.spam) return out;
+  auto nothing = [](pid_t) { return Status::Ok(); };
+  // rspamd and Redis rename their processes: the state folder in their
+  // environment tells whose they are (as the other daemons' arguments do).
+  const std::vector<std::string> instance = {"VMAIL_STATE_DIR=" + l.base.state_dir};
+  out.push_back(DaemonSpec{
+      .name = "redis",
+      .argv = {"setpriv", "--reuid=redis", "--regid=redis", "--init-groups", "redis-server", redis_config_file(l)},
+      .reload = nothing,
+      .environment = instance});
+  out.push_back(DaemonSpec{.name = "rspamd",
+                           .argv = {"rspamd", "-f", "-u", "_rspamd", "-g", "_rspamd", "-c", "/etc/rspamd/rspamd.conf",
+                                    "--var", "LOCAL_CONFDIR=" + l.rspamd_dir, "--var", "DBDIR=" + l.rspamd_db_dir,
+                                    "--var", "RUNDIR=" + l.rspamd_run_dir},
+                           .environment = instance});
+  if (l.endpoints.greylist) {
+    out.push_back(DaemonSpec{.name = "postgrey",
+                             .argv = {"postgrey", "--inet=127.0.0.1:" + std::to_string(l.endpoints.port("postgrey")),
+                                      "--dbdir=" + l.postgrey_db_dir, "--delay=" + std::to_string(l.greylist_delay),
+                                      "--user=postgrey", "--group=postgrey"},
+                             .reload = nothing,
+                             .environment = instance});
+  }
+  return out;
+}
+
 using Step = std::function<Status()>;
 
 // Certificates, DH parameters, configs, export: what SIGHUP redoes. The steps
@@ -339,6 +379,9 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
   // Before Postfix too: its smtp client asks them for each destination.
   if (l.endpoints.on("resolver")) daemons.push_back(resolver_daemon(l));
   if (l.endpoints.on("mta-sts")) daemons.push_back(mta_sts_daemon(l));
+  // Before Postfix, which asks rspamd (milter) and postgrey (policy); it
+  // accepts mail unscanned and ungreylisted while they are not up yet.
+  for (auto& spec : spam_daemons(l)) daemons.push_back(std::move(spec));
   daemons.push_back(DaemonSpec{
       .name = "postfix",
       .argv = {"postfix", "-c", l.base.postfix_dir, "start-fg"},

@@ -105,6 +105,34 @@ Status prepare_milter_dir(const LaunchSettings& l, const UserIds& postfix) {
   return set_owner_mode(l.milter_run_dir, postfix.uid, postfix.gid, 0750);
 }
 
+// The spam layer's folders: each daemon's data on the state volume, owned
+// by the user it runs as (Redis and rspamd's workers could otherwise not
+// write, postgrey its Berkeley DB); rspamd's rendered configuration stays
+// root's. Nothing when VMAIL_SPAM=off (what an earlier start left is kept).
+Status prepare_spam_dirs(const LaunchSettings& l) {
+  if (!l.endpoints.spam) return Status::Ok();
+  for (const auto& dir : {l.rspamd_dir, l.rspamd_dir + "/local.d", l.rspamd_dir + "/override.d", l.redis_dir}) {
+    if (Status st = make_dirs(dir, 0755); !st.ok()) return st;
+  }
+  struct Owned {
+    std::string dir;
+    const char* user;
+  };
+  std::vector<Owned> owned = {{l.redis_data_dir, "redis"}, {l.rspamd_db_dir, "_rspamd"}, {l.rspamd_run_dir, "_rspamd"}};
+  if (l.endpoints.greylist) owned.push_back({l.postgrey_db_dir, "postgrey"});
+  for (const auto& [dir, user] : owned) {
+    auto account = user_by_name(user);
+    if (!account) {
+      return Status(Code::kConfig, std::string("user ") + user +
+                                       ": missing (are redis-server, rspamd and postgrey installed? VMAIL_SPAM=off "
+                                       "turns them off)");
+    }
+    if (Status st = make_leaf_dir(dir, 0750); !st.ok()) return st;
+    if (Status st = set_owner_mode(dir, account->uid, account->gid, 0750); !st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status lock_instance(const LaunchSettings& l) {
@@ -175,6 +203,7 @@ Status prepare_dirs(const LaunchSettings& l, std::vector<std::string>* warnings)
   if (Status st = prepare_export_files(s); !st.ok()) return st;
   if (Status st = prepare_opendkim_dirs(l, postfix->gid); !st.ok()) return st;
   if (Status st = prepare_milter_dir(l, *postfix); !st.ok()) return st;
+  if (Status st = prepare_spam_dirs(l); !st.ok()) return st;
   if (warnings) {
     for (const auto& dir : {l.queue_dir, s.mail_dir}) {
       std::string p = unsearchable_parent(dir);

@@ -53,7 +53,9 @@ class Container:
         os.makedirs(self.data, exist_ok=True)
         os.makedirs(self.mail, exist_ok=True)
         self.ports = ports or dict(zip(SERVICES, free_ports(len(SERVICES))))
-        self.env = {"MAIL_DOMAIN": domain, "VMAIL_LISTEN": "127.0.0.1", "VMAIL_MYNETWORKS": "127.0.0.1/32"}
+        # The spam layer stays off, as in server.py (test_spam covers it).
+        self.env = {"MAIL_DOMAIN": domain, "VMAIL_LISTEN": "127.0.0.1", "VMAIL_MYNETWORKS": "127.0.0.1/32",
+                    "VMAIL_SPAM": "off"}
         for service, port in self.ports.items():
             self.env[port_variable(service)] = str(port)
         if extra_env:

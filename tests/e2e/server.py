@@ -29,6 +29,10 @@ from harness import BUILD_DIR, VMAIL, free_ports
 LAUNCH = os.path.join(BUILD_DIR, "vmail-launch")
 SERVICES = ["smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s", "managesieve", "quota-status",
             "resolver", "mta-sts"]
+# The spam layer's loopback services: ports are always given (free ones), but
+# they run (and `vmail health` lists them) only with VMAIL_SPAM=on, which a
+# test asks for through extra_env (test_spam); every other test runs without.
+SPAM_SERVICES = ["redis", "rspamd-milter", "rspamd-controller", "postgrey"]
 DOMAIN = "example.test"
 # A client address outside VMAIL_MYNETWORKS (127.0.0.1/32) and not the
 # server's own address, which Dovecot would treat as secured.
@@ -109,7 +113,7 @@ class Server:
         # Postfix and Dovecot (unprivileged) must be able to reach their folders.
         os.chmod(self.root, 0o755)
         self.domain = domain
-        self.ports = dict(zip(SERVICES, free_ports(len(SERVICES))))
+        self.ports = dict(zip(SERVICES + SPAM_SERVICES, free_ports(len(SERVICES) + len(SPAM_SERVICES))))
         self.env = {
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8",
@@ -117,6 +121,9 @@ class Server:
             "MAIL_DOMAIN": domain,
             "VMAIL_LISTEN": "127.0.0.1",
             "VMAIL_MYNETWORKS": "127.0.0.1/32",
+            # rspamd's first start compiles its patterns (~25 s here): only
+            # the tests of the spam layer turn it on.
+            "VMAIL_SPAM": "off",
         }
         for service, port in self.ports.items():
             self.env[port_variable(service)] = str(port)

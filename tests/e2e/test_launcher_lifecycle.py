@@ -43,6 +43,21 @@ class HealthTest(unittest.TestCase):
             self.assertIsInstance(svc["ms"], int)
             self.assertNotIn("error", svc)
 
+    def test_spam_off_starts_no_spam_daemons(self):
+        # server.py sets VMAIL_SPAM=off: no rspamd, Redis or postgrey runs
+        # for this root, none is rendered, and health lists none (above).
+        names = set()
+        for pid in self.server.leftovers():
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    names.add(f.read().strip())
+            except OSError:
+                pass
+        self.assertTrue(names)
+        for daemon in ("rspamd", "redis-server", "postgrey"):
+            self.assertFalse(any(n.startswith(daemon) for n in names), names)
+        self.assertFalse(os.path.exists(self.server.path("etc/rspamd")))
+
     def test_health_uses_recorded_ports_without_environment(self):
         # An admin shell with only VMAIL_ROOT: the launcher recorded where it listens.
         env = {k: v for k, v in self.server.env.items() if not k.endswith("_PORT") and k != "VMAIL_LISTEN"}
