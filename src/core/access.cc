@@ -12,21 +12,6 @@ using json = nlohmann::json;
 
 const std::vector<std::string> kAccessServices = {"imap", "pop3", "sieve", "send", "receive"};
 
-namespace {
-
-std::optional<int64_t> user_id(SQLite::Database& db, const std::string& address) {
-  SQLite::Statement q(db, "SELECT id FROM users WHERE address = ?");
-  q.bind(1, address);
-  if (!q.executeStep()) return std::nullopt;
-  return q.getColumn(0).getInt64();
-}
-
-Status no_user(const std::string& address) {
-  return Status(Code::kNotFound, "address " + quote(address) + ": no such user");
-}
-
-}  // namespace
-
 std::vector<AccessDenial> read_access_denials(SQLite::Database& db) {
   SQLite::Statement q(db,
                       "SELECT u.address, a.service FROM user_access_denied a JOIN users u ON u.id = a.user_id "

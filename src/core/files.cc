@@ -138,6 +138,33 @@ Result<std::optional<std::string>> read_file(const std::string& path) {
   return std::optional<std::string>(std::move(out));
 }
 
+Result<std::string> read_secret_file(const std::string& setting, const std::string& path) {
+  const std::string field = setting + " " + path;
+  // One line: 4 KiB is far above any password; a wrong path is not read whole.
+  constexpr size_t kMaxSecretFile = 4096;
+  auto content = read_file_limited(path, kMaxSecretFile);
+  if (!content.ok() && content.status().code() == Code::kBadInput) {
+    return Status(Code::kConfig, field + ": larger than the limit of " + format_limit(kMaxSecretFile));
+  }
+  if (!content.ok()) return Status(Code::kConfig, field + ": cannot be read: " + content.status().message());
+  if (!*content) return Status(Code::kConfig, field + ": no such file");
+  std::string secret = std::move(**content);
+  if (secret.ends_with("\r\n")) {
+    secret.resize(secret.size() - 2);
+  } else if (secret.ends_with("\n")) {
+    secret.pop_back();
+  }
+  if (secret.empty()) return Status(Code::kConfig, field + ": is empty");
+  if (secret.find_first_of("\r\n") != std::string::npos) {
+    return Status(Code::kConfig, field + ": must be one line (it holds a line break)");
+  }
+  for (char c : secret) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return Status(Code::kConfig, field + ": holds a control character");
+  }
+  return secret;
+}
+
 std::string format_limit(size_t bytes) {
   if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
   if (bytes >= (1u << 10) && bytes % (1u << 10) == 0) return std::to_string(bytes >> 10) + " KiB";

@@ -47,6 +47,13 @@ Result<std::optional<std::string>> read_file_limited(const std::string& path, si
 // messages; `fd` is left open.
 Result<std::string> read_fd_limited(int fd, const std::string& name, size_t max_bytes);
 
+// A secret kept in a file of one line (the relay's and the database's
+// password files): at most 4 KiB, never read whole beyond that; the line
+// break at its end dropped; then not empty, and no other line break or
+// control character. kConfig as "SETTING PATH: reason", never naming the
+// content.
+Result<std::string> read_secret_file(const std::string& setting, const std::string& path);
+
 // `bytes` for a message: "4 KiB", "64 KiB", "256 MiB", or "N bytes".
 std::string format_limit(size_t bytes);
 

@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/files.h"
 
@@ -82,6 +85,42 @@ TEST(FormatLimitTest, Units) {
   EXPECT_EQ(format_limit(4096), "4 KiB");
   EXPECT_EQ(format_limit(size_t{256} << 20), "256 MiB");
   EXPECT_EQ(format_limit(1000), "1000 bytes");
+}
+
+// The one reader of password files (the relay's, the database's): good and
+// hostile contents, each refused with one line naming the setting and the
+// file, never the content.
+TEST_F(ReadLimitedTest, SecretFilesGoodAndHostile) {
+  const std::string path = dir_ + "/secret";
+  const std::vector<std::pair<std::string, std::string>> good = {
+      {"s3cret\n", "s3cret"}, {"s3cret", "s3cret"}, {"s3cret\r\n", "s3cret"}, {"with space", "with space"}};
+  for (const auto& [content, expected] : good) {
+    std::ofstream(path, std::ios::trunc) << content;
+    auto r = read_secret_file("VMAIL_X_FILE", path);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(*r, expected);
+  }
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"", ": is empty"},
+      {"\n", ": is empty"},
+      {"two\nlines\n", ": must be one line"},
+      {"bell\a", ": holds a control character"},
+      {"nul" + std::string(1, '\0') + "x", ": holds a control character"},
+      {std::string(5000, 'a'), ": larger than the limit of 4 KiB"},
+  };
+  for (const auto& [content, why] : bad) {
+    std::ofstream(path, std::ios::trunc | std::ios::binary) << content;
+    auto r = read_secret_file("VMAIL_X_FILE", path);
+    ASSERT_FALSE(r.ok()) << why;
+    EXPECT_EQ(r.status().code(), Code::kConfig);
+    EXPECT_EQ(r.status().message().rfind("VMAIL_X_FILE " + path + why, 0), 0u) << r.status().message();
+    if (content.size() > 3) {
+      EXPECT_EQ(r.status().message().find(content.substr(0, 4)), std::string::npos);
+    }
+  }
+  auto missing = read_secret_file("VMAIL_X_FILE", dir_ + "/none");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().message(), "VMAIL_X_FILE " + dir_ + "/none: no such file");
 }
 
 }  // namespace

@@ -25,6 +25,17 @@ const char* const kUserExists = "SELECT 1 FROM users WHERE address = ?";
 const char* const kAliasIdBySource = "SELECT id FROM aliases WHERE source = ?";
 const char* const kAliasHasDestination = "SELECT 1 FROM alias_destinations WHERE alias_id = ? AND destination = ?";
 
+std::optional<int64_t> user_id(SQLite::Database& db, const std::string& address) {
+  SQLite::Statement q(db, "SELECT id FROM users WHERE address = ?");
+  q.bind(1, address);
+  if (!q.executeStep()) return std::nullopt;
+  return q.getColumn(0).getInt64();
+}
+
+Status no_user(const std::string& address) {
+  return Status(Code::kNotFound, "address " + quote(address) + ": no such user");
+}
+
 void bind_new_user(SQLite::Statement& q, int64_t domain_id, const User& user) {
   q.bind(1, domain_id);
   q.bind(2, user.local);
@@ -88,10 +99,6 @@ using json = nlohmann::json;
 // What the audit log keeps of a user: never the password or its hash.
 json user_record(const User& u) {
   return json{{"name", u.name}, {"quota", u.quota ? json(*u.quota) : json(nullptr)}, {"enabled", u.enabled}};
-}
-
-Status no_user(const std::string& address) {
-  return Status(Code::kNotFound, "address " + quote(address) + ": no such user");
 }
 
 bool user_exists(SQLite::Database& db, const std::string& address) {

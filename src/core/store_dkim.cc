@@ -95,8 +95,7 @@ std::vector<DkimKey> Store::insert_dkim_keys(int64_t domain_id, const std::strin
     if (has_active && !retire) continue;
     std::string selector = m.selector.empty() ? dkim_selector_for(dkim.now, taken) : m.selector;
     if (std::find(taken.begin(), taken.end(), selector) != taken.end()) {
-      status =
-          Status(Code::kBadInput, "--selector " + quote(selector) + ": domain " + quote(domain) + " has it already");
+      status = Status(Code::kBadInput, "selector " + quote(selector) + ": domain " + quote(domain) + " has it already");
       return {};
     }
     taken.push_back(selector);
@@ -170,8 +169,8 @@ Status Store::remove_dkim_key(const std::string& domain, const std::string& sele
     for (const DkimKey& k : read_dkim_keys(db_.sql(), id)) {
       if (k.selector != selector) continue;
       if (k.state == DkimState::kActive && k.algorithm == DkimAlgorithm::kRsa) {
-        return Status(Code::kBadInput, "--remove " + quote(selector) + ": the active rsa key of " + quote(domain) +
-                                           " (rotate it with --rotate, then remove the retired key)");
+        return Status(Code::kBadInput, "selector " + quote(selector) + ": the active rsa key of " + quote(domain) +
+                                           " (rotate it, then remove the retired key)");
       }
       SQLite::Statement del(db_.sql(), "DELETE FROM dkim_keys WHERE domain_id = ? AND selector = ?");
       del.bind(1, *id);
@@ -180,7 +179,7 @@ Status Store::remove_dkim_key(const std::string& domain, const std::string& sele
       audit("domain dkim remove", domain, json{{"dkim", dkim_keys_record({k})}}, nullptr);
       return Status::Ok();
     }
-    return Status(Code::kNotFound, "--remove " + quote(selector) + ": domain " + quote(domain) + " has no such key");
+    return Status(Code::kNotFound, "selector " + quote(selector) + ": domain " + quote(domain) + " has no such key");
   });
   // After the commit: a crash before this unlink leaves a file no row names,
   // which the next key change of the domain sweeps.

@@ -56,17 +56,6 @@ Status check_alias_is_free(SQLite::Database& db, const std::string& alias, int64
   return Status::Ok();
 }
 
-std::optional<int64_t> user_id(SQLite::Database& db, const std::string& address) {
-  SQLite::Statement q(db, "SELECT id FROM users WHERE address = ?");
-  q.bind(1, address);
-  if (!q.executeStep()) return std::nullopt;
-  return q.getColumn(0).getInt64();
-}
-
-Status no_user(const std::string& address) {
-  return Status(Code::kNotFound, "address " + quote(address) + ": no such user");
-}
-
 }  // namespace
 
 std::vector<AliasDomain> read_alias_domains(SQLite::Database& db) {

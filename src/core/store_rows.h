@@ -50,6 +50,9 @@ std::vector<std::string> alias_domains_of(SQLite::Database& db, int64_t target_i
 // The id of the domain (nullopt: none), and the 67 for a missing one.
 std::optional<int64_t> domain_id(SQLite::Database& db, const std::string& domain);
 Status no_domain(const std::string& domain);
+// The same for a user, by address (store.cc).
+std::optional<int64_t> user_id(SQLite::Database& db, const std::string& address);
+Status no_user(const std::string& address);
 // What the audit log keeps of keys: selector, algorithm, state (store_dkim.cc).
 nlohmann::json dkim_keys_record(const std::vector<DkimKey>& keys);
 // Every DKIM key, in Snapshot::dkim_keys order (store_dkim.cc).

@@ -251,32 +251,12 @@ Result<std::string> parse_relay_host(const std::string& value) {
 }
 
 Result<std::string> read_relay_password(const std::string& path) {
-  // Messages name the file, never its content.
-  const std::string field = "VMAIL_RELAY_PASSWORD_FILE " + quote(path);
-  // One line: 4 KiB is far above any password; a wrong path is not read whole.
-  constexpr size_t kMaxPasswordFile = 4096;
-  auto content = read_file_limited(path, kMaxPasswordFile);
-  if (!content.ok() && content.status().code() == Code::kBadInput) {
-    return Status(Code::kConfig, field + ": larger than the limit of " + format_limit(kMaxPasswordFile));
-  }
-  if (!content.ok()) return Status(Code::kConfig, field + ": cannot be read: " + content.status().message());
-  if (!*content) return Status(Code::kConfig, field + ": no such file");
-  std::string password = std::move(**content);
-  if (password.ends_with("\r\n")) {
-    password.resize(password.size() - 2);
-  } else if (password.ends_with("\n")) {
-    password.pop_back();
-  }
-  if (password.empty()) return Status(Code::kConfig, field + ": the password is empty");
-  if (password.find_first_of("\r\n") != std::string::npos) {
-    return Status(Code::kConfig, field + ": the password must be one line (it holds a line break)");
-  }
-  for (char c : password) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) return Status(Code::kConfig, field + ": the password holds a control character");
-  }
-  if (password.front() == ' ' || password.back() == ' ') {
-    return Status(Code::kConfig, field + ": the password starts or ends with a space (Postfix's map would drop it)");
+  auto password = read_secret_file("VMAIL_RELAY_PASSWORD_FILE", path);
+  if (!password.ok()) return password.status();
+  // Postfix's map would drop it.
+  if (password->front() == ' ' || password->back() == ' ') {
+    return Status(Code::kConfig, "VMAIL_RELAY_PASSWORD_FILE " + path +
+                                     ": the password starts or ends with a space (Postfix's map would drop it)");
   }
   return password;
 }

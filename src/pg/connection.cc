@@ -40,21 +40,6 @@ bool refused_for_good(const std::string& message) {
   return false;
 }
 
-// A password file holds one line; 4 KiB is far above any password and keeps
-// a wrong path (a log, /dev/zero) from being read whole.
-constexpr size_t kMaxPasswordFile = 4096;
-
-Result<std::string> read_password(const std::string& path) {
-  auto content = read_file_limited(path, kMaxPasswordFile);
-  if (!content.ok() && content.status().code() == Code::kBadInput) {
-    return Status(Code::kConfig, "VMAIL_DB_PASSWORD_FILE " + content.status().message());
-  }
-  if (!content.ok() || !*content) return Status(Code::kConfig, "VMAIL_DB_PASSWORD_FILE " + path + ": cannot be read");
-  std::string password = (*content)->substr(0, (*content)->find('\n'));
-  if (password.empty()) return Status(Code::kConfig, "VMAIL_DB_PASSWORD_FILE " + path + ": is empty");
-  return password;
-}
-
 }  // namespace
 
 std::string Rows::text(int row, int column) const {
@@ -102,7 +87,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& url, con
   std::string name = describe_url(url);
   std::optional<std::string> password;
   if (!password_file.empty()) {
-    auto p = read_password(password_file);
+    auto p = read_secret_file("VMAIL_DB_PASSWORD_FILE", password_file);
     if (!p.ok()) return p.status();
     password = *p;
   }

@@ -122,7 +122,7 @@ class DkimKeys(InstanceTestCase):
         self.assertIn(f"{old}-2._domainkey.example.com.", names)
         # The active rsa key cannot go.
         p = v("domain", "dkim", "example.com", "--remove", "winter", check=65)
-        self.assertIn("--remove", p.stderr)
+        self.assertIn("selector \"winter\": the active rsa key", p.stderr)
         v("export", "--check", check=0)
 
     def test_ed25519_key_beside_rsa(self):
