@@ -81,8 +81,9 @@ Status health(Context& ctx, const HealthArgs& args) {
 }  // namespace
 
 void add_health_command(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand(
-      "health", "check SMTP, submission, SMTPS, IMAP(S), POP3(S), ManageSieve, quota-status, OpenDKIM, vmail-milter");
+  auto* cmd = app.add_subcommand("health",
+                                 "check SMTP, submission, SMTPS, IMAP(S), POP3(S), ManageSieve, quota-status, "
+                                 "vmail-policyd, OpenDKIM, vmail-milter");
   auto* args = ctx.keep<HealthArgs>();
   cmd->add_option("--timeout", args->timeout, "seconds per service (default 5)");
   // VMAIL_LISTEN and the ports, from the one table (core/settings_table.h).

@@ -28,7 +28,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-enum class Protocol { kSmtp, kImap, kPop3, kManageSieve, kPolicy };
+enum class Protocol { kSmtp, kImap, kPop3, kManageSieve, kPolicy, kHttp };
 
 struct Plan {
   Protocol protocol;
@@ -42,7 +42,8 @@ Plan plan_for(const std::string& service) {
   if (service == "pop3") return {Protocol::kPop3, false};
   if (service == "pop3s") return {Protocol::kPop3, true};
   if (service == "managesieve") return {Protocol::kManageSieve, false};
-  if (service == "quota-status") return {Protocol::kPolicy, false};
+  if (service == "quota-status" || service == "send-policy") return {Protocol::kPolicy, false};
+  if (service == "policy") return {Protocol::kHttp, false};
   return {Protocol::kSmtp, false};  // smtp, submission: STARTTLS
 }
 
@@ -354,6 +355,16 @@ std::string check_policy(Connection& c) {
   return "";
 }
 
+// vmail-policyd's auth policy port: HTTP, GET /health answers 200.
+std::string check_http(Connection& c) {
+  std::string err = c.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  if (!err.empty()) return err;
+  std::string line = c.read_line(&err);
+  if (!err.empty()) return "HTTP reply: " + err;
+  if (line.rfind("HTTP/1.1 200", 0) != 0) return "HTTP reply: unexpected " + quote(line);
+  return "";
+}
+
 // The milter protocol's framing: a 32-bit big-endian length, the command
 // character, its data.
 std::string be32(uint32_t v) {
@@ -522,8 +533,9 @@ ServiceHealth check_one(const std::string& host, const std::string& name, uint16
   h.port = port;
   Clock::time_point start = Clock::now();
   Connection c(start + timeout);
-  // quota-status listens on loopback only, whatever VMAIL_LISTEN says.
-  std::string err = c.connect(name == "quota-status" ? "127.0.0.1" : host, port);
+  // The policy services listen on loopback only, whatever VMAIL_LISTEN says.
+  bool loopback = name == "quota-status" || name == "policy" || name == "send-policy";
+  std::string err = c.connect(loopback ? "127.0.0.1" : host, port);
   if (err.empty()) {
     Plan plan = plan_for(name);
     switch (plan.protocol) {
@@ -532,6 +544,7 @@ ServiceHealth check_one(const std::string& host, const std::string& name, uint16
       case Protocol::kPop3: err = check_pop3(c, plan.implicit_tls, ctx); break;
       case Protocol::kManageSieve: err = check_managesieve(c, ctx); break;
       case Protocol::kPolicy: err = check_policy(c); break;
+      case Protocol::kHttp: err = check_http(c); break;
     }
     if (err.empty()) c.close_tls();
   }

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/files.h"
+#include "core/ip_network.h"
 #include "core/row_policy.h"
 #include "core/settings_table.h"
 #include "core/validate.h"
@@ -27,6 +28,10 @@ const std::vector<ServiceSpec> kServices = {
     {"managesieve", "VMAIL_MANAGESIEVE_PORT"},
     // Dovecot's quota-status policy service for Postfix: loopback only.
     {"quota-status", "VMAIL_QUOTA_STATUS_PORT"},
+    // vmail-policyd (policy/): login bans for Dovecot's auth (HTTP) and
+    // send limits for Postfix at RCPT. Loopback only.
+    {"policy", "VMAIL_POLICY_PORT"},
+    {"send-policy", "VMAIL_SEND_POLICY_PORT"},
 };
 
 uint16_t Endpoints::port(const std::string& service) const {
@@ -345,6 +350,18 @@ std::map<std::string, std::string> recordable_endpoints(const Endpoints& endpoin
   return out;
 }
 
+// VMAIL_BAN_* and VMAIL_SEND_LIMIT (each checked by the table already).
+template <typename Get>
+Status load_abuse_settings(const Get& get, LaunchSettings* l) {
+  if (auto v = get("VMAIL_BAN_FAILURES")) l->ban.failures = std::stoi(*v);
+  if (auto v = get("VMAIL_BAN_WINDOW")) l->ban.window = std::stoll(*v);
+  l->ban.ban_time = l->base.ban_time;
+  l->ban_ignore = get("VMAIL_BAN_IGNORE").value_or(find_setting("VMAIL_BAN_IGNORE")->fallback);
+  auto networks = parse_network_list(l->ban_ignore, "VMAIL_BAN_IGNORE");
+  if (!networks.ok()) return Status(Code::kConfig, networks.status().message());
+  return Status::Ok();
+}
+
 Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::string>& flags, const EnvReader& env) {
   LaunchSettings l;
   auto base = load_settings(flags, env);
@@ -412,6 +429,8 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   if (!relay.ok()) return relay.status();
   l.relay = std::move(*relay);
 
+  if (Status st = load_abuse_settings(get, &l); !st.ok()) return st;
+
   if (auto v = get("VMAIL_CERT_CHECK_INTERVAL")) {
     auto n = parse_seconds("VMAIL_CERT_CHECK_INTERVAL", *v, 1, 3600);
     if (!n.ok()) return n.status();
@@ -434,6 +453,7 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   l.opendkim_run_dir = s.rooted("/run/opendkim");
   l.milter_run_dir = s.rooted("/run/vmail-milter");
   l.auth_wait_program = program_beside_this_one("vmail-auth-wait");
+  l.policy_nonce_file = s.state_dir + "/auth-policy-nonce";
 
   // Paths end up in config files: refuse characters that would break a line.
   for (const std::string* p : std::initializer_list<const std::string*>{

@@ -27,7 +27,8 @@ import unittest
 from harness import BUILD_DIR, VMAIL, free_ports
 
 LAUNCH = os.path.join(BUILD_DIR, "vmail-launch")
-SERVICES = ["smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s", "managesieve", "quota-status"]
+SERVICES = ["smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s", "managesieve", "quota-status", "policy",
+            "send-policy"]
 DOMAIN = "example.test"
 # A client address outside VMAIL_MYNETWORKS (127.0.0.1/32) and not the
 # server's own address, which Dovecot would treat as secured.
@@ -116,6 +117,9 @@ class Server:
             "MAIL_DOMAIN": domain,
             "VMAIL_LISTEN": "127.0.0.1",
             "VMAIL_MYNETWORKS": "127.0.0.1/32",
+            # Tests try wrong passwords from 127.0.0.2 on purpose; login bans
+            # are tested on their own (e2e.test_abuse_policy, which narrows this).
+            "VMAIL_BAN_IGNORE": "127.0.0.0/8,::1/128",
         }
         for service, port in self.ports.items():
             self.env[port_variable(service)] = str(port)
