@@ -193,7 +193,7 @@ const std::vector<SettingInfo> kTable = {
     {"VMAIL_BAN_FAILURES", "--ban-failures", kLaunch, "10", "",
      "failed logins from one address within VMAIL_BAN_WINDOW that ban it",
      "failed logins (IMAP, POP3, ManageSieve, SMTP AUTH) from one address within `VMAIL_BAN_WINDOW` that ban it for "
-     "`VMAIL_BAN_TIME`. See [Abuse control](#abuse-control)",
+     "`VMAIL_BAN_TIME`. See [Abuse control](#abuse-control-login-bans-and-send-limits)",
      check_ban_failures, false, false, false},
     {"VMAIL_BAN_WINDOW", "--ban-window", kLaunch, "600", "", "seconds in which VMAIL_BAN_FAILURES failures ban", "",
      check_seconds, false, false, false},
