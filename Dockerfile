@@ -18,7 +18,7 @@ RUN rm -rf build* demo \
 FROM debian:12-slim
 COPY scripts/install-deps /usr/local/lib/vmail/install-deps
 RUN /usr/local/lib/vmail/install-deps --runtime && rm -rf /var/lib/apt/lists/*
-COPY --from=build /usr/local/sbin/vmail /usr/local/sbin/vmail-launch /usr/local/sbin/vmail-milter /usr/local/sbin/vmail-auth-wait /usr/local/sbin/
+COPY --from=build /usr/local/sbin/vmail /usr/local/sbin/vmail-launch /usr/local/sbin/vmail-milter /usr/local/sbin/vmail-policyd /usr/local/sbin/vmail-auth-wait /usr/local/sbin/
 # The NSS module (enable with `passwd: files vmail` in /etc/nsswitch.conf).
 COPY --from=build /usr/local/lib/libnss_vmail.so.2 /usr/local/lib/
 # OpenDKIM logs only to syslog; vmail-launch preloads this to get its lines on stderr.

@@ -131,6 +131,7 @@ void add_user_commands(CLI::App& app, Context& ctx);    // user_command.cc
 void add_alias_commands(CLI::App& app, Context& ctx);   // alias_command.cc
 void add_export_command(CLI::App& app, Context& ctx);   // export_command.cc
 void add_db_commands(CLI::App& app, Context& ctx);      // db_command.cc
+void add_ban_commands(CLI::App& app, Context& ctx);     // ban_command.cc
 void add_getent_command(CLI::App& app, Context& ctx);   // getent_command.cc
 void add_health_command(CLI::App& app, Context& ctx);   // health_command.cc
 void add_log_command(CLI::App& app, Context& ctx);      // log_command.cc

@@ -83,8 +83,8 @@ Status health(Context& ctx, const HealthArgs& args) {
 void add_health_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
       "health",
-      "check SMTP, submission, SMTPS, IMAP(S), POP3(S), ManageSieve, quota-status, OpenDKIM, vmail-milter, and "
-      "Redis, rspamd, postgrey when VMAIL_SPAM is on");
+      "check SMTP, submission, SMTPS, IMAP(S), POP3(S), ManageSieve, quota-status, vmail-policyd, OpenDKIM, "
+      "vmail-milter, and what runs of unbound, the MTA-STS daemon, Redis, rspamd, postgrey");
   auto* args = ctx.keep<HealthArgs>();
   cmd->add_option("--timeout", args->timeout, "seconds per service (default 5)");
   // VMAIL_LISTEN and the ports, from the one table (core/settings_table.h).

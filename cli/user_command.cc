@@ -1,4 +1,4 @@
-// `vmail user add|del|passwd|disable|enable|quota|list|show|forward` (and
+// `vmail user add|del|passwd|disable|enable|quota|limit|list|show|forward` (and
 // `user import`, registered from import_command.cc).
 #include <optional>
 #include <string>
@@ -35,6 +35,24 @@ std::string forward_text(const std::optional<Forward>& f) {
 }
 
 std::string quota_text(const std::optional<uint64_t>& q) { return q ? format_quota(*q) : "none"; }
+
+// A user's recipients-per-hour limit as `user show` and `user limit` say it.
+std::string send_limit_text(const std::optional<int64_t>& own, int64_t default_limit) {
+  if (!own) return "default (" + std::to_string(default_limit) + "/hour)";
+  return *own == 0 ? "none" : std::to_string(*own) + "/hour";
+}
+
+// `--per-hour N|none|default`: nullopt = default, 0 = none, N = 1-100000000.
+Result<std::optional<int64_t>> parse_per_hour(const std::string& text) {
+  if (text == "default") return std::optional<int64_t>();
+  if (text == "none") return std::optional<int64_t>(0);
+  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos || text[0] == '0') {
+    return Status(Code::kBadInput, "--per-hour " + quote(text) + ": not a number of recipients, none or default");
+  }
+  int64_t n = std::stoll(text);
+  if (n > 100000000) return Status(Code::kBadInput, "--per-hour " + quote(text) + ": at most 100000000");
+  return std::optional<int64_t>(n);
+}
 
 struct PasswordArgs {
   bool from_stdin = false;
@@ -201,6 +219,20 @@ Status user_quota(Context& ctx, const std::string& input, const std::string& siz
   return ctx.export_after_change();
 }
 
+Status user_limit(Context& ctx, const std::string& input, const std::string& per_hour) {
+  auto address = parse_address(input);
+  if (!address.ok()) return address.status();
+  auto limit = parse_per_hour(per_hour);
+  if (!limit.ok()) return limit.status();
+  auto settings = ctx.settings();
+  if (!settings.ok()) return settings.status();
+  auto store = ctx.store();
+  if (!store.ok()) return store.status();
+  if (Status s = store->set_send_limit(address->str(), *limit); !s.ok()) return s;
+  print_line(ctx, "send limit of " + address->str() + " set to " + send_limit_text(*limit, (*settings)->send_limit));
+  return Status::Ok();
+}
+
 Status user_list(Context& ctx, const std::string& domain_in) {
   auto domain = domain_filter(domain_in);
   if (!domain.ok()) return domain.status();
@@ -242,6 +274,11 @@ Status user_show(Context& ctx, const std::string& input) {
     out["access"] = access;
     out["usage"] = usage;
     out["vacation"] = vacation;
+    // As stored (null: VMAIL_SEND_LIMIT, 0: none) and in force.
+    out["send_limit"] = user->send_limit ? json(*user->send_limit) : json(nullptr);
+    out["send_limit_per_hour"] = !user->send_limit        ? json((*settings)->send_limit)
+                                 : *user->send_limit == 0 ? json(nullptr)
+                                                          : json(*user->send_limit);
     print_json(out);
     return Status::Ok();
   }
@@ -257,6 +294,7 @@ Status user_show(Context& ctx, const std::string& input) {
                {"name:", user->name},
                {"quota:", quota_text(user->quota)},
                {"enabled:", user->enabled ? "yes" : "no"},
+               {"send limit:", send_limit_text(user->send_limit, (*settings)->send_limit)},
                {"access:", access_line},
                {"usage:", usage_line},
                {"created:", user->created},
@@ -357,6 +395,13 @@ void add_user_commands(CLI::App& app, Context& ctx) {
     cmd->add_option("ADDRESS", a->first)->required();
     cmd->add_option("SIZE", a->second, "N[K|M|G|T] (N >= 1) or none")->required();
     cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_quota(ctx, a->first, a->second); }; });
+  }
+  {
+    auto* cmd = group->add_subcommand("limit", "set the recipients a mailbox may send to per hour");
+    auto* a = ctx.keep<std::pair<std::string, std::string>>();
+    cmd->add_option("ADDRESS", a->first)->required();
+    cmd->add_option("--per-hour", a->second, "N (1-100000000), none, or default (VMAIL_SEND_LIMIT)")->required();
+    cmd->callback([&ctx, a] { ctx.action = [&ctx, a] { return user_limit(ctx, a->first, a->second); }; });
   }
   {
     auto* cmd = group->add_subcommand("list", "list mailboxes");

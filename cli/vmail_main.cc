@@ -132,6 +132,7 @@ int run(int argc, char** argv) {
   add_alias_commands(app, ctx);
   add_export_command(app, ctx);
   add_db_commands(app, ctx);
+  add_ban_commands(app, ctx);
   add_getent_command(app, ctx);
   add_health_command(app, ctx);
   add_log_command(app, ctx);

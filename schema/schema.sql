@@ -17,7 +17,7 @@ CREATE TABLE users (
   quota INTEGER CHECK (quota IS NULL OR quota >= 0),
   enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
   created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
-  updated TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  updated TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')), send_limit INTEGER CHECK (send_limit IS NULL OR send_limit >= 0),
   UNIQUE (domain_id, local)
 );
 

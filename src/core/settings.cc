@@ -111,6 +111,8 @@ Result<Settings> load_settings(const std::map<std::string, std::string>& flags, 
   if (auto v = get("VMAIL_GID")) s.gid = *parse_id("VMAIL_GID", *v);
   if (auto v = get("VMAIL_PASSWORD_SCHEME")) s.scheme = *parse_scheme(*v);
   if (auto v = get("VMAIL_MAP_TYPE")) s.map_type = *v;
+  if (auto v = get("VMAIL_BAN_TIME")) s.ban_time = std::stoll(*v);      // checked: 1-31536000
+  if (auto v = get("VMAIL_SEND_LIMIT")) s.send_limit = std::stoll(*v);  // checked: 1-100000000
   return s;
 }
 

@@ -44,6 +44,8 @@ struct Settings {
   uint32_t gid = 5000;                   // VMAIL_GID
   Scheme scheme = Scheme::kSha512Crypt;  // VMAIL_PASSWORD_SCHEME
   std::string map_type = "hash";         // VMAIL_MAP_TYPE
+  int64_t ban_time = 3600;               // VMAIL_BAN_TIME: seconds a ban lasts
+  int64_t send_limit = 500;              // VMAIL_SEND_LIMIT: recipients per hour of a login
 
   // Names of the settings given by flag or environment (not defaulted).
   std::vector<std::string> explicit_names;

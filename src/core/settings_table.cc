@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "core/ip_network.h"
 #include "core/scheme.h"
 #include "core/settings.h"
 
@@ -81,7 +82,8 @@ Status check_relay_tls(const std::string& name, const std::string& value) {
                 name + " " + quote(value) + ": must be secure (verify the relay's certificate) or encrypt (do not)");
 }
 
-// VMAIL_SPAM and VMAIL_GREYLIST: on/off, and the boolean words check_boolean takes.
+// The service switches (VMAIL_SPAM, VMAIL_GREYLIST, VMAIL_DANE,
+// VMAIL_MTA_STS): on/off, and the boolean words check_boolean takes.
 Status check_on_off(const std::string& name, const std::string& value) {
   if (value == "on" || value == "off") return Status::Ok();
   if (check_boolean(name, value).ok()) return Status::Ok();
@@ -90,6 +92,37 @@ Status check_on_off(const std::string& name, const std::string& value) {
 
 Status check_greylist_delay(const std::string& name, const std::string& value) {
   return check_seconds(name, value, 1, 86400);
+}
+
+// A whole number in [min, max], as the abuse controls' settings take it.
+Status check_count(const std::string& name, const std::string& value, long min, long max, const char* unit) {
+  if (value.empty() || value.size() > 9 || value.find_first_not_of("0123456789") != std::string::npos) {
+    return Status(Code::kConfig, name + " " + quote(value) + ": not a whole number" + unit);
+  }
+  long n = std::strtol(value.c_str(), nullptr, 10);
+  if (n < min || n > max) {
+    return Status(Code::kConfig,
+                  name + " " + quote(value) + ": must be " + std::to_string(min) + "-" + std::to_string(max) + unit);
+  }
+  return Status::Ok();
+}
+
+Status check_ban_failures(const std::string& name, const std::string& value) {
+  return check_count(name, value, 1, 1000000, "");
+}
+
+Status check_seconds(const std::string& name, const std::string& value) {
+  return check_count(name, value, 1, 31536000, " of seconds (at most a year)");
+}
+
+Status check_send_limit(const std::string& name, const std::string& value) {
+  return check_count(name, value, 1, 100000000, " of recipients per hour");
+}
+
+Status check_networks(const std::string& name, const std::string& value) {
+  auto list = parse_network_list(value, name);
+  if (!list.ok()) return Status(Code::kConfig, list.status().message());
+  return Status::Ok();
 }
 
 constexpr unsigned kVmail = kScopeVmail;
@@ -180,7 +213,7 @@ const std::vector<SettingInfo> kTable = {
      "others get opportunistic TLS. Postfix asks the resolvers of `/etc/resolv.conf`, so that file must name "
      "`127.0.0.1` with `options trust-ad` (compose.yaml: `dns: 127.0.0.1`). See [Transport "
      "security](#transport-security)",
-     check_boolean, true, false, false},
+     check_on_off, true, false, false},
     {"VMAIL_RESOLVER_PORT", "--resolver-port", kServer, "53", "",
      "port of the validating resolver (unbound) on 127.0.0.1, with VMAIL_DANE=on",
      "port of the validating resolver on 127.0.0.1 (with `VMAIL_DANE=on`); `/etc/resolv.conf` can name only port 53",
@@ -196,9 +229,31 @@ const std::vector<SettingInfo> kTable = {
      "each "
      "destination's MTA-STS policy (RFC 8461): an `enforce` policy means verified TLS to a listed MX or the mail "
      "waits; `testing` and no policy change nothing",
-     check_boolean, true, false, false},
+     check_on_off, true, false, false},
     {"VMAIL_MTA_STS_PORT", "--mta-sts-port", kServer, "8461", "",
      "port of the MTA-STS policy daemon on 127.0.0.1, with VMAIL_MTA_STS=on", "", check_port, true, false, false},
+    {"VMAIL_POLICY_PORT", "--policy-port", kServer, "12341", "",
+     "vmail-policyd's login-ban port on 127.0.0.1, asked by Dovecot's auth (HTTP)", "", check_port, true, false, false},
+    {"VMAIL_SEND_POLICY_PORT", "--send-policy-port", kServer, "12342", "",
+     "vmail-policyd's send-limit port on 127.0.0.1, asked by Postfix at RCPT", "", check_port, true, false, false},
+    {"VMAIL_BAN_FAILURES", "--ban-failures", kLaunch, "10", "",
+     "failed logins from one address within VMAIL_BAN_WINDOW that ban it",
+     "failed logins (IMAP, POP3, ManageSieve, SMTP AUTH) from one address within `VMAIL_BAN_WINDOW` that ban it for "
+     "`VMAIL_BAN_TIME`. See [Abuse control](#abuse-control-login-bans-and-send-limits)",
+     check_ban_failures, false, false, false},
+    {"VMAIL_BAN_WINDOW", "--ban-window", kLaunch, "600", "", "seconds in which VMAIL_BAN_FAILURES failures ban", "",
+     check_seconds, false, false, false},
+    {"VMAIL_BAN_TIME", "--ban-time", kBoth, "3600", "", "seconds a ban lasts (also `vmail ban add` without --for)", "",
+     check_seconds, false, false, false},
+    {"VMAIL_BAN_IGNORE", "--ban-ignore", kLaunch, "127.0.0.1/32,::1/128", "", "networks never banned",
+     "networks never banned: IPv4 or IPv6 addresses or `ADDRESS/PREFIX` networks (no host bits set), separated by "
+     "commas or spaces; empty: none",
+     check_networks, false, false, false},
+    {"VMAIL_SEND_LIMIT", "--send-limit", kBoth, "500", "",
+     "recipients a login may send to per hour (`vmail user limit` per user)",
+     "recipients a login may send to in any hour; more are refused at RCPT with `451 4.7.1`. Per user: "
+     "`vmail user limit ADDR --per-hour N|none|default`",
+     check_send_limit, false, false, false},
     {"VMAIL_QUEUE_DIR", "--queue-dir", kLaunch, "$VMAIL_STATE_DIR/queue", "", "Postfix's queue folder",
      "Postfix's queue: on the state volume, so queued mail survives a re-created container", nullptr, false, false,
      true},

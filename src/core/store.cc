@@ -51,7 +51,7 @@ void bind_new_user(SQLite::Statement& q, int64_t domain_id, const User& user) {
 }
 
 const char* const kUserColumns =
-    "u.address, u.local, d.name, u.name, u.password, u.quota, u.enabled, u.created, u.updated";
+    "u.address, u.local, d.name, u.name, u.password, u.quota, u.enabled, u.created, u.updated, u.send_limit";
 
 User read_user_row(SQLite::Statement& q) {
   User u;
@@ -64,6 +64,7 @@ User read_user_row(SQLite::Statement& q) {
   u.enabled = q.getColumn(6).getInt() != 0;
   u.created = q.getColumn(7).getString();
   u.updated = q.getColumn(8).getString();
+  if (!q.getColumn(9).isNull()) u.send_limit = q.getColumn(9).getInt64();
   return u;
 }
 
@@ -358,6 +359,37 @@ Status Store::set_quota(const std::string& address, std::optional<uint64_t> quot
       },
       [&](const User& old) {
         audit("user quota", address, json{{"quota", as_json(old.quota)}}, json{{"quota", as_json(quota)}});
+      });
+}
+
+Status Store::audit_outside_change(std::string_view action, std::string_view object, const json& old_value,
+                                   const json& new_value) {
+  return db_.write([&]() -> Status {
+    audit(action, object, old_value, new_value);
+    return Status::Ok();
+  });
+}
+
+Status Store::set_send_limit(const std::string& address, std::optional<int64_t> per_hour) {
+  if (per_hour && *per_hour < 0) {
+    return Status(Code::kBadInput, "send limit " + std::to_string(*per_hour) + ": must be 0 (none) or more");
+  }
+  auto as_json = [](const std::optional<int64_t>& n) {
+    if (!n) return json("default");
+    return *n == 0 ? json("none") : json(*n);
+  };
+  return update_user(
+      db_, address, "send_limit = ?",
+      [&](SQLite::Statement& q) {
+        if (per_hour) {
+          q.bind(1, *per_hour);
+        } else {
+          q.bind(1);
+        }
+      },
+      [&](const User& old) {
+        audit("user limit", address, json{{"per_hour", as_json(old.send_limit)}},
+              json{{"per_hour", as_json(per_hour)}});
       });
 }
 

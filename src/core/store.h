@@ -56,6 +56,9 @@ struct User {
   std::string password;  // {SCHEME}hash
   std::optional<uint64_t> quota;
   bool enabled = true;
+  // Recipients per hour (`vmail user limit`): nullopt = VMAIL_SEND_LIMIT,
+  // 0 = no limit.
+  std::optional<int64_t> send_limit;
   std::string created;
   std::string updated;
 };
@@ -113,6 +116,9 @@ class Store {
   Status set_password(const std::string& address, const std::string& hash);
   Status set_enabled(const std::string& address, bool enabled);
   Status set_quota(const std::string& address, std::optional<uint64_t> quota);
+  // Sets the recipients-per-hour limit (nullopt: the server's default, 0:
+  // none); 65 for a negative one, 67 when no such user. Audited.
+  Status set_send_limit(const std::string& address, std::optional<int64_t> per_hour);
   Result<User> get_user(const std::string& address);
   // All users, or those of one domain (67 when that domain does not exist).
   Result<std::vector<User>> list_users(const std::optional<std::string>& domain);
@@ -181,6 +187,10 @@ class Store {
   // of deleted domains (with their folders) and leftovers of killed runs.
   Status sweep_dkim_files(const DkimKeyFiles& files);
 
+  // Records a change kept outside this database (a login ban in the node's
+  // policy.db) in the audit log, in a transaction of its own.
+  Status audit_outside_change(std::string_view action, std::string_view object, const nlohmann::json& old_value,
+                              const nlohmann::json& new_value);
   // One consistent read of everything, for the exporters.
   Result<Snapshot> snapshot();
 

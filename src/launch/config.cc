@@ -164,6 +164,7 @@ std::map<std::string, std::string> template_values(const LaunchSettings& l, cons
       {"dovecot_config", dovecot_config_file(l)},
       {"quota_warning_script", l.base.dovecot_dir + "/conf.d/quota-warning.sh"},
       {"auth_wait_program", l.auth_wait_program},
+      {"policy_nonce_file", l.policy_nonce_file},
       {"vmail_user", account_name(l.base.uid)},
       {"smtp_host", e.listen_ipv6 ? "[" + e.connect_host() + "]" : e.connect_host()},
       {"postfix_private_dir", l.queue_dir + "/private"},

@@ -29,7 +29,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-enum class Protocol { kSmtp, kImap, kPop3, kManageSieve, kPolicy, kDns, kSocketmap, kRedis, kMilter, kHttpPing };
+enum class Protocol { kSmtp, kImap, kPop3, kManageSieve, kPolicy, kDns, kSocketmap, kRedis, kMilter, kHttpPing, kHttp };
 
 struct Plan {
   Protocol protocol;
@@ -43,7 +43,8 @@ Plan plan_for(const std::string& service) {
   if (service == "pop3") return {Protocol::kPop3, false};
   if (service == "pop3s") return {Protocol::kPop3, true};
   if (service == "managesieve") return {Protocol::kManageSieve, false};
-  if (service == "quota-status" || service == "postgrey") return {Protocol::kPolicy, false};
+  if (service == "quota-status" || service == "postgrey" || service == "send-policy") return {Protocol::kPolicy, false};
+  if (service == "policy") return {Protocol::kHttp, false};
   if (service == "redis") return {Protocol::kRedis, false};
   if (service == "rspamd-milter") return {Protocol::kMilter, false};
   if (service == "rspamd-controller") return {Protocol::kHttpPing, false};
@@ -404,19 +405,22 @@ std::string check_redis(Connection& c) {
   return "";
 }
 
-// rspamd's controller: GET /ping answered 200 with "pong" (the worker is up
-// and its event loop answers, not only the kernel's listen queue).
-std::string check_http_ping(Connection& c) {
-  std::string err = c.send("GET /ping HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+// One HTTP GET of `path` answered 200 (the server's event loop answers, not
+// only the kernel's listen queue) and, when `body` is given, a line of the
+// reply starting with it: rspamd's controller (/ping: "pong"),
+// vmail-policyd's auth policy port (/health).
+std::string check_http_get(Connection& c, const std::string& path, const std::string& body) {
+  std::string err = c.send("GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   if (!err.empty()) return err;
   std::string status = c.read_line(&err);
-  if (!err.empty()) return "GET /ping: " + err;
-  if (status.find(" 200") == std::string::npos) return "GET /ping: unexpected status " + quote(status);
-  while (true) {
+  if (!err.empty()) return "GET " + path + ": " + err;
+  if (status.find(" 200") == std::string::npos) return "GET " + path + ": unexpected status " + quote(status);
+  while (!body.empty()) {
     std::string line = c.read_line(&err);
-    if (!err.empty()) return "GET /ping: " + err;
-    if (line.rfind("pong", 0) == 0) return "";
+    if (!err.empty()) return "GET " + path + ": " + err;
+    if (line.rfind(body, 0) == 0) return "";
   }
+  return "";
 }
 
 // The milter protocol's framing: a 32-bit big-endian length, the command
@@ -602,7 +606,8 @@ ServiceHealth check_one(const std::string& host, const std::string& name, bool l
       case Protocol::kSocketmap: err = check_socketmap(c); break;
       case Protocol::kRedis: err = check_redis(c); break;
       case Protocol::kMilter: err = check_milter(c, ""); break;
-      case Protocol::kHttpPing: err = check_http_ping(c); break;
+      case Protocol::kHttpPing: err = check_http_get(c, "/ping", "pong"); break;
+      case Protocol::kHttp: err = check_http_get(c, "/health", ""); break;
     }
     if (err.empty()) c.close_tls();
   }

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/files.h"
+#include "core/ip_network.h"
 #include "core/row_policy.h"
 #include "core/settings_table.h"
 #include "core/validate.h"
@@ -36,6 +37,10 @@ const std::vector<ServiceSpec> kServices = {
     {"rspamd-milter", "VMAIL_RSPAMD_MILTER_PORT", {"VMAIL_SPAM"}, true},
     {"rspamd-controller", "VMAIL_RSPAMD_CONTROLLER_PORT", {"VMAIL_SPAM"}, true},
     {"postgrey", "VMAIL_POSTGREY_PORT", {"VMAIL_SPAM", "VMAIL_GREYLIST"}, true},
+    // vmail-policyd (src/policy): login bans for Dovecot's auth (HTTP) and
+    // send limits for Postfix at RCPT. Loopback only.
+    {"policy", "VMAIL_POLICY_PORT", {}, true},
+    {"send-policy", "VMAIL_SEND_POLICY_PORT", {}, true},
 };
 
 uint16_t Endpoints::port(const std::string& service) const {
@@ -363,6 +368,18 @@ std::map<std::string, std::string> recordable_endpoints(const Endpoints& endpoin
   return out;
 }
 
+// VMAIL_BAN_* and VMAIL_SEND_LIMIT (each checked by the table already).
+template <typename Get>
+Status load_abuse_settings(const Get& get, LaunchSettings* l) {
+  if (auto v = get("VMAIL_BAN_FAILURES")) l->ban.failures = std::stoi(*v);
+  if (auto v = get("VMAIL_BAN_WINDOW")) l->ban.window = std::stoll(*v);
+  l->ban.ban_time = l->base.ban_time;
+  l->ban_ignore = get("VMAIL_BAN_IGNORE").value_or(find_setting("VMAIL_BAN_IGNORE")->fallback);
+  auto networks = parse_network_list(l->ban_ignore, "VMAIL_BAN_IGNORE");
+  if (!networks.ok()) return Status(Code::kConfig, networks.status().message());
+  return Status::Ok();
+}
+
 Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::string>& flags, const EnvReader& env) {
   LaunchSettings l;
   auto base = load_settings(flags, env);
@@ -430,6 +447,8 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   if (!relay.ok()) return relay.status();
   l.relay = std::move(*relay);
 
+  if (Status st = load_abuse_settings(get, &l); !st.ok()) return st;
+
   if (auto v = get("VMAIL_CERT_CHECK_INTERVAL")) {
     auto n = parse_seconds("VMAIL_CERT_CHECK_INTERVAL", *v, 1, 3600);
     if (!n.ok()) return n.status();
@@ -472,6 +491,7 @@ Result<LaunchSettings> load_launch_settings(const std::map<std::string, std::str
   l.rspamd_db_dir = s.state_dir + "/rspamd";
   l.redis_data_dir = s.state_dir + "/redis";
   l.postgrey_db_dir = s.state_dir + "/postgrey";
+  l.policy_nonce_file = s.state_dir + "/auth-policy-nonce";
 
   // Paths end up in config files: refuse characters that would break a line.
   for (const std::string* p : std::initializer_list<const std::string*>{

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/policy_state.h"
 #include "core/settings.h"
 #include "core/status.h"
 
@@ -35,7 +36,8 @@ struct ServiceSpec {
 };
 // smtp, submission, smtps, imap, imaps, pop3, pop3s, managesieve,
 // quota-status, resolver, mta-sts, then the spam layer's (redis,
-// rspamd-milter, rspamd-controller, postgrey), in that order.
+// rspamd-milter, rspamd-controller, postgrey), then vmail-policyd's (policy,
+// send-policy), in that order.
 extern const std::vector<ServiceSpec> kServices;
 
 // Where the services listen: the address (empty = all addresses) and one port
@@ -112,6 +114,11 @@ struct LaunchSettings {
   // (FIELD-NOTES); "no" makes that a warning, e.g. for a root under /tmp.
   bool dkim_require_safe_keys = true;
 
+  // Login bans (VMAIL_BAN_FAILURES, _WINDOW, _TIME) and the networks never
+  // banned (VMAIL_BAN_IGNORE, as given: vmail-policyd parses it again).
+  BanRules ban;
+  std::string ban_ignore;
+
   // Derived folders and files, all under VMAIL_ROOT.
   std::string queue_dir;           // Postfix queue_directory
   std::string postfix_data_dir;    // Postfix data_directory (owned by postfix)
@@ -142,6 +149,9 @@ struct LaunchSettings {
   // vmail-auth-wait beside this program: the checkpassword program Dovecot
   // runs when a users-file lookup misses (cli/auth_wait_main.cc).
   std::string auth_wait_program;
+  // $VMAIL_STATE_DIR/auth-policy-nonce (0600): Dovecot's auth_policy_hash_nonce,
+  // made once (random) by the launcher and read by Dovecot's config parser.
+  std::string policy_nonce_file;
 };
 
 // The path of a program installed beside the running one (vmail,

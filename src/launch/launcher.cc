@@ -247,6 +247,21 @@ std::vector<DaemonSpec> spam_daemons(const LaunchSettings& l) {
   return out;
 }
 
+// vmail-policyd (policy/server.h): login bans for Dovecot's auth and send
+// limits for Postfix, on loopback. Its settings come as arguments, which a
+// reload does not change; SIGHUP would stop it, so a reload does nothing.
+DaemonSpec policyd_daemon(const LaunchSettings& l) {
+  DaemonSpec spec{
+      .name = "vmail-policyd",
+      .argv = {program_beside_this_one("vmail-policyd"), "--auth-port", std::to_string(l.endpoints.port("policy")),
+               "--send-port", std::to_string(l.endpoints.port("send-policy")), "--state-dir", l.base.state_dir, "--db",
+               l.base.db, "--ban-failures", std::to_string(l.ban.failures), "--ban-window",
+               std::to_string(l.ban.window), "--ban-time", std::to_string(l.ban.ban_time), "--ban-ignore", l.ban_ignore,
+               "--send-limit", std::to_string(l.base.send_limit)}};
+  spec.reload = [](pid_t) { return Status::Ok(); };
+  return spec;
+}
+
 using Step = std::function<Status()>;
 
 // Certificates, DH parameters, configs, export: what SIGHUP redoes. The steps
@@ -334,10 +349,9 @@ Result<Configured> configure(const LaunchSettings& l, const StopCheck& stop) {
   TlsFiles tls;
   std::vector<std::string> warnings;
   std::vector<Step> steps = {
-      [&l] { return lock_instance(l); },
-      [&l] { return ensure_vmail_account(l.base.uid, l.base.gid); },
-      [&l] { return prepare_dirs_step(l); },
-      [&l] { return prepare_database_step(l); },
+      [&l] { return lock_instance(l); },       [&l] { return ensure_vmail_account(l.base.uid, l.base.gid); },
+      [&l] { return prepare_dirs_step(l); },   [&l] { return prepare_database_step(l); },
+      [&l] { return ensure_policy_nonce(l); },
   };
   for (auto& step : reconfigure_steps(l, &tls, &warnings)) steps.push_back(std::move(step));
   return run_steps(steps, stop);
@@ -372,6 +386,10 @@ int run_launcher(const LaunchSettings& l, bool configure_only) {
   // children are gone its master sends the log process SIGQUIT and sleeps a
   // whole second (strace), the floor of the launcher's stop time.
   daemons.push_back(DaemonSpec{.name = "dovecot", .argv = {"dovecot", "-F", "-c", dovecot_config_file(l)}});
+  // Before Dovecot's first login and Postfix's first RCPT; both go on
+  // without it while it is down (auth_policy_reject_on_fail=no, the policy
+  // service's default_action=DUNNO).
+  daemons.push_back(policyd_daemon(l));
   // Before Postfix, which hands it every message (and accepts them unsigned
   // while it is down: milter_default_action).
   daemons.push_back(opendkim_daemon(l, exported_files()));

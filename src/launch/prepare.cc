@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/file.h>
@@ -471,6 +472,27 @@ Status check_ports_free(const Endpoints& e) {
                                        ": cannot listen on " + where + ": " + std::strerror(err));
     }
   }
+  return Status::Ok();
+}
+
+Status ensure_policy_nonce(const LaunchSettings& l) {
+  auto dir = Dir::open(l.base.state_dir);
+  if (!dir.ok()) return dir.status();
+  const std::string name = base_name(l.policy_nonce_file);
+  auto existing = dir->read_file(name, 4096);
+  if (!existing.ok()) return existing.status();
+  if (*existing && (*existing)->size() == 64) return Status::Ok();
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return Status(Code::kInternal, "RAND_bytes failed");
+  static const char kHex[] = "0123456789abcdef";
+  std::string nonce;
+  for (unsigned char b : bytes) {
+    nonce += kHex[b >> 4];
+    nonce += kHex[b & 15];
+  }
+  FileOptions options{0600, std::nullopt, std::nullopt};
+  if (Status s = dir->write_file(name, nonce, options); !s.ok()) return s;
+  spdlog::info("made {} (Dovecot's auth policy nonce)", l.policy_nonce_file);
   return Status::Ok();
 }
 

@@ -63,6 +63,12 @@ Status check_dkim_key_folder(const LaunchSettings& settings, std::vector<std::st
 // folder above it (the launcher then judged the chain itself).
 bool opendkim_require_safe_keys(const LaunchSettings& settings);
 
+// Dovecot's auth_policy_hash_nonce: made once (32 random bytes, hex) in
+// $VMAIL_STATE_DIR/auth-policy-nonce, mode 0600, through the state folder's
+// descriptor; kept as it is afterwards. dovecot.conf names the file
+// (`<path`), so the secret is never in the world-readable config.
+Status ensure_policy_nonce(const LaunchSettings& settings);
+
 // Checks that every service port can be bound on the listening address.
 // kConfig naming the variable and the address when one is in use.
 Status check_ports_free(const Endpoints& endpoints);

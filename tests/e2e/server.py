@@ -28,7 +28,7 @@ from harness import BUILD_DIR, VMAIL, free_ports
 
 LAUNCH = os.path.join(BUILD_DIR, "vmail-launch")
 SERVICES = ["smtp", "submission", "smtps", "imap", "imaps", "pop3", "pop3s", "managesieve", "quota-status",
-            "resolver", "mta-sts"]
+            "resolver", "mta-sts", "policy", "send-policy"]
 # The spam layer's loopback services: ports are always given (free ones), but
 # they run (and `vmail health` lists them) only with VMAIL_SPAM=on, which a
 # test asks for through extra_env (test_spam); every other test runs without.
@@ -124,6 +124,9 @@ class Server:
             # rspamd's first start compiles its patterns (~25 s here): only
             # the tests of the spam layer turn it on.
             "VMAIL_SPAM": "off",
+            # Tests try wrong passwords from 127.0.0.2 on purpose; login bans
+            # are tested on their own (e2e.test_abuse_policy, which narrows this).
+            "VMAIL_BAN_IGNORE": "127.0.0.0/8,::1/128",
         }
         for service, port in self.ports.items():
             self.env[port_variable(service)] = str(port)
