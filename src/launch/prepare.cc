@@ -75,10 +75,10 @@ std::string timestamp() {
 // The values of the settings the table marks as recorded
 // (core/settings_table.h): the export settings, the listening address and
 // ports (for `vmail health`), the server name (for `vmail domain dns`).
-Result<std::map<std::string, std::string>> recorded_values(const LaunchSettings& l) {
-  auto known = recordable(l.base);
-  for (const auto& [name, value] : recordable_endpoints(l.endpoints)) known[name] = value;
-  known["MAIL_SERVER_NAME"] = l.server_name;
+Result<std::map<std::string, std::string>> recorded_values(const LaunchSettings& launch) {
+  auto known = recordable(launch.base);
+  for (const auto& [name, value] : recordable_endpoints(launch.endpoints)) known[name] = value;
+  known["MAIL_SERVER_NAME"] = launch.server_name;
   std::map<std::string, std::string> values;
   for (const std::string& name : recorded_setting_names()) {
     auto it = known.find(name);
@@ -92,35 +92,37 @@ Result<std::map<std::string, std::string>> recorded_values(const LaunchSettings&
 
 // OpenDKIM's socket folder belongs to opendkim with group postfix: Postfix's
 // smtpd and cleanup reach the socket, other users do not.
-Status prepare_opendkim_dirs(const LaunchSettings& l, gid_t postfix_gid) {
+Status prepare_opendkim_dirs(const LaunchSettings& launch, gid_t postfix_gid) {
   auto opendkim = user_by_name("opendkim");
   if (!opendkim) return Status(Code::kConfig, "user opendkim: missing (is OpenDKIM installed?)");
-  if (Status st = make_leaf_dir(l.opendkim_run_dir, 0750); !st.ok()) return st;
-  return set_owner_mode(l.opendkim_run_dir, opendkim->uid, postfix_gid, 0750);
+  if (Status st = make_leaf_dir(launch.opendkim_run_dir, 0750); !st.ok()) return st;
+  return set_owner_mode(launch.opendkim_run_dir, opendkim->uid, postfix_gid, 0750);
 }
 
 // vmail-milter runs as postfix (it reads only the world-readable
 // sender_logins and answers Postfix): its socket folder is postfix's alone.
-Status prepare_milter_dir(const LaunchSettings& l, const UserIds& postfix) {
-  if (Status st = make_leaf_dir(l.milter_run_dir, 0750); !st.ok()) return st;
-  return set_owner_mode(l.milter_run_dir, postfix.uid, postfix.gid, 0750);
+Status prepare_milter_dir(const LaunchSettings& launch, const UserIds& postfix) {
+  if (Status st = make_leaf_dir(launch.milter_run_dir, 0750); !st.ok()) return st;
+  return set_owner_mode(launch.milter_run_dir, postfix.uid, postfix.gid, 0750);
 }
 
 // The spam layer's folders: each daemon's data on the state volume, owned
 // by the user it runs as (Redis and rspamd's workers could otherwise not
 // write, postgrey its Berkeley DB); rspamd's rendered configuration stays
 // root's. Nothing when VMAIL_SPAM=off (what an earlier start left is kept).
-Status prepare_spam_dirs(const LaunchSettings& l) {
-  if (!l.endpoints.spam) return Status::Ok();
-  for (const auto& dir : {l.rspamd_dir, l.rspamd_dir + "/local.d", l.rspamd_dir + "/override.d", l.redis_dir}) {
+Status prepare_spam_dirs(const LaunchSettings& launch) {
+  if (!launch.endpoints.spam) return Status::Ok();
+  for (const auto& dir :
+       {launch.rspamd_dir, launch.rspamd_dir + "/local.d", launch.rspamd_dir + "/override.d", launch.redis_dir}) {
     if (Status st = make_dirs(dir, 0755); !st.ok()) return st;
   }
   struct Owned {
     std::string dir;
     const char* user;
   };
-  std::vector<Owned> owned = {{l.redis_data_dir, "redis"}, {l.rspamd_db_dir, "_rspamd"}, {l.rspamd_run_dir, "_rspamd"}};
-  if (l.endpoints.greylist) owned.push_back({l.postgrey_db_dir, "postgrey"});
+  std::vector<Owned> owned = {
+      {launch.redis_data_dir, "redis"}, {launch.rspamd_db_dir, "_rspamd"}, {launch.rspamd_run_dir, "_rspamd"}};
+  if (launch.endpoints.greylist) owned.push_back({launch.postgrey_db_dir, "postgrey"});
   for (const auto& [dir, user] : owned) {
     auto account = user_by_name(user);
     if (!account) {
@@ -136,10 +138,10 @@ Status prepare_spam_dirs(const LaunchSettings& l) {
 
 }  // namespace
 
-Status lock_instance(const LaunchSettings& l) {
-  if (Status s = make_dirs(l.base.state_dir, 0755); !s.ok()) return s;
-  int fd = ::open(l.lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Status(Code::kCantCreate, l.lock_file + ": " + errno_text());
+Status lock_instance(const LaunchSettings& launch) {
+  if (Status s = make_dirs(launch.base.state_dir, 0755); !s.ok()) return s;
+  int fd = ::open(launch.lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status(Code::kCantCreate, launch.lock_file + ": " + errno_text());
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     char buf[32] = {};
     ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
@@ -147,12 +149,12 @@ Status lock_instance(const LaunchSettings& l) {
     while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
     ::close(fd);
     return Status(Code::kConfig,
-                  "another vmail-launch (pid " + pid + ") already runs on this VMAIL_ROOT (" + l.lock_file + ")");
+                  "another vmail-launch (pid " + pid + ") already runs on this VMAIL_ROOT (" + launch.lock_file + ")");
   }
   std::string pid = std::to_string(getpid()) + "\n";
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
     ::close(fd);
-    return Status(Code::kCantCreate, l.lock_file + ": " + errno_text());
+    return Status(Code::kCantCreate, launch.lock_file + ": " + errno_text());
   }
   // The descriptor stays open (and locked) for the life of the process.
   return Status::Ok();
@@ -181,20 +183,20 @@ Status ensure_vmail_account(uint32_t uid, uint32_t gid) {
   return Status::Ok();
 }
 
-Status prepare_dirs(const LaunchSettings& l, std::vector<std::string>* warnings) {
-  const Settings& s = l.base;
-  for (const auto& dir : {s.state_dir, s.postfix_dir, s.dovecot_dir, s.dovecot_dir + "/conf.d", l.queue_dir,
-                          l.dovecot_base_dir, l.cert_dir}) {
+Status prepare_dirs(const LaunchSettings& launch, std::vector<std::string>* warnings) {
+  const Settings& s = launch.base;
+  for (const auto& dir : {s.state_dir, s.postfix_dir, s.dovecot_dir, s.dovecot_dir + "/conf.d", launch.queue_dir,
+                          launch.dovecot_base_dir, launch.cert_dir}) {
     if (Status st = make_dirs(dir, 0755); !st.ok()) return st;
   }
-  if (Status st = make_leaf_dir(l.dovecot_state_dir, 0750); !st.ok()) return st;
+  if (Status st = make_leaf_dir(launch.dovecot_state_dir, 0750); !st.ok()) return st;
   if (Status st = make_leaf_dir(s.mail_dir, 0750); !st.ok()) return st;
   // Dovecot delivers and reads as the vmail user.
   if (Status st = set_owner_mode(s.mail_dir, s.uid, s.gid, 0750); !st.ok()) return st;
-  if (Status st = make_leaf_dir(l.postfix_data_dir, 0700); !st.ok()) return st;
+  if (Status st = make_leaf_dir(launch.postfix_data_dir, 0700); !st.ok()) return st;
   auto postfix = user_by_name("postfix");
   if (!postfix) return Status(Code::kConfig, "user postfix: missing (is Postfix installed?)");
-  if (Status st = set_owner_mode(l.postfix_data_dir, postfix->uid, postfix->gid, 0700); !st.ok()) return st;
+  if (Status st = set_owner_mode(launch.postfix_data_dir, postfix->uid, postfix->gid, 0700); !st.ok()) return st;
   if (!user_by_name("dovecot") || !user_by_name("dovenull")) {
     return Status(Code::kConfig, "users dovecot/dovenull: missing (is Dovecot installed?)");
   }
@@ -202,11 +204,11 @@ Status prepare_dirs(const LaunchSettings& l, std::vector<std::string>* warnings)
   // without them (OpenDKIM's tables, empty: nothing to sign yet), from the
   // table (exporters/exported_files.h).
   if (Status st = prepare_export_files(s); !st.ok()) return st;
-  if (Status st = prepare_opendkim_dirs(l, postfix->gid); !st.ok()) return st;
-  if (Status st = prepare_milter_dir(l, *postfix); !st.ok()) return st;
-  if (Status st = prepare_spam_dirs(l); !st.ok()) return st;
+  if (Status st = prepare_opendkim_dirs(launch, postfix->gid); !st.ok()) return st;
+  if (Status st = prepare_milter_dir(launch, *postfix); !st.ok()) return st;
+  if (Status st = prepare_spam_dirs(launch); !st.ok()) return st;
   if (warnings) {
-    for (const auto& dir : {l.queue_dir, s.mail_dir}) {
+    for (const auto& dir : {launch.queue_dir, s.mail_dir}) {
       std::string p = unsearchable_parent(dir);
       if (!p.empty()) {
         warnings->push_back(p + ": others cannot search this folder, so Postfix and Dovecot cannot reach " + dir +
@@ -244,47 +246,48 @@ std::vector<std::string> folders_with_mail(const std::string& queue) {
 
 }  // namespace
 
-std::string adopt_legacy_queue(const LaunchSettings& l) {
-  const std::string legacy = l.base.rooted("/var/spool/postfix");
-  if (legacy == l.queue_dir) return "";
+std::string adopt_legacy_queue(const LaunchSettings& launch) {
+  const std::string legacy = launch.base.rooted("/var/spool/postfix");
+  if (legacy == launch.queue_dir) return "";
   std::vector<std::string> folders = folders_with_mail(legacy);
-  if (folders.empty() || !folders_with_mail(l.queue_dir).empty()) return "";
+  if (folders.empty() || !folders_with_mail(launch.queue_dir).empty()) return "";
   std::string names;
-  auto queue = Dir::open(l.queue_dir);
+  auto queue = Dir::open(launch.queue_dir);
   if (!queue.ok()) return queue.status().message();
   for (const auto& sub : folders) {
-    std::string from = legacy + "/" + sub, to = l.queue_dir + "/" + sub;
+    std::string from = legacy + "/" + sub, to = launch.queue_dir + "/" + sub;
     // The queue folders belong to postfix: removed by descriptor, never
     // following a symlink (files.h). They hold no mail: checked above.
     if (Status s = queue->remove_tree(sub); !s.ok()) return s.message();
     // Both parents are root's (the queue directories themselves), so the
     // names cannot be swapped under this rename.
     if (::rename(from.c_str(), to.c_str()) != 0) {
-      return legacy + ": holds queued mail but cannot be moved to " + l.queue_dir + " (" + errno_text() +
+      return legacy + ": holds queued mail but cannot be moved to " + launch.queue_dir + " (" + errno_text() +
              "); stop vmail-launch and move its queue folders there by hand";
     }
     names += (names.empty() ? "" : ", ") + sub;
   }
-  return legacy + ": queued mail of an earlier version moved to " + l.queue_dir + " (" + names + ")";
+  return legacy + ": queued mail of an earlier version moved to " + launch.queue_dir + " (" + names + ")";
 }
 
-Result<std::string> repair_queue_owner(const LaunchSettings& l) {
+Result<std::string> repair_queue_owner(const LaunchSettings& launch) {
   auto postfix = user_by_name("postfix");
   if (!postfix) return Status(Code::kConfig, "user postfix: missing (is Postfix installed?)");
   bool stranded = false;
   for (const char* sub : {"active", "deferred", "incoming", "hold", "defer", "private"}) {
     struct stat st;
-    std::string dir = l.queue_dir + "/" + sub;
+    std::string dir = launch.queue_dir + "/" + sub;
     if (::lstat(dir.c_str(), &st) == 0 && st.st_uid != postfix->uid) stranded = true;
   }
   if (!stranded) return std::string();
-  auto r = run_process({"postfix", "-c", l.base.postfix_dir, "set-permissions"}, daemon_environment());
+  auto r = run_process({"postfix", "-c", launch.base.postfix_dir, "set-permissions"}, daemon_environment());
   if (!r.ok()) return r.status();
   if (r->exit_code != 0) {
-    return Status(Code::kConfig, l.queue_dir + ": queue owned by another uid and postfix set-permissions failed: " +
+    return Status(Code::kConfig, launch.queue_dir +
+                                     ": queue owned by another uid and postfix set-permissions failed: " +
                                      r->output.substr(0, r->output.find('\n')));
   }
-  return l.queue_dir + ": queue files belonged to another uid; ownership repaired for postfix (uid " +
+  return launch.queue_dir + ": queue files belonged to another uid; ownership repaired for postfix (uid " +
          std::to_string(postfix->uid) + ")";
 }
 
@@ -293,7 +296,7 @@ namespace {
 // Domains made before DKIM keys existed (schema 5 and older, the volume of
 // an earlier version) get their RSA key at the first start that can sign, so
 // an upgrade signs every domain without a `vmail domain dkim --rotate` each.
-Status add_missing_dkim_keys(const LaunchSettings& l, Store& store) {
+Status add_missing_dkim_keys(const LaunchSettings& launch, Store& store) {
   auto domains = store.list_domains();
   if (!domains.ok()) return domains.status();
   for (const DomainInfo& d : *domains) {
@@ -303,7 +306,7 @@ Status add_missing_dkim_keys(const LaunchSettings& l, Store& store) {
       return k.algorithm == DkimAlgorithm::kRsa && k.state == DkimState::kActive;
     });
     if (has_rsa) continue;
-    auto fresh = new_domain_keys(l.base, process_env(), std::time(nullptr));
+    auto fresh = new_domain_keys(launch.base, process_env(), std::time(nullptr));
     if (!fresh.ok()) return fresh.status();
     auto added = store.add_dkim_keys(d.name, *fresh, false);
     if (!added.ok()) return added.status();
@@ -318,8 +321,8 @@ Status add_missing_dkim_keys(const LaunchSettings& l, Store& store) {
 // store is unreachable but the replica has followed it before (the node
 // serves from the replica, the follower catches up later); kBusy (75) when
 // unreachable and the replica is new: there is nothing to serve yet.
-Result<bool> follow_upstream(const LaunchSettings& l, Database& replica) {
-  auto joined = pg::join_shared_store(l.base, replica);
+Result<bool> follow_upstream(const LaunchSettings& launch, Database& replica) {
+  auto joined = pg::join_shared_store(launch.base, replica);
   if (joined.ok()) {
     spdlog::info("replica at change {} of {}", joined->caught.seq, joined->conn->name());
     return true;
@@ -335,81 +338,82 @@ Result<bool> follow_upstream(const LaunchSettings& l, Database& replica) {
 
 }  // namespace
 
-Status prepare_database(const LaunchSettings& l, std::string* backup) {
+Status prepare_database(const LaunchSettings& launch, std::string* backup) {
   struct stat st;
-  if (::stat(l.base.db.c_str(), &st) == 0) {
-    auto db = Database::open(l.base.db, Database::Mode::kReadWrite);
+  if (::stat(launch.base.db.c_str(), &st) == 0) {
+    auto db = Database::open(launch.base.db, Database::Mode::kReadWrite);
     if (!db.ok()) return db.status();
     if ((*db)->version() < Database::latest()) {
       // A migration is pending: keep a copy of the database as it was.
-      if (Status s = make_dirs(l.backup_dir, 0700); !s.ok()) return s;
-      std::string target = l.backup_dir + "/vmail-" + timestamp() + "-v" + std::to_string((*db)->version()) + ".db";
+      if (Status s = make_dirs(launch.backup_dir, 0700); !s.ok()) return s;
+      std::string target =
+          launch.backup_dir + "/vmail-" + timestamp() + "-v" + std::to_string((*db)->version()) + ".db";
       if (Status s = (*db)->backup_to(target); !s.ok()) {
         return Status(s.code(), "backup before migration: " + s.message());
       }
       if (backup) *backup = target;
     }
   }
-  auto db = Database::open_migrated(l.base.db);
+  auto db = Database::open_migrated(launch.base.db);
   if (!db.ok()) return db.status();
-  auto values = recorded_values(l);
+  auto values = recorded_values(launch);
   if (!values.ok()) return values.status();
   if (Status s = (*db)->record_settings(*values); !s.ok()) return s;
-  if (!l.base.upstream.empty()) {
-    auto followed = follow_upstream(l, **db);
+  if (!launch.base.upstream.empty()) {
+    auto followed = follow_upstream(launch, **db);
     if (!followed.ok()) return followed.status();
     // Down, with a replica to serve from: no writes until it is back.
     if (!*followed) return Status::Ok();
   }
   Store store(**db, Actor::current("vmail-launch"));
-  auto exists = store.domain_exists(l.mail_domain);
+  auto exists = store.domain_exists(launch.mail_domain);
   if (!exists.ok()) return exists.status();
   if (!*exists) {
-    auto keys = new_domain_keys(l.base, process_env(), std::time(nullptr));
+    auto keys = new_domain_keys(launch.base, process_env(), std::time(nullptr));
     if (!keys.ok()) return keys.status();
     if (!keys->files.warning.empty()) spdlog::warn("{}", keys->files.warning);
-    if (Status s = store.add_domain(l.mail_domain, &*keys); !s.ok()) {
+    if (Status s = store.add_domain(launch.mail_domain, &*keys); !s.ok()) {
       // Another node of a shared store may have added it meanwhile.
-      auto now = store.domain_exists(l.mail_domain);
+      auto now = store.domain_exists(launch.mail_domain);
       if (s.code() != Code::kBadInput || !now.ok() || !*now) return s;
     }
   }
-  return add_missing_dkim_keys(l, store);
+  return add_missing_dkim_keys(launch, store);
 }
 
 namespace {
 
 // The folder the keys live in, or the nearest one that exists above it.
-std::string dkim_key_folder(const LaunchSettings& l) {
-  std::string dir = l.base.state_dir + "/dkim";
+std::string dkim_key_folder(const LaunchSettings& launch) {
+  std::string dir = launch.base.state_dir + "/dkim";
   struct stat st;
   while (::stat(dir.c_str(), &st) != 0 && dir.find('/', 1) != std::string::npos) dir.erase(dir.rfind('/'));
   return dir;
 }
 
-std::optional<KeyChainCheck> dkim_key_folder_check(const LaunchSettings& l, std::string* folder) {
+std::optional<KeyChainCheck> dkim_key_folder_check(const LaunchSettings& launch, std::string* folder) {
   auto opendkim = user_by_name("opendkim");
   if (!opendkim) return std::nullopt;
-  *folder = dkim_key_folder(l);
+  *folder = dkim_key_folder(launch);
   return check_key_chain(*folder, KeyReader{opendkim->uid, opendkim->gid, "opendkim"});
 }
 
 }  // namespace
 
-Status check_dkim_key_folder(const LaunchSettings& l, std::vector<std::string>* warnings) {
+Status check_dkim_key_folder(const LaunchSettings& launch, std::vector<std::string>* warnings) {
   std::string folder;
-  auto check = dkim_key_folder_check(l, &folder);
+  auto check = dkim_key_folder_check(launch, &folder);
   if (!check || check->verdict == KeyChain::kSafe) return Status::Ok();
   const std::string what = "DKIM keys in " + folder + ": " + check->reason;
   if (check->verdict == KeyChain::kStickyOnly) {
-    if (l.dkim_require_safe_keys) {
+    if (launch.dkim_require_safe_keys) {
       warnings->push_back(what +
                           "; OpenDKIM counts that as unsafe, but only root can replace what root made there: "
                           "the launcher checked every folder itself and turns OpenDKIM's RequireSafeKeys off");
     }
     return Status::Ok();
   }
-  if (!l.dkim_require_safe_keys) {
+  if (!launch.dkim_require_safe_keys) {
     warnings->push_back(what + "; OpenDKIM signs with them anyway (VMAIL_DKIM_REQUIRE_SAFE_KEYS=no)");
     return Status::Ok();
   }
@@ -419,10 +423,10 @@ Status check_dkim_key_folder(const LaunchSettings& l, std::vector<std::string>* 
                                    "VMAIL_DKIM_REQUIRE_SAFE_KEYS=no");
 }
 
-bool opendkim_require_safe_keys(const LaunchSettings& l) {
-  if (!l.dkim_require_safe_keys) return false;
+bool opendkim_require_safe_keys(const LaunchSettings& launch) {
+  if (!launch.dkim_require_safe_keys) return false;
   std::string folder;
-  auto check = dkim_key_folder_check(l, &folder);
+  auto check = dkim_key_folder_check(launch, &folder);
   return !check || check->verdict != KeyChain::kStickyOnly;
 }
 
@@ -475,10 +479,10 @@ Status check_ports_free(const Endpoints& e) {
   return Status::Ok();
 }
 
-Status ensure_policy_nonce(const LaunchSettings& l) {
-  auto dir = Dir::open(l.base.state_dir);
+Status ensure_policy_nonce(const LaunchSettings& launch) {
+  auto dir = Dir::open(launch.base.state_dir);
   if (!dir.ok()) return dir.status();
-  const std::string name = base_name(l.policy_nonce_file);
+  const std::string name = base_name(launch.policy_nonce_file);
   auto existing = dir->read_file(name, 4096);
   if (!existing.ok()) return existing.status();
   if (*existing && (*existing)->size() == 64) return Status::Ok();
@@ -492,7 +496,7 @@ Status ensure_policy_nonce(const LaunchSettings& l) {
   }
   FileOptions options{0600, std::nullopt, std::nullopt};
   if (Status s = dir->write_file(name, nonce, options); !s.ok()) return s;
-  spdlog::info("made {} (Dovecot's auth policy nonce)", l.policy_nonce_file);
+  spdlog::info("made {} (Dovecot's auth policy nonce)", launch.policy_nonce_file);
   return Status::Ok();
 }
 

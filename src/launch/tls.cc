@@ -220,29 +220,29 @@ Status make_self_signed(const std::string& dir, const std::vector<std::string>& 
   return write_file_atomic(dir + "/cert.pem", text(cert_bio.get()), open);
 }
 
-Result<TlsFiles> install_certificates(const LaunchSettings& l, std::vector<std::string>* warnings) {
-  std::string cert_src = l.cert_source;
-  std::string key_src = l.key_source;
-  std::string chain_src = l.chain_source;
+Result<TlsFiles> install_certificates(const LaunchSettings& launch, std::vector<std::string>* warnings) {
+  std::string cert_src = launch.cert_source;
+  std::string key_src = launch.key_source;
+  std::string chain_src = launch.chain_source;
   bool self_signed = false;
-  if (!l.cert_explicit && !file_exists(cert_src) && !file_exists(key_src)) {
+  if (!launch.cert_explicit && !file_exists(cert_src) && !file_exists(key_src)) {
     // No certificate given: TLS stays on with a self-signed one.
-    if (!self_signed_usable(l.self_signed_dir, l.server_name)) {
-      std::vector<std::string> names = {l.server_name};
-      if (l.mail_domain != l.server_name) names.push_back(l.mail_domain);
-      if (Status s = make_self_signed(l.self_signed_dir, names); !s.ok()) return s;
+    if (!self_signed_usable(launch.self_signed_dir, launch.server_name)) {
+      std::vector<std::string> names = {launch.server_name};
+      if (launch.mail_domain != launch.server_name) names.push_back(launch.mail_domain);
+      if (Status s = make_self_signed(launch.self_signed_dir, names); !s.ok()) return s;
     }
-    cert_src = l.self_signed_dir + "/cert.pem";
-    key_src = l.self_signed_dir + "/privkey.pem";
+    cert_src = launch.self_signed_dir + "/cert.pem";
+    key_src = launch.self_signed_dir + "/privkey.pem";
     chain_src = cert_src;
     self_signed = true;
     if (warnings) {
-      warnings->push_back("no certificate at " + l.cert_source + " (SSL_CERT_FILE): using a self-signed one for " +
-                          l.server_name + "; clients will warn until a real certificate is installed");
+      warnings->push_back("no certificate at " + launch.cert_source + " (SSL_CERT_FILE): using a self-signed one for " +
+                          launch.server_name + "; clients will warn until a real certificate is installed");
     }
   }
 
-  if (!self_signed && !l.key_explicit && file_exists(cert_src) && !file_exists(key_src)) {
+  if (!self_signed && !launch.key_explicit && file_exists(cert_src) && !file_exists(key_src)) {
     // SSL_CERT_FILE alone (often left over from OpenSSL's own use of that
     // variable for a CA bundle) is not enough.
     return Status(Code::kConfig, "SSL_KEY_FILE: not set and " + key_src + " does not exist (SSL_CERT_FILE is " +
@@ -260,7 +260,7 @@ Result<TlsFiles> install_certificates(const LaunchSettings& l, std::vector<std::
 
   // The chain file is optional unless named: without it the certificate alone is served.
   std::string chain_pem = cert_pem;
-  if (!self_signed && (l.chain_explicit || file_exists(chain_src))) {
+  if (!self_signed && (launch.chain_explicit || file_exists(chain_src))) {
     auto chain = read_source(chain_src, "SSL_CHAIN_FILE");
     if (!chain.ok()) return chain.status();
     auto first = parse_cert(*chain, chain_src, "SSL_CHAIN_FILE");
@@ -272,12 +272,12 @@ Result<TlsFiles> install_certificates(const LaunchSettings& l, std::vector<std::
   }
 
   TlsFiles out;
-  out.cert = l.cert_dir + "/cert.pem";
-  out.key = l.cert_dir + "/privkey.pem";
-  out.fullchain = l.cert_dir + "/fullchain.pem";
-  out.pair = l.cert_dir + "/pair.pem";
+  out.cert = launch.cert_dir + "/cert.pem";
+  out.key = launch.cert_dir + "/privkey.pem";
+  out.fullchain = launch.cert_dir + "/fullchain.pem";
+  out.pair = launch.cert_dir + "/pair.pem";
   out.self_signed = self_signed;
-  if (Status s = make_dirs(l.cert_dir, 0755); !s.ok()) return s;
+  if (Status s = make_dirs(launch.cert_dir, 0755); !s.ok()) return s;
   FileOptions key_options;
   key_options.mode = 0640;
   key_options.owner = 0;
