@@ -14,6 +14,7 @@
 #include "core/files.h"
 #include "core/process.h"
 #include "exporters/export.h"
+#include "exporters/exported_files.h"
 #include "exporters/postfix_maps.h"
 #include "launch/prepare.h"
 
@@ -159,7 +160,6 @@ std::map<std::string, std::string> template_values(const LaunchSettings& launch,
       {"dovecot_listen", e.listen.empty() ? "*, ::" : e.listen},
       {"dovecot_base_dir", launch.dovecot_base_dir},
       {"dovecot_state_dir", launch.dovecot_state_dir},
-      {"dovecot_users", launch.base.dovecot_dir + "/users"},
       {"dovecot_dir", launch.base.dovecot_dir},
       {"dovecot_config", dovecot_config_file(launch)},
       {"quota_warning_script", launch.base.dovecot_dir + "/conf.d/quota-warning.sh"},
@@ -203,6 +203,17 @@ std::map<std::string, std::string> template_values(const LaunchSettings& launch,
       {"rspamd_dir", launch.rspamd_dir},
       {"redis_data_dir", launch.redis_data_dir},
   };
+  // Where each exported file is, from the table of exported files
+  // (exporters/exported_files.h): file_NAME its path, map_NAME a Postfix
+  // map as main.cf names it (TYPE:PATH); '-' becomes '_' (file_alias_quotas).
+  for (const ExportedFileSpec& spec : exported_files()) {
+    std::string key = spec.name;
+    std::replace(key.begin(), key.end(), '-', '_');
+    v["file_" + key] = export_path(spec, launch.base);
+    if (spec.kind == ExportKind::kPostfixMap) {
+      v["map_" + key] = export_map_type(spec, launch.base) + ":" + export_path(spec, launch.base);
+    }
+  }
   for (size_t i = 0; i < kServices.size(); ++i) {
     std::string key = std::string(kServices[i].name) + "_port";
     std::replace(key.begin(), key.end(), '-', '_');  // quota-status -> quota_status_port

@@ -21,6 +21,7 @@
 #include "core/accounts.h"
 #include "core/audit.h"
 #include "core/files.h"
+#include "exporters/exported_files.h"
 #include "launch/key_safety.h"
 #include "pg/follow.h"
 
@@ -663,8 +664,9 @@ ServiceHealth check_follower(const std::string& status_file, std::time_t now, in
 }
 
 std::vector<MilterSocket> milter_sockets(const Settings& settings) {
-  return {{"opendkim", opendkim_socket(settings), settings.opendkim_dir + "/KeyTable"},
-          {"vmail-milter", vmail_milter_socket(settings), ""}};
+  return {
+      {"opendkim", opendkim_socket(settings), export_path(*find_exported_file(exported_files(), "KeyTable"), settings)},
+      {"vmail-milter", vmail_milter_socket(settings), ""}};
 }
 
 std::vector<ServiceHealth> check_health(const std::string& host, const Endpoints& endpoints,

@@ -199,9 +199,10 @@ DaemonSpec follower_daemon(const LaunchSettings& launch) {
 // sender_logins by itself when the exporter replaces it, so a reload has
 // nothing to do; SIGHUP would stop it (libmilter), SIGTERM does.
 DaemonSpec milter_daemon(const LaunchSettings& launch) {
-  DaemonSpec spec{.name = "vmail-milter",
-                  .argv = {program_beside_this_one("vmail-milter"), "--socket", vmail_milter_socket(launch.base),
-                           "--sender-logins", launch.base.postfix_dir + "/sender_logins", "--user", "postfix"}};
+  DaemonSpec spec{
+      .name = "vmail-milter",
+      .argv = {program_beside_this_one("vmail-milter"), "--socket", vmail_milter_socket(launch.base), "--sender-logins",
+               export_path(*find_exported_file(exported_files(), "sender_logins"), launch.base), "--user", "postfix"}};
   spec.reload = [](pid_t) { return Status::Ok(); };
   spec.wake_to_stop = [socket = vmail_milter_socket(launch.base)] { poke_unix_socket(socket); };
   return spec;
