@@ -2,6 +2,7 @@
 // (src/launch/health.h), OpenDKIM's milter socket under VMAIL_ROOT included.
 // Ports and address: flags, environment, then the values the launcher
 // recorded in the database, then the defaults.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -68,10 +69,14 @@ Status health(Context& ctx, const HealthArgs& args) {
     nlohmann::ordered_json out = {{"status", healthy ? "healthy" : "unhealthy"}, {"services", services}};
     print_json(out);
   } else {
+    // The name column as wide as the longest name (rspamd-controller).
+    int width = 12;
+    for (const auto& r : results) width = std::max(width, static_cast<int>(r.name.size()));
     for (const auto& r : results) {
       std::string where = !r.file.empty() ? "file" : r.socket.empty() ? std::to_string(r.port) : "unix";
-      std::printf("%-12s %5s  %-9s %5lld ms%s%s\n", r.name.c_str(), where.c_str(), r.healthy ? "healthy" : "unhealthy",
-                  static_cast<long long>(r.ms), r.healthy ? "" : "  ", r.error.c_str());
+      std::printf("%-*s %5s  %-9s %5lld ms%s%s\n", width, r.name.c_str(), where.c_str(),
+                  r.healthy ? "healthy" : "unhealthy", static_cast<long long>(r.ms), r.healthy ? "" : "  ",
+                  r.error.c_str());
     }
     std::printf("%s\n", healthy ? "healthy" : "unhealthy");
   }
