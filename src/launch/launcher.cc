@@ -333,7 +333,6 @@ Status prepare_dirs_step(const LaunchSettings& launch) {
         "VMAIL_RELAY_TLS=encrypt: the relay's certificate is not verified" +
         std::string(launch.relay.user.empty() ? "" : "; whoever answers for it gets the relay password"));
   }
-  if (std::string dane = dane_resolver_warning(launch); !dane.empty()) warnings.push_back(dane);
   log_warnings(warnings);
   if (std::string adopted = adopt_legacy_queue(launch); !adopted.empty()) spdlog::warn("{}", adopted);
   return Status::Ok();
@@ -432,6 +431,8 @@ int run_launcher(const LaunchSettings& launch, bool configure_only) {
   CertificateWatch certificates(launch);
   options.watch_interval = std::chrono::seconds(launch.cert_check_interval);
   options.watch = [&certificates] { return certificates.changed(); };
+  // Once everything checked out (a refused start says one line only).
+  if (std::string dane = dane_resolver_warning(launch); !dane.empty()) spdlog::warn("{}", dane);
   std::string names;
   for (const DaemonSpec& d : daemons) names += (names.empty() ? "" : ", ") + d.name;
   spdlog::info("starting {} for {} (server {})", names, launch.mail_domain, launch.server_name);

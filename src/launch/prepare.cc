@@ -496,7 +496,8 @@ Status ensure_policy_nonce(const LaunchSettings& launch) {
   }
   FileOptions options{0600, std::nullopt, std::nullopt};
   if (Status s = dir->write_file(name, nonce, options); !s.ok()) return s;
-  spdlog::info("made {} (Dovecot's auth policy nonce)", launch.policy_nonce_file);
+  // Quiet: a refused first start still says exactly one line.
+  spdlog::debug("made {} (Dovecot's auth policy nonce)", launch.policy_nonce_file);
   return Status::Ok();
 }
 

@@ -52,6 +52,9 @@ class CliTour(InstanceTestCase):
         self.assertIsNone(shown.pop("usage"))  # no server configured here
         self.assertIsNone(shown.pop("forward"))
         self.assertIsNone(shown.pop("vacation"))
+        # The send limit (issue 25): none of its own, so VMAIL_SEND_LIMIT's 500.
+        self.assertIsNone(shown.pop("send_limit"))
+        self.assertEqual(shown.pop("send_limit_per_hour"), 500)
         self.assertEqual(shown, u)
 
         domains = json.loads(v("--json", "domain", "list", check=0).stdout)
