@@ -85,7 +85,6 @@ Status check_relay_tls(const std::string& name, const std::string& value) {
 // The service switches (VMAIL_SPAM, VMAIL_GREYLIST, VMAIL_DANE,
 // VMAIL_MTA_STS): on/off, and the boolean words check_boolean takes.
 Status check_on_off(const std::string& name, const std::string& value) {
-  if (value == "on" || value == "off") return Status::Ok();
   if (check_boolean(name, value).ok()) return Status::Ok();
   return Status(Code::kConfig, name + " " + quote(value) + ": must be on or off");
 }

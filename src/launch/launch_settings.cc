@@ -50,8 +50,6 @@ uint16_t Endpoints::port(const std::string& service) const {
   return 0;
 }
 
-bool Endpoints::enabled(size_t i) const { return i < ports.size() && ports[i] != 0; }
-
 std::string Endpoints::connect_host() const { return listen.empty() ? "127.0.0.1" : listen; }
 
 namespace {
@@ -518,9 +516,7 @@ std::string opendkim_socket(const Settings& settings) { return settings.rooted("
 std::string vmail_milter_socket(const Settings& settings) { return settings.rooted("/run/vmail-milter/milter.sock"); }
 
 Result<bool> parse_on_off(const std::string& name, const std::string& value) {
-  if (value == "on") return true;
-  if (value == "off") return false;
-  auto b = parse_boolean(value, true, name);
+  auto b = parse_boolean(value, true, name);  // on/off and the boolean words
   if (!b.ok()) return Status(Code::kConfig, name + " " + quote(value) + ": must be on or off");
   return *b;
 }

@@ -51,8 +51,6 @@ struct Endpoints {
   bool greylist = true;
   uint16_t port(const std::string& service) const;
   bool on(const std::string& service) const { return port(service) != 0; }
-  // Whether kServices[i] runs (its switches are on: its port is not 0).
-  bool enabled(size_t i) const;
   // The address clients use to reach the services: `listen`, or 127.0.0.1
   // when listening on all addresses.
   std::string connect_host() const;

@@ -523,7 +523,7 @@ TEST(LaunchSpamTest, OnRendersTheLayerOffRendersNone) {
   for (size_t i = 0; i < kServices.size(); ++i) {
     bool spam_service = std::any_of(kServices[i].switches.begin(), kServices[i].switches.end(),
                                     [](const char* s) { return std::string(s) == "VMAIL_SPAM"; });
-    EXPECT_EQ(off->endpoints.enabled(i), !spam_service) << kServices[i].name;
+    EXPECT_EQ(off->endpoints.on(kServices[i].name), !spam_service) << kServices[i].name;
   }
   auto off_files = render_configs(*off, tls);
   ASSERT_TRUE(off_files.ok());

@@ -9,11 +9,11 @@ failures instead of the default 10."""
 
 import imaplib
 import json
-import smtplib
 import time
 import unittest
 
 from server import DOMAIN, Server, ServerTestCase, tls_context
+from test_launcher_logins import smtp_auth_ok
 
 PASSWORD = "right-password-1"
 
@@ -33,18 +33,6 @@ def imap_login(server, source, address, password):
             c.logout()
         except Exception:
             pass
-
-
-def smtp_login(server, source, address, password):
-    """True when `address` authenticates on submission from `source`."""
-    with server.smtp("submission", source=source) as c:
-        c.starttls(context=tls_context())
-        c.ehlo("client.example.net")
-        try:
-            c.login(address, password)
-            return True
-        except smtplib.SMTPAuthenticationError:
-            return False
 
 
 def fail_logins(server, source, address, count):
@@ -83,17 +71,17 @@ class AbuseControlTest(ServerTestCase):
         refusal = imap_login(self.server, "127.0.0.2", alice, PASSWORD)
         self.assertIsNot(refusal, True)
         self.assertIn("Too many failed logins", refusal)
-        self.assertFalse(smtp_login(self.server, "127.0.0.2", alice, PASSWORD))
+        self.assertFalse(smtp_auth_ok(self.server, alice, PASSWORD, source="127.0.0.2"))
         # Another address is not affected.
         self.assertIs(imap_login(self.server, "127.0.0.3", alice, PASSWORD), True)
-        self.assertTrue(smtp_login(self.server, "127.0.0.3", alice, PASSWORD))
+        self.assertTrue(smtp_auth_ok(self.server, alice, PASSWORD, source="127.0.0.3"))
         self.assertIn("127.0.0.2", banned(self.server))
         self.assertIn("banned 127.0.0.2", self.server.log())
         # `ban del` lifts it for the next login.
         out = self.server.vmail("ban", "del", "127.0.0.2", check=0)
         self.assertIn("127.0.0.2", out.stdout)
         self.assertIs(imap_login(self.server, "127.0.0.2", alice, PASSWORD), True)
-        self.assertTrue(smtp_login(self.server, "127.0.0.2", alice, PASSWORD))
+        self.assertTrue(smtp_auth_ok(self.server, alice, PASSWORD, source="127.0.0.2"))
 
     def test_manual_ban_and_bad_input(self):
         alice = f"alice@{DOMAIN}"

@@ -40,8 +40,9 @@ def pop3_login_ok(server, address, password):
             pass
 
 
-def smtp_auth_ok(server, address, password):
-    with server.smtp("submission", source=FOREIGN_SOURCE) as c:
+def smtp_auth_ok(server, address, password, source=FOREIGN_SOURCE):
+    """True when `address` authenticates on submission from `source`."""
+    with server.smtp("submission", source=source) as c:
         c.starttls(context=tls_context())
         c.ehlo("client.example.net")
         try:
